@@ -1,0 +1,70 @@
+"""Module-level convenience: ``rk.init`` / ``rk.log`` / ``rk.finish`` act on the current run."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recordkit._exceptions import NoActiveRunError
+from recordkit._run import Run, RunStatus
+from recordkit._store import Store
+from recordkit._store import open as open_store
+
+_current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("recordkit_run", default=None)
+# Threads started before init() do not inherit the context; they fall back to the latest run.
+_latest: Run | None = None
+
+
+def init(
+    project: str = "default",
+    *,
+    config: Any = None,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    store: str | Store | None = None,
+    capture: bool | Sequence[str] = True,
+) -> Run:
+    """Start a run in collection ``project`` and make it the current run.
+
+    Examples
+    --------
+    >>> run = rk.init(project="mnist", config={"lr": 0.1})   # doctest: +SKIP
+    >>> rk.log({"loss": 0.3})                                # doctest: +SKIP
+    >>> rk.finish()                                          # doctest: +SKIP
+    """
+    global _latest
+    opened = store if isinstance(store, Store) else open_store(store)
+    run = opened.collection(project).start_run(config, name=name, tags=tags, capture=capture)
+    _current.set(run)
+    _latest = run
+    return run
+
+
+def current_run() -> Run | None:
+    """The run ``rk.log`` writes to, or None."""
+    return _current.get() or _latest
+
+
+def _require_run() -> Run:
+    run = current_run()
+    if run is None:
+        raise NoActiveRunError("no current run: call rk.init(project=...) before rk.log()")
+    return run
+
+
+def log(values: Mapping[str, Any] | None = None, /, *, step: int | None = None, **kw: Any) -> None:
+    """``run.log`` on the current run."""
+    _require_run().log(values, step=step, **kw)
+
+
+def finish(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """Finish the current run and forget it."""
+    global _latest
+    run = _require_run()
+    try:
+        run.finish(status)
+    finally:
+        _current.set(None)
+        if _latest is run:
+            _latest = None

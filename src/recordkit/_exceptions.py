@@ -1,0 +1,76 @@
+"""The exceptions and warnings recordkit raises.
+
+Every error derives from one root so ``except rk.RecordkitError`` catches them all::
+
+    RecordkitError
+    ├── StoreError              the store cannot be opened, read or written
+    │   ├── StoreNotFoundError  a store path or URL that does not exist (and may not be created)
+    │   ├── StorageError        the engine failed (disk full, locked too long, connection lost)
+    │   └── InvalidNameError    a collection, run or file name that is empty or would escape the store
+    ├── RunError                a run was used in a way its state does not allow
+    │   ├── RunNotFoundError    no run has that id, number or prefix
+    │   ├── RunStateError       e.g. logging to a finished run
+    │   └── NoActiveRunError    rk.log() with no rk.init() before it
+    ├── ConfigError             a frozen config value was changed, or a config could not be converted
+    ├── QueryError              a bad filter, column or SQL statement
+    └── MissingDependencyError  an optional library (pandas, polars, pyarrow, torch...) is not installed
+
+    RecordkitWarning            something went wrong in the background; the error is raised again at flush()
+
+Values that cannot be stored raise the builtin ``TypeError`` (naming the key), because that is what a
+Python user expects for a value of the wrong type.
+"""
+
+from __future__ import annotations
+
+
+class RecordkitError(Exception):
+    """Root of every error recordkit raises on purpose."""
+
+
+class StoreError(RecordkitError):
+    """The store cannot be opened, read or written."""
+
+
+class StoreNotFoundError(StoreError):
+    """A store that must exist does not."""
+
+
+class StorageError(StoreError):
+    """The storage engine failed; the engine's own error is chained as ``__cause__``."""
+
+
+class InvalidNameError(StoreError, ValueError):
+    """A user-given name is empty, too long, or would escape the store folder."""
+
+
+class RunError(RecordkitError):
+    """A run was used in a way its state does not allow."""
+
+
+class RunNotFoundError(RunError, LookupError):
+    """No run matches the given id, prefix or number."""
+
+
+class RunStateError(RunError):
+    """The run's state does not allow this call (for example logging to a finished run)."""
+
+
+class NoActiveRunError(RunError):
+    """A module-level call such as ``rk.log`` was made with no current run."""
+
+
+class ConfigError(RecordkitError, ValueError):
+    """A frozen config value was changed, or a config object could not be converted."""
+
+
+class QueryError(RecordkitError, ValueError):
+    """A filter, column or SQL statement is not valid."""
+
+
+class MissingDependencyError(RecordkitError, ImportError):
+    """An optional library is not installed; the message names the extra that provides it."""
+
+
+class RecordkitWarning(UserWarning):
+    """A background failure; the same error is raised again at ``flush()`` or ``finish()``."""

@@ -1,0 +1,112 @@
+"""What happens to live runs when the process ends: normal exit, an uncaught exception, SIGTERM.
+
+* Normal interpreter exit: runs still live are finished (``failed`` if an uncaught exception is
+  ending the process), then the writer drains every buffer.
+* SIGTERM: live runs are marked ``interrupted``, the writer drains, then the previous handler runs
+  (by default the process dies of SIGTERM, so its exit status is the usual one).
+* SIGKILL cannot be caught: the next reader sees the dead pid (or an expired heartbeat) and shows
+  the run ``crashed``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recordkit._run import Run
+
+_live: dict[str, Run] = {}
+_installed = False
+_install_lock = threading.Lock()
+_uncaught: BaseException | None = None
+_previous_sigterm: Any = None
+_previous_excepthook = sys.excepthook
+
+
+def remember(run: Run) -> None:
+    """Track a live run of this process so exit and SIGTERM can close it."""
+    _install()
+    _live[run.id] = run
+
+
+def forget(run: Run) -> None:
+    _live.pop(run.id, None)
+
+
+def is_live_here(run_id: str) -> bool:
+    """True if this process holds the run open."""
+    return run_id in _live
+
+
+def live_run(run_id: str) -> Run | None:
+    """The live Run object of this process for ``run_id`` (so readers share its counters)."""
+    return _live.get(run_id)
+
+
+def _install() -> None:
+    global _installed, _previous_sigterm
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        atexit.register(_at_exit)
+        sys.excepthook = _excepthook
+        if threading.current_thread() is threading.main_thread():
+            # Only the main thread may set handlers; runs started elsewhere rely on atexit.
+            _previous_sigterm = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        _installed = True
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    global _uncaught
+    _uncaught = exc
+    _previous_excepthook(kind, exc, tb)
+
+
+def _finish_all(status: str, error: Any) -> None:
+    for run in list(_live.values()):
+        try:
+            run.finish(status, error=error)
+        except Exception as exc:  # keep closing the others; say why this one failed
+            print(f"recordkit: could not finish run {run.id}: {exc}", file=sys.stderr)
+
+
+def _at_exit() -> None:
+    if _uncaught is not None:
+        _finish_all("failed", _uncaught)
+    else:
+        _finish_all("finished", None)
+    from recordkit._writer import current_writer
+
+    writer = current_writer()
+    if writer is not None:
+        writer.close()
+
+
+class Terminated(BaseException):
+    """Stands for SIGTERM in a run's stored error."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _finish_all("interrupted", Terminated(f"terminated by signal {signum} (SIGTERM)"))
+    from recordkit._writer import current_writer
+
+    writer = current_writer()
+    if writer is not None:
+        writer.close()
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    if previous == signal.SIG_IGN:
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

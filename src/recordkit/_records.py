@@ -1,0 +1,337 @@
+"""The flat Records view: every record merged with its scopes' and run's fields, filterable.
+
+A ``Records`` object is a lazy query: ``where`` returns a narrower one, iteration and ``len`` run it.
+Equality filters on record keys, scope fields, run fields and ``step`` are handed to the backend as a
+``RecordQuery`` (run in SQL); callables run in Python on the merged records. Every record yielded is
+checked against the equality filters once more, so the result is exact whatever the engine did.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from recordkit import _values as V
+from recordkit._exceptions import MissingDependencyError, QueryError
+from recordkit._run import run_fields
+from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
+
+if TYPE_CHECKING:
+    from recordkit._store import Store
+
+RUN_FIELDS = (
+    "run_id",
+    "run_name",
+    "collection",
+    "status",
+    "experiment_number",
+    "error_number",
+    "had_error",
+    "experiment_start_time",
+    "experiment_end_time",
+    "experiment_duration",
+)
+_PUSHABLE_KINDS = (V.NUM, V.BOOL, V.STR)
+
+
+class Record(Mapping[str, Any]):
+    """One flat record: own values, then scope fields (nearest wins), then run fields, step, time.
+
+    A missing key reads as None; ``in`` is True only for keys the record has.
+    """
+
+    __slots__ = ("_run", "_scope", "_values", "scope_id", "step", "time")
+
+    def __init__(self, raw: RawRecord, scope: Mapping[str, Any], run: Mapping[str, Any]) -> None:
+        self._values = raw.values
+        self._scope = scope
+        self._run = run
+        self.scope_id = raw.scope_id
+        self.step = raw.step
+        self.time = raw.time
+
+    def __getitem__(self, key: str) -> Any:
+        values = self._values
+        if key in values:
+            return values[key]
+        if key in self._scope:
+            return self._scope[key]
+        if key == "step":
+            return self.step
+        if key == "time":
+            return self.time
+        return self._run.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values or key in self._scope or key in self._run or key in ("step", "time")
+
+    def __iter__(self) -> Iterator[str]:
+        seen = set()
+        for key in itertools.chain(self._values, self._scope, ("step", "time"), self._run):
+            if key not in seen:
+                seen.add(key)
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def own(self, key: str) -> Any:
+        """The record's own value for ``key`` (not a scope's or the run's), or None."""
+        return self._values.get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: self[key] for key in self}
+
+    def __repr__(self) -> str:
+        return f"Record({self.to_dict()!r})"
+
+
+Predicate = Callable[[Record], bool]
+
+
+class Records:
+    """A lazy, filterable view of flat records. Get one from ``collection.records`` or ``run.records``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        collection: str | None = None,
+        run_ids: Sequence[str] | None = None,
+        equals: Mapping[str, Any] | None = None,
+        predicates: Sequence[Predicate] = (),
+        having: Sequence[str] = (),
+    ) -> None:
+        self._store = store
+        self._collection = collection
+        self._run_ids = list(run_ids) if run_ids is not None else None
+        self._equals: dict[str, Any] = dict(equals or {})
+        self._predicates = list(predicates)
+        self._having = list(having)
+
+    def where(self, *predicates: Predicate, **equals: Any) -> Records:
+        """Records matching every condition.
+
+        Keyword arguments compare a key (record value, scope field, run field or ``step``) for
+        equality, or pass its value to a callable. Positional callables receive the whole record.
+
+        Examples
+        --------
+        >>> col.records.where(training=True, model="model1")            # doctest: +SKIP
+        >>> col.records.where(loss=lambda v: v is not None and v < 0.5)  # doctest: +SKIP
+        >>> col.records.where(lambda r: r["index"] < 500)                # doctest: +SKIP
+        """
+        for predicate in predicates:
+            if not callable(predicate):
+                raise QueryError(
+                    f"where() takes callables positionally and key=value filters by name; got {predicate!r}"
+                )
+        for key in equals:
+            if key in self._equals:
+                raise QueryError(f"{key!r} is filtered twice; combine the conditions in one callable")
+        return Records(
+            self._store,
+            collection=self._collection,
+            run_ids=self._run_ids,
+            equals={**self._equals, **equals},
+            predicates=[*self._predicates, *predicates],
+            having=self._having,
+        )
+
+    def having(self, *keys: str) -> Records:
+        """Only records that logged a value for every one of ``keys`` themselves."""
+        narrowed = self.where()
+        narrowed._having = [*self._having, *keys]
+        return narrowed
+
+    # --- planning ----------------------------------------------------------------------------
+    def _runs(self) -> list[RunRow]:
+        if self._run_ids is not None:
+            rows = [self._store._find_row(run_id) for run_id in self._run_ids]
+        else:
+            rows = self._store._rows(self._collection)
+        run_filters = {k: v for k, v in self._equals.items() if k in RUN_FIELDS}
+        if run_filters:
+            rows = [row for row in rows if _matches(run_fields(row), run_filters)]
+        return rows
+
+    def _plan(self) -> tuple[list[RunRow], RecordQuery, dict[int, dict[str, Any]], bool]:
+        """(runs, query, merged scope fields, exact): exact means SQL alone decides the result."""
+        rows = self._runs()
+        run_ids = [row.id for row in rows]
+        scopes = merged_scope_fields(self._store.backend.scopes(run_ids)) if run_ids else {}
+        exact = not self._predicates
+        pushed: list[tuple[str, Any, frozenset[int]]] = []
+        low: int | None = None
+        high: int | None = None
+        for key, value in self._equals.items():
+            if key in RUN_FIELDS:
+                continue
+            if key == "step" and type(value) is int:
+                low = high = value
+                continue
+            if callable(value) or key == "time" or V.kind_of(value) not in _PUSHABLE_KINDS:
+                exact = False
+                continue
+            fallback = frozenset(sid for sid, fields in scopes.items() if key in fields and fields[key] == value)
+            pushed.append((key, value, fallback))
+        query = RecordQuery(
+            run_ids=run_ids,
+            equals=pushed,
+            steps=(low, high),
+            keys=frozenset(self._having) if self._having else None,
+        )
+        if self._having:
+            exact = False  # having() needs every key, the engine checks only for any
+        return rows, query, scopes, exact
+
+    # --- running -----------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Record]:
+        rows, query, scopes, _ = self._plan()
+        fields = {row.id: run_fields(row) for row in rows}
+        equals = self._equals
+        predicates = self._predicates
+        having = self._having
+        empty: dict[str, Any] = {}
+        for run_id, raw in self._store.backend.iter_records(query):
+            record = Record(raw, scopes.get(raw.scope_id, empty), fields[run_id])
+            if equals and not _matches(record, equals):
+                continue
+            if having and not all(key in raw.values for key in having):
+                continue
+            if predicates and not all(p(record) for p in predicates):
+                continue
+            yield record
+
+    def __len__(self) -> int:
+        rows, query, _, exact = self._plan()
+        if not rows:
+            return 0
+        if exact:
+            return self._store.backend.count_records(query)
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __getitem__(self, index: int) -> Record:
+        """The index-th record (negative indexes count from the end)."""
+        if not isinstance(index, int):
+            raise TypeError(f"records are indexed by position (int), not {index!r}; use where() to filter")
+        if index < 0:
+            index += len(self)
+        found = next(itertools.islice(iter(self), index, None), None) if index >= 0 else None
+        if found is None:
+            raise IndexError(f"record index {index} is out of range")
+        return found
+
+    def first(self) -> Record | None:
+        return next(iter(self), None)
+
+    # --- aggregates (in the engine) ----------------------------------------------------------
+    def _aggregate(self, key: str, function: str) -> Any:
+        rows, query, _, exact = self._plan()
+        if not rows:
+            return 0 if function == "count" else None
+        if exact:
+            return self._store.backend.aggregate(query, key, function)
+        values = [
+            float(v) for r in self.having(key) if isinstance(v := r.own(key), (int, float)) and v == v
+        ]
+        if function == "count":
+            return len(values)
+        if not values:
+            return 0.0 if function == "sum" else None
+        return {"sum": sum, "min": min, "max": max, "avg": lambda x: sum(x) / len(x)}[function](values)
+
+    def mean(self, key: str) -> float | None:
+        """Average of a key's own numeric values (NaN skipped), computed by the engine."""
+        return self._aggregate(key, "avg")  # type: ignore[no-any-return]
+
+    def sum(self, key: str) -> float:
+        return self._aggregate(key, "sum")  # type: ignore[no-any-return]
+
+    def min(self, key: str) -> float | None:
+        return self._aggregate(key, "min")  # type: ignore[no-any-return]
+
+    def max(self, key: str) -> float | None:
+        return self._aggregate(key, "max")  # type: ignore[no-any-return]
+
+    def count(self, key: str) -> int:
+        """How many records have a numeric value for ``key``."""
+        return self._aggregate(key, "count")  # type: ignore[no-any-return]
+
+    # --- conversion --------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """Column order of the table forms: step, time, record keys, scope fields, run fields."""
+        rows, _, scopes, _ = self._plan()
+        keys = self._store.backend.keys([row.id for row in rows])
+        scope_keys: dict[str, None] = {}
+        for fields in scopes.values():
+            scope_keys.update(dict.fromkeys(fields))
+        ordered = dict.fromkeys(["step", "time", *keys, *scope_keys, *RUN_FIELDS])
+        return list(ordered)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [record.to_dict() for record in self]
+
+    def to_columns(self) -> dict[str, list[Any]]:
+        """A dict of equal-length lists, one per column (missing values are None)."""
+        names = self.columns()
+        data: dict[str, list[Any]] = {name: [] for name in names}
+        appenders = [(name, data[name].append) for name in names]
+        for record in self:
+            for name, append in appenders:
+                append(record[name])
+        return data
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame (``pip install 'recordkit[analytics]'``)."""
+        pandas = _require("pandas")
+        return pandas.DataFrame(self.to_columns())
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame (``pip install 'recordkit[analytics]'``)."""
+        polars = _require("polars")
+        return polars.DataFrame(self.to_columns(), strict=False, infer_schema_length=None)
+
+    def to_arrow(self) -> Any:
+        """A pyarrow Table (``pip install 'recordkit[analytics]'``)."""
+        pyarrow = _require("pyarrow")
+        columns = self.to_columns()
+        return pyarrow.table({name: _arrow_column(pyarrow, values) for name, values in columns.items()})
+
+    def __repr__(self) -> str:
+        scope = f"collection {self._collection!r}" if self._collection else f"runs {self._run_ids!r}"
+        return f"<Records of {scope} where {self._equals!r}>"
+
+
+def _matches(record: Mapping[str, Any], equals: Mapping[str, Any]) -> bool:
+    for key, expected in equals.items():
+        actual = record[key] if isinstance(record, Record) else record.get(key)
+        if callable(expected):
+            if not expected(actual):
+                return False
+        elif actual != expected:
+            return False
+    return True
+
+
+def _arrow_column(pyarrow: Any, values: list[Any]) -> Any:
+    try:
+        return pyarrow.array(values)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        # Mixed kinds in one column (a number here, a string there): keep them exactly as text.
+        return pyarrow.array([None if v is None else V.dumps(v) for v in values])
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"{module} is not installed; install it with: pip install 'recordkit[analytics]' (or pip install {module})"
+        ) from None

@@ -1,0 +1,424 @@
+"""Runs and scopes: the lifecycle state machine, logging, counters.
+
+A :class:`Scope` is a node of fields under a run; the :class:`Run` is the root scope. Logging is the
+hot path: ``Scope.log`` validates the values (``_values.check_record``) and appends one tuple to the
+writer's buffer. Everything else (creating runs, finishing them) may do I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from recordkit import _lifecycle
+from recordkit._exceptions import RunStateError
+from recordkit._values import check_record, encode
+from recordkit.backends.base import (
+    ERROR_STATUSES,
+    CreateScope,
+    RunRow,
+    UpdateRun,
+    UpdateScope,
+)
+
+if TYPE_CHECKING:
+    from recordkit._records import Records
+    from recordkit._store import Collection, Store
+    from recordkit._writer import Channel
+
+# How many scope ids a run reserves at a time (one small transaction per block).
+_SCOPE_BLOCK = 64
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is in its life. ``crashed`` means its process died without a word."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CRASHED = "crashed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def freeze(value: Any) -> Any:
+    """A read-only view of nested dicts and lists (config and env are frozen once the run starts)."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+class Scope:
+    """A node of key/value fields under a run; every record logged here reads them (nearest wins)."""
+
+    def __init__(self, run: Run, scope_id: int, parent: Scope | None, fields: dict[str, Any]) -> None:
+        self._run = run
+        #: The scope's id (a record stores only this, not the fields).
+        self.scope_id = scope_id
+        self.parent = parent
+        self._fields = fields
+        #: Build a record in pieces, then ``commit()`` it.
+        self.pending: dict[str, Any] = {}
+
+    # --- fields ------------------------------------------------------------------------------
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """This scope's fields merged with its ancestors' (nearest wins)."""
+        base = dict(self.parent.fields) if self.parent is not None else {}
+        base.update(self._fields)
+        return MappingProxyType(base)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Add (or change) a field later; every record of this scope, past and future, sees it."""
+        self._run._require_writable()
+        checked = check_record({key: value})
+        self._fields[key] = checked[key]
+        self._run._channel.put(UpdateScope(self.scope_id, {key: checked[key]}))
+
+    def scope(self, **fields: Any) -> Scope:
+        """A child scope with these fields; scopes nest to any depth. Equal siblings stay distinct."""
+        run = self._run
+        run._require_writable()
+        checked = dict(check_record(fields))
+        child = Scope(run, run._new_scope_id(), self, checked)
+        run._channel.put(CreateScope(child.scope_id, run.id, self.scope_id, checked))
+        return child
+
+    # --- records -----------------------------------------------------------------------------
+    def log(self, values: Mapping[str, Any] | None = None, /, *, step: int | None = None, **kw: Any) -> None:
+        """Record ``values`` (and keyword values) in this scope at ``step`` (default: ``run.step``).
+
+        The call returns at once; the background writer stores the record within one flush interval.
+        The caller's dict is never mutated.
+
+        Examples
+        --------
+        >>> run.log({"loss": 0.3, "acc": 0.9})        # doctest: +SKIP
+        >>> run.log(loss=0.3, step=10)                 # doctest: +SKIP
+        """
+        run = self._run
+        if run._writable is not True:
+            run._require_writable()
+        if values is None:
+            values = kw
+        elif kw:
+            values = {**values, **kw}
+        record = check_record(values)
+        if step is None:
+            step = run._step
+        elif step > run._step:
+            run._step = step
+        run._channel.put((run.id, self.scope_id, next(run._seq), step, time.time(), record))
+
+    def commit(self, *, step: int | None = None) -> None:
+        """Log the ``pending`` record and start a new empty one."""
+        pending, self.pending = self.pending, {}
+        if pending:
+            self.log(pending, step=step)
+
+    def __repr__(self) -> str:
+        return f"<Scope {self.scope_id} of run {self._run.id} {dict(self._fields)!r}>"
+
+
+class Run(Scope):
+    """One experiment attempt. Get one from ``Collection.start_run`` (live) or ``Collection.run`` (read)."""
+
+    def __init__(self, store: Store, row: RunRow, *, live: bool) -> None:
+        self._store = store
+        self._row = row
+        self._writable = live
+        self._step = row.step
+        self._epoch = row.epoch
+        self._seq = itertools.count(0)  # a resumed run restarts it after the stored maximum
+        self._scope_ids: Iterator[int] = iter(())
+        self._channel: Channel = store._channel
+        self.config: Mapping[str, Any] = freeze(row.config)
+        self.env: Mapping[str, Any] = freeze(row.env)
+        super().__init__(self, row.root_scope, None, {})
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The run's unique id (16 hex characters)."""
+        return self._row.id
+
+    @property
+    def number(self) -> int:
+        """Experiment number: increments after each successful run; failed retries keep it."""
+        return self._row.number
+
+    @property
+    def error_number(self) -> int:
+        """0, or how many back-to-back failed runs this number has had, this one included."""
+        return self._row.error_number
+
+    @property
+    def had_error(self) -> bool:
+        return self._row.status in ERROR_STATUSES
+
+    @property
+    def name(self) -> str | None:
+        return self._row.name
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._row.tags)
+
+    @property
+    def collection(self) -> Collection:
+        return self._store.collection(self._row.collection)
+
+    @property
+    def status(self) -> RunStatus:
+        if not self._writable and self._row.status in ("running", "paused"):
+            self._row = self._store._refresh(self._row)
+        return RunStatus(self._row.status)
+
+    @property
+    def start_time(self) -> float:
+        return self._row.start_time
+
+    @property
+    def end_time(self) -> float | None:
+        return self._row.end_time
+
+    @property
+    def duration(self) -> float | None:
+        end = self._row.end_time
+        return None if end is None else end - self._row.start_time
+
+    @property
+    def error(self) -> Mapping[str, Any] | None:
+        """For a failed run: the exception's ``type``, ``message`` and ``traceback``."""
+        return None if self._row.error is None else MappingProxyType(self._row.error)
+
+    @property
+    def folder(self) -> Path:
+        """The run's folder: meta.json, attachments, checkpoints."""
+        return Path(self._row.folder)
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._row.parent_id
+
+    def run_fields(self) -> dict[str, Any]:
+        """The run-level fields every flat record of this run carries."""
+        return run_fields(self._row)
+
+    # --- counters ----------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def next_step(self, count: int = 1) -> int:
+        """Advance the step counter and return the new step."""
+        self._step += count
+        return self._step
+
+    def next_epoch(self, count: int = 1) -> int:
+        """Advance the epoch counter and return the new epoch."""
+        self._epoch += count
+        self._channel.put(UpdateRun(self.id, step=self._step, epoch=self._epoch))
+        return self._epoch
+
+    def _counters(self) -> UpdateRun:
+        return UpdateRun(self.id, step=self._step, epoch=self._epoch, heartbeat=time.time())
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if self._writable:
+            return
+        status = self._row.status
+        if status == "paused":
+            raise RunStateError(f"run {self.id!r} is paused; call run.resume() before logging")
+        raise RunStateError(
+            f"cannot log to run {self.id!r}: it is {status}; start a new run, or reopen this one "
+            f"with collection.resume_run({self.number})"
+        )
+
+    def _new_scope_id(self) -> int:
+        for scope_id in self._scope_ids:
+            return scope_id
+        self._scope_ids = iter(self._store.backend.reserve_scope_ids(_SCOPE_BLOCK))
+        return next(self._scope_ids)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything logged so far is durable; raise a background storage error if any."""
+        self._store._writer.flush(self._channel, timeout)
+
+    def pause(self) -> None:
+        """Mark the run paused (logging raises until ``resume()``)."""
+        if self._row.status != "running" or not self._writable:
+            raise RunStateError(f"only a running run can be paused; run {self.id!r} is {self._row.status}")
+        self.flush()
+        self._store.backend.set_status(self.id, "paused")
+        self._row.status = "paused"
+        self._writable = False
+
+    def resume(self) -> None:
+        """Continue a paused run."""
+        if self._row.status != "paused":
+            raise RunStateError(f"only a paused run can be resumed; run {self.id!r} is {self._row.status}")
+        self._store.backend.set_status(self.id, "running")
+        self._row.status = "running"
+        self._writable = True
+
+    def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
+        """End the run: drain its records, store the final status (and the error), update meta.json.
+
+        Raises the first background storage error, after the status is stored.
+        """
+        status = RunStatus(status)
+        if status in (RunStatus.RUNNING, RunStatus.PAUSED):
+            raise RunStateError(f"finish() takes a final status, not {status.value!r}")
+        if self._row.status not in ("running", "paused") or self._row.end_time is not None:
+            raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
+        self._writable = False
+        writer = self._store._writer
+        writer.untrack(self.id)
+        self._channel.put(UpdateRun(self.id, step=self._step, epoch=self._epoch, heartbeat=time.time()))
+        pending_error: BaseException | None = None
+        try:
+            writer.flush(self._channel)
+        except BaseException as exc:  # store the status anyway, then raise
+            pending_error = exc
+        info = None if error is None else describe_error(error)
+        self._row = self._store.backend.end_run(self.id, status.value, time.time(), info)
+        _lifecycle.forget(self)
+        write_meta(self._row)
+        if pending_error is not None:
+            raise pending_error
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._row.end_time is not None:
+            return  # finished inside the block
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not _is_error_exit(exc):
+            self.finish(RunStatus.INTERRUPTED, error=exc)
+        else:
+            self.finish(RunStatus.FAILED, error=exc)
+        # Returning None lets the exception propagate unchanged.
+
+    # --- reading -----------------------------------------------------------------------------
+    @property
+    def records(self) -> Records:
+        """Every record of this run, read flat."""
+        from recordkit._records import Records
+
+        return Records(self._store, run_ids=[self.id])
+
+    def history(self, key: str) -> tuple[list[int], list[Any]]:
+        """(steps, values) of one key across the run's records, in log order."""
+        steps, values = [], []
+        for record in self.records.having(key):
+            value = record.own(key)
+            if value is not None:
+                steps.append(record["step"])
+                values.append(value)
+        return steps, values
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per key: last value, its step, min, max and count (kept on write; no scan)."""
+        return {
+            key: {"last": s.last, "last_step": s.last_step, "min": s.min, "max": s.max, "count": s.count}
+            for key, s in self._store.backend.summary(self.id).items()
+        }
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Run {self._row.collection}#{self.number}{name} {self.id} {self._row.status}>"
+
+
+def _is_error_exit(exc: BaseException) -> bool:
+    return isinstance(exc, SystemExit) and exc.code not in (None, 0)
+
+
+def describe_error(error: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(error).__qualname__,
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    }
+
+
+def run_fields(row: RunRow) -> dict[str, Any]:
+    """The fields rigorous-recorder adds to every record, plus the run's identity."""
+    end = row.end_time
+    return {
+        "run_id": row.id,
+        "run_name": row.name,
+        "collection": row.collection,
+        "status": row.status,
+        "experiment_number": row.number,
+        "error_number": row.error_number,
+        "had_error": row.status in ERROR_STATUSES,
+        "experiment_start_time": row.start_time,
+        "experiment_end_time": end,
+        "experiment_duration": None if end is None else end - row.start_time,
+    }
+
+
+def new_run_id() -> str:
+    """A unique, stable id; 16 hex characters (random, so any prefix is as good as any other)."""
+    return uuid.uuid4().hex[:16]
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def this_pid() -> int:
+    return os.getpid()
+
+
+def write_meta(row: RunRow) -> None:
+    """Write ``meta.json`` in the run folder atomically (temp file + rename)."""
+    folder = Path(row.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "id": row.id,
+        "collection": row.collection,
+        "number": row.number,
+        "error_number": row.error_number,
+        "name": row.name,
+        "status": row.status,
+        "start_time": row.start_time,
+        "end_time": row.end_time,
+        "tags": row.tags,
+        "parent_id": row.parent_id,
+        "config": encode(row.config),
+        "env": encode(row.env),
+        "error": row.error,
+    }
+    tmp = folder / f".meta.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / "meta.json")
+

@@ -1,0 +1,92 @@
+"""One settings object, and the one list of ``RECORDKIT_*`` variables that feed it.
+
+Precedence: a keyword argument beats an environment variable, which beats the default.
+
+| variable                       | setting             | default |
+|--------------------------------|---------------------|---------|
+| ``RECORDKIT_STORE``            | store               | records |
+| ``RECORDKIT_FLUSH_INTERVAL``   | flush_interval (s)  | 0.5     |
+| ``RECORDKIT_BATCH_SIZE``       | batch_size          | 20000   |
+| ``RECORDKIT_BUFFER_SIZE``      | buffer_size         | 1000000 |
+| ``RECORDKIT_ON_FULL``          | on_full             | block   |
+| ``RECORDKIT_BLOCK_TIMEOUT``    | block_timeout (s)   | 30      |
+| ``RECORDKIT_HEARTBEAT``        | heartbeat (s)       | 5       |
+| ``RECORDKIT_LEASE``            | lease (s)           | 60      |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Literal
+
+OnFull = Literal["block", "drop", "raise"]
+
+_ENV: dict[str, tuple[str, type]] = {
+    "store": ("RECORDKIT_STORE", str),
+    "flush_interval": ("RECORDKIT_FLUSH_INTERVAL", float),
+    "batch_size": ("RECORDKIT_BATCH_SIZE", int),
+    "buffer_size": ("RECORDKIT_BUFFER_SIZE", int),
+    "on_full": ("RECORDKIT_ON_FULL", str),
+    "block_timeout": ("RECORDKIT_BLOCK_TIMEOUT", float),
+    "heartbeat": ("RECORDKIT_HEARTBEAT", float),
+    "lease": ("RECORDKIT_LEASE", float),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How recordkit buffers, flushes and decides a run has crashed.
+
+    Parameters
+    ----------
+    store
+        Default store path or URL for ``rk.init`` and the CLI.
+    flush_interval
+        Seconds between background commits; at most this much data is lost on SIGKILL.
+    batch_size
+        The writer commits early once this many records are waiting.
+    buffer_size
+        Records held in memory at most; beyond this ``on_full`` decides.
+    on_full
+        ``"block"`` waits up to ``block_timeout`` for the writer, then drops with a warning;
+        ``"drop"`` drops at once with a warning; ``"raise"`` raises ``RunStateError``.
+    heartbeat
+        Seconds between liveness marks of a running run.
+    lease
+        A run whose heartbeat is older than this (and whose process cannot be checked) is crashed.
+    """
+
+    store: str = "records"
+    flush_interval: float = 0.5
+    batch_size: int = 20_000
+    buffer_size: int = 1_000_000
+    on_full: OnFull = "block"
+    block_timeout: float = 30.0
+    heartbeat: float = 5.0
+    lease: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.on_full not in ("block", "drop", "raise"):
+            raise ValueError(f"on_full must be 'block', 'drop' or 'raise', not {self.on_full!r}")
+        for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from keyword arguments, then ``RECORDKIT_*`` variables, then defaults."""
+    unknown = set(overrides) - set(_ENV)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {sorted(unknown)!r}; known: {sorted(_ENV)!r}")
+    values: dict[str, Any] = {}
+    for name, (variable, kind) in _ENV.items():
+        if overrides.get(name) is not None:
+            values[name] = overrides[name]
+        elif variable in os.environ:
+            raw = os.environ[variable]
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+    return Settings(**values)

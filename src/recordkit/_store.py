@@ -1,0 +1,310 @@
+"""Store and Collection: open a store by path or URL, start and find runs, read records."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recordkit import _lifecycle
+from recordkit._exceptions import RunNotFoundError, StoreError
+from recordkit._names import check_name
+from recordkit._run import Run, new_run_id, this_host, this_pid, write_meta
+from recordkit._settings import Settings, load_settings
+from recordkit._writer import get_writer
+from recordkit.backends.base import CRASHED, LIVE_STATUSES, Backend, NewRun, RunRow
+
+if TYPE_CHECKING:
+    from recordkit._records import Records
+
+
+def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **settings: Any) -> Store:  # noqa: A001
+    """Open (or create) a store.
+
+    Parameters
+    ----------
+    path
+        A folder for the embedded store (created if missing), or a ``postgresql://`` URL.
+        Default: ``RECORDKIT_STORE``, else ``./records``.
+    create
+        With False, a missing folder store raises ``StoreError`` instead of being created.
+    **settings
+        Overrides for :class:`recordkit.Settings` (``flush_interval``, ``buffer_size``…).
+
+    Examples
+    --------
+    >>> import recordkit as rk
+    >>> store = rk.open(tmp_path / "records")          # doctest: +SKIP
+    >>> store.collection("my_study")                   # doctest: +SKIP
+    <Collection 'my_study'>
+    """
+    resolved = load_settings(**settings)
+    target = os.fspath(path) if path is not None else resolved.store
+    return Store(_open_backend(target, create=create), resolved)
+
+
+def _open_backend(target: str, *, create: bool) -> Backend:
+    if "://" in target:
+        scheme = target.split("://", 1)[0].lower()
+        if scheme in ("postgresql", "postgres"):
+            try:
+                from recordkit.backends.postgres import PostgresBackend  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise StoreError(
+                    f"the PostgreSQL store needs its extra: pip install 'recordkit[postgres]' ({exc})"
+                ) from exc
+            return PostgresBackend(target)  # type: ignore[no-any-return]
+        if scheme != "file":
+            raise StoreError(f"unknown store scheme {scheme!r}; use a folder path or postgresql://…")
+        target = target.split("://", 1)[1]
+    from recordkit.backends.sqlite import SQLiteBackend
+
+    return SQLiteBackend(target, create=create)
+
+
+class Store:
+    """Where runs live. Open one with :func:`recordkit.open`."""
+
+    def __init__(self, backend: Backend, settings: Settings) -> None:
+        self.backend = backend
+        self.settings = settings
+        self._writer = get_writer(settings)
+        self._channel = self._writer.channel(backend)
+        self.reap()
+
+    @property
+    def url(self) -> str:
+        """The store's path or URL (never with a password)."""
+        return self.backend.url
+
+    @property
+    def path(self) -> Path | None:
+        """The folder holding run folders, if the store has one."""
+        root = self.backend.files_root
+        return None if root is None else Path(root)
+
+    def collection(self, name: str) -> Collection:
+        """The collection called ``name``; it is created when its first run starts."""
+        return Collection(self, check_name(name, "collection name"))
+
+    def collections(self) -> list[Collection]:
+        return [Collection(self, name) for name in self.backend.collections()]
+
+    def run(self, run_id: str) -> Run:
+        """A run by id or unique id prefix."""
+        row = self._find_row(run_id)
+        return _lifecycle.live_run(row.id) or Run(self, row, live=False)
+
+    def runs(self) -> list[Run]:
+        """Every run of every collection, oldest first."""
+        return [Run(self, row, live=False) for row in self._rows()]
+
+    def _find_row(self, run_id: str) -> RunRow:
+        if not isinstance(run_id, str) or not run_id:
+            raise RunNotFoundError(f"a run id is a non-empty string, not {run_id!r}")
+        row = self.backend.get_run(run_id)
+        if row is None:
+            matches = self.backend.find_runs(id_prefix=run_id)
+            if len(matches) > 1:
+                ids = ", ".join(m.id for m in matches[:5])
+                raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({ids}…); give more characters")
+            if not matches:
+                raise RunNotFoundError(f"no run with id {run_id!r} in {self.url!r}; list runs with `recordkit ls`")
+            row = matches[0]
+        return self._refresh(row)
+
+    def _rows(self, collection: str | None = None) -> list[RunRow]:
+        return [self._refresh(row) for row in self.backend.find_runs(collection)]
+
+    @property
+    def records(self) -> Records:
+        """Every record of every run in the store, read flat."""
+        from recordkit._records import Records
+
+        return Records(self, collection=None)
+
+    # --- liveness ----------------------------------------------------------------------------
+    def _is_dead(self, row: RunRow, now: float) -> bool:
+        if row.status not in LIVE_STATUSES:
+            return False
+        if row.host == this_host():
+            if row.pid == this_pid():
+                return not _lifecycle.is_live_here(row.id) and now - row.heartbeat > self.settings.lease
+            return not _pid_alive(row.pid)
+        return now - row.heartbeat > self.settings.lease
+
+    def _refresh(self, row: RunRow) -> RunRow:
+        """The row as any reader should see it: a live run whose process is gone is crashed."""
+        if row.status in LIVE_STATUSES and self._is_dead(row, time.time()):
+            return self._mark_crashed(row)
+        return row
+
+    def _mark_crashed(self, row: RunRow) -> RunRow:
+        ended = self.backend.end_run(
+            row.id,
+            CRASHED,
+            row.heartbeat,
+            {"type": "Crashed", "message": f"process {row.pid} on {row.host} died without finishing the run",
+             "traceback": ""},
+        )
+        try:
+            write_meta(ended)
+        except OSError:
+            pass  # meta.json is a mirror; the database holds the truth
+        return ended
+
+    def reap(self) -> list[str]:
+        """Mark every run whose process is gone as crashed; return their ids."""
+        now = time.time()
+        dead = [row for row in self.backend.find_runs(statuses=LIVE_STATUSES) if self._is_dead(row, now)]
+        return [self._mark_crashed(row).id for row in dead]
+
+    # --- housekeeping ------------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything logged to this store is durable."""
+        self._writer.flush(self._channel, timeout)
+
+    def close(self) -> None:
+        self.flush()
+        self.backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.url!r}>"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    # A killed child that its parent has not reaped yet still answers kill(0).
+    try:
+        with Path(f"/proc/{pid}/stat").open() as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Collection:
+    """A named set of runs (a study); numbering is per collection."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def start_run(
+        self,
+        config: Any = None,
+        *,
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        capture: bool | Sequence[str] = True,
+    ) -> Run:
+        """Start a run: number it, capture config and environment, and return it live.
+
+        Use it as a context manager (an exception marks the run failed and propagates) or call
+        ``run.finish()``.
+
+        Parameters
+        ----------
+        config
+            A dict, ``argparse.Namespace``, ``ConfigParser``, dataclass, pydantic model or OmegaConf config.
+        name
+            A human name for the run (not necessarily unique).
+        tags
+            Labels to filter by.
+        capture
+            True captures the whole environment (git included); False nothing; a list names the parts.
+
+        Examples
+        --------
+        >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
+        ...     run.log(loss=0.3)
+        """
+        from recordkit._capture import capture_environment, config_to_dict
+
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise TypeError(f"tags must be a list of strings, not {tags!r}")
+        config_dict = config_to_dict(config)
+        env: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        if capture:
+            parts = None if capture is True else list(capture)  # type: ignore[arg-type]
+            env, files = capture_environment(parts=parts)
+        self.store.reap()  # a crashed predecessor must not count as a success when numbering
+        backend = self.store.backend
+        run_id = new_run_id()
+        root = self.store.path
+        folder = (root / self.name / run_id) if root is not None else Path(run_id)
+        scope_ids = iter(backend.reserve_scope_ids(64))
+        row = backend.create_run(
+            NewRun(
+                id=run_id,
+                collection=self.name,
+                name=name,
+                start_time=time.time(),
+                config=config_dict,
+                env=env,
+                tags=list(tags),
+                parent_id=None,
+                host=this_host(),
+                pid=this_pid(),
+                folder=str(folder),
+                root_scope=next(scope_ids),
+            )
+        )
+        run = Run(self.store, row, live=True)
+        run._scope_ids = scope_ids
+        if root is not None:
+            write_meta(row)
+            for file_name, content in files.items():
+                (folder / file_name).write_bytes(content)
+        _lifecycle.remember(run)
+        self.store._writer.track(run.id, self.store._channel, run._counters)
+        return run
+
+    def runs(self, *, status: str | None = None) -> list[Run]:
+        """The collection's runs, oldest first (optionally only those with ``status``)."""
+        rows = self.store._rows(self.name)
+        return [
+            _lifecycle.live_run(row.id) or Run(self.store, row, live=False)
+            for row in rows
+            if status is None or row.status == status
+        ]
+
+    def run(self, number: int) -> Run:
+        """The run with this experiment number (the latest attempt if failed retries share it)."""
+        rows = self.store.backend.find_runs(self.name, number=number)
+        if not rows:
+            raise RunNotFoundError(f"collection {self.name!r} has no run number {number!r}")
+        row = self.store._refresh(rows[-1])
+        return _lifecycle.live_run(row.id) or Run(self.store, row, live=False)
+
+    @property
+    def records(self) -> Records:
+        """Every record of every run in the collection, read flat."""
+        from recordkit._records import Records
+
+        return Records(self.store, collection=self.name)
+
+    def __len__(self) -> int:
+        return len(self.store.backend.find_runs(self.name))
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.name!r}>"

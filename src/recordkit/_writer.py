@@ -1,0 +1,271 @@
+"""One background writer per process: bounded buffers drained in batches, one transaction each.
+
+The caller's side of the contract (``Channel.put``) is an append to a deque: no lock, no I/O. The
+writer thread wakes every ``flush_interval`` seconds, or early when a buffer holds ``batch_size``
+items or someone waits in ``flush()``; it converts tensors and arrays (``_values.materialize``) and
+hands each backend its items in order.
+
+Failures never reach the training thread. A failed batch is kept and retried with backoff (a full
+disk or a locked database usually recovers), a warning is issued once per kind of error, and the
+error is raised again by the next ``flush()``. Items whose values cannot be converted are dropped
+and reported the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from recordkit import _values as V
+from recordkit._exceptions import RecordkitWarning, RunStateError, StorageError
+from recordkit._settings import Settings
+from recordkit.backends.base import Backend, UpdateRun, WriteItem
+
+
+class _Marker:
+    """Put in a buffer by ``flush()``: set once everything before it is committed."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class Channel:
+    """A backend's buffer. ``put`` is the hot path of ``run.log``."""
+
+    def __init__(self, writer: Writer, backend: Backend) -> None:
+        self.writer = writer
+        self.backend = backend
+        self.queue: collections.deque[Any] = collections.deque()
+        self.limit = writer.settings.buffer_size
+        self.batch = writer.settings.batch_size
+
+    def put(self, item: WriteItem) -> None:
+        queue = self.queue
+        if len(queue) >= self.limit and not self.writer.make_room(self):
+            return
+        queue.append(item)
+        if len(queue) >= self.batch:
+            self.writer.wake.set()
+
+
+class Writer:
+    """The process's writer thread; get it with :func:`get_writer`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.channels: dict[int, Channel] = {}
+        self.wake = threading.Event()
+        self.room = threading.Condition()
+        self.error: BaseException | None = None
+        self._warned: set[str] = set()
+        self._stopping = False
+        self._heartbeats: dict[str, tuple[Channel, Callable[[], UpdateRun]]] = {}
+        self._last_heartbeat = 0.0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="recordkit-writer", daemon=True)
+        self._thread.start()
+
+    # --- caller's side -----------------------------------------------------------------------
+    def channel(self, backend: Backend) -> Channel:
+        with self._lock:
+            found = self.channels.get(id(backend))
+            if found is None or found.backend is not backend:
+                found = self.channels[id(backend)] = Channel(self, backend)
+            return found
+
+    def make_room(self, channel: Channel) -> bool:
+        """Called when a buffer is full: block, drop or raise as ``on_full`` says."""
+        policy = self.settings.on_full
+        if policy == "raise":
+            raise RunStateError(
+                f"the record buffer is full ({channel.limit} items) because storage is slower than logging; "
+                "raise RECORDKIT_BUFFER_SIZE, log less often, or set on_full='block'"
+            )
+        if policy == "block":
+            self.wake.set()
+            deadline = time.monotonic() + self.settings.block_timeout
+            with self.room:
+                while len(channel.queue) >= channel.limit and time.monotonic() < deadline:
+                    self.room.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            if len(channel.queue) < channel.limit:
+                return True
+        self._warn_once(
+            "dropped",
+            f"recordkit dropped a record: the buffer stayed full ({channel.limit} items) "
+            f"for {self.settings.block_timeout if policy == 'block' else 0} s; storage is failing or too slow",
+        )
+        return False
+
+    def track(self, run_id: str, channel: Channel, counters: Callable[[], UpdateRun]) -> None:
+        """Send ``counters()`` (step, epoch, heartbeat) for a live run every heartbeat interval."""
+        with self._lock:
+            self._heartbeats[run_id] = (channel, counters)
+
+    def untrack(self, run_id: str) -> None:
+        with self._lock:
+            self._heartbeats.pop(run_id, None)
+
+    def flush(self, channel: Channel | None = None, timeout: float | None = None) -> None:
+        """Wait until everything put so far is committed; raise the first background error."""
+        if threading.current_thread() is self._thread:
+            return
+        channels = [channel] if channel is not None else list(self.channels.values())
+        markers = []
+        for ch in channels:
+            marker = _Marker()
+            ch.queue.append(marker)
+            markers.append(marker)
+        self.wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for marker in markers:
+            while not marker.done.wait(0.05):
+                if self.error is not None and self._thread.is_alive():
+                    break  # the writer keeps retrying; the caller learns now
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if not self._thread.is_alive():
+                    break
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            if isinstance(error, StorageError):
+                raise StorageError(f"{error} (recorded data is kept in memory and retried)") from error
+            raise StorageError(f"recordkit could not store data in the background: {error!r}") from error
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain every buffer and stop the thread."""
+        self._stopping = True
+        self.wake.set()
+        self._thread.join(timeout)
+
+    # --- writer thread -----------------------------------------------------------------------
+    def _loop(self) -> None:
+        interval = self.settings.flush_interval
+        while True:
+            self.wake.wait(interval)
+            self.wake.clear()
+            stopping = self._stopping
+            try:
+                self._heartbeat()
+                for channel in list(self.channels.values()):
+                    self._drain(channel)
+            except BaseException as exc:  # never let the thread die silently
+                self._fail("writer", exc)
+            if stopping and not any(ch.queue for ch in self.channels.values()):
+                return
+            if stopping and self.error is not None:
+                # Storage is still failing at exit: give up after the retries already made.
+                return
+
+    def _heartbeat(self) -> None:
+        now = time.time()
+        if now - self._last_heartbeat < self.settings.heartbeat and not self._stopping:
+            return
+        self._last_heartbeat = now
+        with self._lock:
+            beats = list(self._heartbeats.values())
+        for channel, counters in beats:
+            channel.queue.append(counters())
+
+    def _drain(self, channel: Channel) -> None:
+        queue = channel.queue
+        while queue:
+            items: list[WriteItem] = []
+            markers: list[_Marker] = []
+            batch = max(channel.batch, 1)
+            while queue and len(items) < batch:
+                item = queue.popleft()
+                if type(item) is _Marker:
+                    markers.append(item)
+                    if items:
+                        break  # commit what came before the marker first
+                    continue
+                if type(item) is tuple and type(item[5]) is V.LazyValues:
+                    item = self._materialize(item)
+                    if item is None:
+                        continue
+                items.append(item)
+            if items and not self._write(channel, items):
+                # Keep the batch (and the markers) at the front and retry after a pause.
+                for marker in reversed(markers):
+                    queue.appendleft(marker)
+                for item in reversed(items):
+                    queue.appendleft(item)
+                time.sleep(min(1.0, self.settings.flush_interval))
+                return
+            for marker in markers:
+                marker.done.set()
+            with self.room:
+                self.room.notify_all()
+
+    def _materialize(self, item: Any) -> Any:
+        run_id, scope_id, seq, step, when, values = item
+        try:
+            plain = {k: V.materialize(v) for k, v in values.items()}
+        except Exception as exc:
+            self._fail("convert", exc)
+            return None
+        return (run_id, scope_id, seq, step, when, plain)
+
+    def _write(self, channel: Channel, items: list[WriteItem]) -> bool:
+        try:
+            channel.backend.write_batch(items)
+        except Exception as exc:
+            self._fail("write", exc)
+            return False
+        return True
+
+    def _fail(self, kind: str, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self._warn_once(
+            f"{kind}:{type(exc).__name__}",
+            f"recordkit could not {kind} data in the background ({exc}); training continues, "
+            "the data is retried, and flush()/finish() will raise this error",
+        )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            try:
+                warnings.warn(message, RecordkitWarning, stacklevel=3)
+            except Exception:  # warnings turned into errors must not kill the writer thread
+                pass
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def get_writer(settings: Settings) -> Writer:
+    """The process's writer, started on first use (and again in a forked child)."""
+    global _writer
+    if _writer is None:
+        with _writer_lock:
+            if _writer is None:
+                _writer = Writer(settings)
+    return _writer
+
+
+def current_writer() -> Writer | None:
+    return _writer
+
+
+def _forget_after_fork() -> None:
+    # The child inherits the parent's buffers but not its thread: start afresh, write nothing twice.
+    global _writer, _writer_lock
+    _writer = None
+    _writer_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,673 @@
+"""The folder store: SQLite (``<folder>/recordkit.db``) plus run folders beside it.
+
+Layout (DESIGN.md §4, measured in docs/storage.md):
+
+* ``runs``, ``collections``, ``scopes`` (own fields as JSON), ``summary`` (per run and key: last, min,
+  max, count, updated on every batch so listing runs never scans records).
+* Records are grouped by key set: each ``records_<n>`` table has one column per key (``c0``, ``c1``…,
+  named through the ``record_columns`` registry so any key text and case is safe), an ``extra`` JSON
+  column for values a column cannot hold exactly (NaN, a value of another kind than the column's),
+  and the primary key ``(scope_id, seq)`` WITHOUT ROWID: records of a scope sit together, so a filter
+  on scope fields reads only the scopes it needs.
+* A column's kind (num, bool, str, datetime, date, json) is fixed by its first non-null value.
+* Tables and columns are created inside the write transaction (``BEGIN IMMEDIATE``) after re-reading
+  the registry, so concurrent processes never race into "duplicate column" errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from recordkit import _values as V
+from recordkit._exceptions import StorageError, StoreError
+from recordkit.backends.base import (
+    ERROR_STATUSES,
+    Backend,
+    CreateScope,
+    KeySummary,
+    NewRun,
+    RawRecord,
+    RecordQuery,
+    RunRow,
+    ScopeRow,
+    UpdateRun,
+    UpdateScope,
+    WriteItem,
+)
+
+SCHEMA_VERSION = 1
+DB_NAME = "recordkit.db"
+# Keys beyond this many in one key set go to the extra column (SQLite allows 2,000 columns).
+MAX_COLUMNS = 1000
+# A key set reuses an existing table that has at most this many columns it does not need.
+REUSE_SLACK = 4
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, collection_id INTEGER NOT NULL REFERENCES collections(id),
+    number INTEGER NOT NULL, error_number INTEGER NOT NULL DEFAULT 0, name TEXT,
+    status TEXT NOT NULL, start_time REAL NOT NULL, end_time REAL,
+    config TEXT NOT NULL, env TEXT NOT NULL, tags TEXT NOT NULL, parent_id TEXT,
+    step INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0, error TEXT,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL, folder TEXT NOT NULL,
+    root_scope INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_number ON runs (collection_id, parent_id, number);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE TABLE IF NOT EXISTS scopes (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, parent_id INTEGER, fields TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS scopes_by_run ON scopes (run_id);
+CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS record_tables (name TEXT PRIMARY KEY, created REAL);
+CREATE TABLE IF NOT EXISTS record_columns (
+    table_name TEXT NOT NULL, key TEXT NOT NULL, col TEXT NOT NULL, kind TEXT,
+    PRIMARY KEY (table_name, key));
+CREATE TABLE IF NOT EXISTS summary (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, last TEXT, last_step INTEGER, min REAL, max REAL,
+    count INTEGER NOT NULL, UNIQUE (run_id, key));
+"""
+
+_RUN_COLUMNS = (
+    "r.id, c.name, r.number, r.error_number, r.name, r.status, r.start_time, r.end_time, r.config, "
+    "r.env, r.tags, r.parent_id, r.step, r.epoch, r.error, r.host, r.pid, r.heartbeat, r.folder, "
+    "r.root_scope"
+)
+_RUN_FROM = "runs r JOIN collections c ON c.id = r.collection_id"
+
+
+@contextlib.contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """The one place sqlite3 errors become recordkit errors."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StorageError(
+                f"{action}: the database stayed locked by another process past the busy timeout ({text}); "
+                "retry, or check for a stuck process holding the store"
+            ) from exc
+        if "disk" in text or "full" in text:
+            raise StorageError(f"{action}: the disk is full or failing ({text}); free space and retry") from exc
+        raise StorageError(f"{action}: {text}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{action}: the store's database is not a recordkit SQLite file or is damaged ({exc})"
+        ) from exc
+
+
+class _Table:
+    """A records table: its key → column registry, mirrored from ``record_columns``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cols: dict[str, str] = {}  # key -> column name
+        self.kinds: dict[str, str | None] = {}
+        self.order: list[str] = []  # keys in column order (c0, c1, ...)
+        self.order_index: dict[str, int] = {}
+
+    def add(self, key: str, col: str, kind: str | None) -> None:
+        self.cols[key] = col
+        # Interned so the writer's hot loop can compare kinds with `is`.
+        self.kinds[key] = None if kind is None else sys.intern(kind)
+        self.order_index[key] = len(self.order)
+        self.order.append(key)
+
+
+class SQLiteBackend(Backend):
+    """SQLite in WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed."""
+
+    def __init__(self, folder: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 60.0):
+        self.folder = Path(folder)
+        if not self.folder.exists():
+            if not create:
+                raise StoreError(f"no store at {str(self.folder)!r}; create it with rk.open(path)")
+            self.folder.mkdir(parents=True, exist_ok=True)
+        elif not self.folder.is_dir():
+            raise StoreError(f"store path {str(self.folder)!r} is a file; give a folder path")
+        self.path = self.folder / DB_NAME
+        if not create and not self.path.exists():
+            raise StoreError(f"{str(self.folder)!r} holds no recordkit store ({DB_NAME} is missing)")
+        self.url = str(self.folder)
+        self.files_root = str(self.folder)
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._tables: dict[str, _Table] = {}
+        self._plans: dict[tuple[str, ...], _Table] = {}
+        self._closed = False
+        with translate_errors(f"opening the store {self.url!r}"):
+            conn = self._conn()
+            conn.executescript(_DDL)  # idempotent; concurrent openers serialise on the busy timeout
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+            if int(version) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.url!r} has schema version {version}, newer than this recordkit "
+                    f"understands ({SCHEMA_VERSION}); upgrade recordkit"
+                )
+
+    # --- connections -------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError(f"the store {self.url!r} is closed; open it again with rk.open()")
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # --- collections -------------------------------------------------------------------------
+    def ensure_collection(self, name: str) -> None:
+        import time
+
+        with translate_errors(f"creating collection {name!r}"):
+            conn = self._conn()
+            if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
+                return
+            with self._write(conn):
+                conn.execute("INSERT OR IGNORE INTO collections (name, created) VALUES (?, ?)", (name, time.time()))
+
+    def collections(self) -> list[str]:
+        with translate_errors("listing collections"):
+            return [r[0] for r in self._conn().execute("SELECT name FROM collections ORDER BY id")]
+
+    # --- runs --------------------------------------------------------------------------------
+    def create_run(self, new: NewRun) -> RunRow:
+        with translate_errors(f"starting a run in {new.collection!r}"):
+            conn = self._conn()
+            with self._write(conn):
+                conn.execute(
+                    "INSERT OR IGNORE INTO collections (name, created) VALUES (?, ?)",
+                    (new.collection, new.start_time),
+                )
+                (collection_id,) = conn.execute(
+                    "SELECT id FROM collections WHERE name = ?", (new.collection,)
+                ).fetchone()
+                number = self._next_number(conn, collection_id, new.parent_id)
+                conn.execute(
+                    "INSERT INTO runs (id, collection_id, number, error_number, name, status, start_time,"
+                    " config, env, tags, parent_id, host, pid, heartbeat, folder, root_scope)"
+                    " VALUES (?, ?, ?, 0, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new.id, collection_id, number, new.name, new.start_time, V.dumps(new.config),
+                        V.dumps(new.env), json.dumps(new.tags), new.parent_id, new.host, new.pid,
+                        new.start_time, new.folder, new.root_scope,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, NULL, '{}')",
+                    (new.root_scope, new.id),
+                )
+        row = self.get_run(new.id)
+        assert row is not None
+        return row
+
+    @staticmethod
+    def _next_number(conn: sqlite3.Connection, collection_id: int, parent_id: str | None) -> int:
+        statuses = [
+            r[0]
+            for r in conn.execute(
+                "SELECT status FROM runs WHERE collection_id = ? AND parent_id IS ? AND number ="
+                " (SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id IS ?)",
+                (collection_id, parent_id, collection_id, parent_id),
+            )
+        ]
+        (top,) = conn.execute(
+            "SELECT coalesce(max(number), 0) FROM runs WHERE collection_id = ? AND parent_id IS ?",
+            (collection_id, parent_id),
+        ).fetchone()
+        if top == 0:
+            return 1
+        # Retry a number only while every run holding it ended with an error.
+        return int(top) if all(s in ERROR_STATUSES for s in statuses) else int(top) + 1
+
+    def end_run(self, run_id: str, status: str, end_time: float, error: dict[str, Any] | None) -> RunRow:
+        with translate_errors(f"ending run {run_id!r}"):
+            conn = self._conn()
+            with self._write(conn):
+                found = conn.execute(
+                    "SELECT collection_id, parent_id, number FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()
+                if found is None:
+                    raise StoreError(f"run {run_id!r} vanished from the store while it was running")
+                error_number = 0
+                if status in ERROR_STATUSES:
+                    (previous,) = conn.execute(
+                        "SELECT coalesce(max(error_number), 0) FROM runs WHERE collection_id = ?"
+                        " AND parent_id IS ? AND number = ? AND id != ? AND status IN (?, ?, ?)",
+                        (*found, run_id, *ERROR_STATUSES),
+                    ).fetchone()
+                    error_number = int(previous) + 1
+                conn.execute(
+                    "UPDATE runs SET status = ?, end_time = ?, error = ?, error_number = ? WHERE id = ?",
+                    (status, end_time, None if error is None else V.dumps(error), error_number, run_id),
+                )
+        row = self.get_run(run_id)
+        assert row is not None
+        return row
+
+    def set_status(self, run_id: str, status: str) -> None:
+        with translate_errors(f"setting the status of run {run_id!r}"):
+            conn = self._conn()
+            with self._write(conn):
+                conn.execute(
+                    "UPDATE runs SET status = ?, end_time = CASE WHEN ? IN ('running', 'paused')"
+                    " THEN NULL ELSE end_time END WHERE id = ?",
+                    (status, status, run_id),
+                )
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        rows = self._select_runs("r.id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def find_runs(
+        self,
+        collection: str | None = None,
+        *,
+        number: int | None = None,
+        id_prefix: str | None = None,
+        statuses: Sequence[str] | None = None,
+    ) -> list[RunRow]:
+        where, params = ["1"], []
+        if collection is not None:
+            where.append("c.name = ?")
+            params.append(collection)
+        if number is not None:
+            where.append("r.number = ? AND r.parent_id IS NULL")
+            params.append(number)
+        if id_prefix is not None:
+            # substr, not LIKE: a prefix holding % or _ must match literally.
+            where.append("substr(r.id, 1, ?) = ?")
+            params.extend([len(id_prefix), id_prefix])
+        if statuses is not None:
+            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        return self._select_runs(" AND ".join(where), params)
+
+    def _select_runs(self, where: str, params: Sequence[Any]) -> list[RunRow]:
+        with translate_errors("reading runs"):
+            cursor = self._conn().execute(
+                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE {where} ORDER BY r.start_time, r.rowid", params
+            )
+            return [
+                RunRow(
+                    id=r[0], collection=r[1], number=r[2], error_number=r[3], name=r[4], status=r[5],
+                    start_time=r[6], end_time=r[7], config=V.loads(r[8]), env=V.loads(r[9]),
+                    tags=json.loads(r[10]), parent_id=r[11], step=r[12], epoch=r[13],
+                    error=V.loads(r[14]), host=r[15], pid=r[16], heartbeat=r[17], folder=r[18],
+                    root_scope=r[19],
+                )
+                for r in cursor
+            ]
+
+    def reserve_scope_ids(self, count: int) -> range:
+        with translate_errors("reserving scope ids"):
+            conn = self._conn()
+            with self._write(conn):
+                conn.execute("INSERT OR IGNORE INTO sequences VALUES ('scope', 0)")
+                conn.execute("UPDATE sequences SET value = value + ? WHERE name = 'scope'", (count,))
+                (end,) = conn.execute("SELECT value FROM sequences WHERE name = 'scope'").fetchone()
+        return range(end - count + 1, end + 1)
+
+    # --- writing -----------------------------------------------------------------------------
+    def write_batch(self, items: Sequence[WriteItem]) -> None:
+        with translate_errors("writing a batch"):
+            conn = self._conn()
+            with self._write(conn):
+                self._apply(conn, items)
+
+    def _apply(self, conn: sqlite3.Connection, items: Sequence[WriteItem]) -> None:
+        rows_by_table: dict[str, list[list[Any]]] = {}
+        stats: dict[tuple[str, str], list[Any]] = {}  # (run, key) -> [last, last_step, min, max, count]
+        plans = self._plans
+        num, s_kind = V.NUM, V.STR
+        for item in items:
+            if type(item) is tuple:
+                run_id, scope_id, seq, step, when, values = item
+                table = plans.get(tuple(values)) or self._plan(conn, values)
+                cols, kinds = table.cols, table.kinds
+                row: list[Any] = [scope_id, seq, step, when]
+                row.extend([None] * len(table.order))
+                row.append(None)
+                extra: dict[str, Any] | None = None
+                for key, value in values.items():
+                    if value is None:
+                        continue
+                    kind = kinds.get(key, "")
+                    cls = type(value)
+                    if (cls is float or cls is int) and kind == num:
+                        if value == value:
+                            row[4 + table.order_index[key]] = value
+                            self._stat(stats, run_id, key, value, step, True)
+                            continue
+                    elif cls is str and kind == s_kind:
+                        row[4 + table.order_index[key]] = value
+                        self._stat(stats, run_id, key, value, step, False)
+                        continue
+                    value_kind = V.kind_of(value)
+                    if kind is None and key in cols:
+                        self._set_kind(conn, table, key, value_kind)
+                        kind = value_kind
+                    if kind == value_kind and not (kind == num and value != value):
+                        row[4 + table.order_index[key]] = V.to_column(value, kind)  # type: ignore[arg-type]
+                    else:
+                        extra = extra or {}
+                        extra[key] = value
+                    self._stat(stats, run_id, key, value, step, kind in (V.NUM, V.BOOL))
+                if extra is not None:
+                    row[-1] = V.dumps(extra)
+                rows_by_table.setdefault(table.name, []).append(row)
+            elif isinstance(item, CreateScope):
+                conn.execute(
+                    "INSERT OR IGNORE INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?)",
+                    (item.id, item.run_id, item.parent_id, V.dumps(item.fields)),
+                )
+            elif isinstance(item, UpdateScope):
+                (current,) = conn.execute("SELECT fields FROM scopes WHERE id = ?", (item.id,)).fetchone()
+                conn.execute(
+                    "UPDATE scopes SET fields = ? WHERE id = ?",
+                    (V.dumps({**V.loads(current), **item.fields}), item.id),
+                )
+            elif isinstance(item, UpdateRun):
+                conn.execute(
+                    "UPDATE runs SET step = coalesce(?, step), epoch = coalesce(?, epoch),"
+                    " heartbeat = coalesce(?, heartbeat) WHERE id = ?",
+                    (item.step, item.epoch, item.heartbeat, item.run_id),
+                )
+        for name, rows in rows_by_table.items():
+            width = len(rows[0])
+            conn.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * width)})", rows)
+        if stats:
+            conn.executemany(
+                "INSERT INTO summary (run_id, key, last, last_step, min, max, count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
+                " last = excluded.last, last_step = excluded.last_step,"
+                " min = coalesce(min(summary.min, excluded.min), summary.min, excluded.min),"
+                " max = coalesce(max(summary.max, excluded.max), summary.max, excluded.max),"
+                " count = summary.count + excluded.count",
+                [(run, key, V.dumps(s[0]), s[1], s[2], s[3], s[4]) for (run, key), s in stats.items()],
+            )
+
+    @staticmethod
+    def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int,
+              numeric: bool) -> None:
+        s = stats.get((run_id, key))
+        if s is None:
+            s = stats[(run_id, key)] = [value, step, None, None, 0]
+        s[0] = value
+        s[1] = step
+        s[4] += 1
+        if numeric and value == value:
+            value = float(value)
+            if s[2] is None or value < s[2]:
+                s[2] = value
+            if s[3] is None or value > s[3]:
+                s[3] = value
+
+    def _load_registry(self, conn: sqlite3.Connection) -> None:
+        tables: dict[str, _Table] = {}
+        for name, key, col, kind in conn.execute(
+            "SELECT table_name, key, col, kind FROM record_columns ORDER BY table_name, CAST(substr(col, 2) AS INT)"
+        ):
+            tables.setdefault(name, _Table(name)).add(key, col, kind)
+        for (name,) in conn.execute("SELECT name FROM record_tables"):
+            tables.setdefault(name, _Table(name))
+        self._tables = tables
+
+    def _plan(self, conn: sqlite3.Connection, values: dict[str, Any]) -> _Table:
+        """Pick (or create, under the write lock we hold) the table for a record's key set."""
+        keys = tuple(values)
+        if len(set(keys)) != len(keys):
+            raise StorageError(f"duplicate keys in record {keys!r}")
+        wanted = set(keys[:MAX_COLUMNS])
+        self._load_registry(conn)  # another process may have added tables since we last looked
+        best: _Table | None = None
+        for table in self._tables.values():
+            have = set(table.cols)
+            if wanted <= have and len(have) - len(wanted) <= REUSE_SLACK and (
+                best is None or len(have) < len(best.cols)
+            ):
+                best = table
+        if best is None:
+            best = self._create_table(conn, [k for k in keys if k in wanted], values)
+        if len(keys) <= MAX_COLUMNS:
+            self._plans[keys] = best
+        return best
+
+    def _create_table(self, conn: sqlite3.Connection, keys: list[str], values: dict[str, Any]) -> _Table:
+        conn.execute("INSERT OR IGNORE INTO sequences VALUES ('table', 0)")
+        conn.execute("UPDATE sequences SET value = value + 1 WHERE name = 'table'")
+        (n,) = conn.execute("SELECT value FROM sequences WHERE name = 'table'").fetchone()
+        name = f"records_{n}"
+        table = _Table(name)
+        for i, key in enumerate(keys):
+            table.add(key, f"c{i}", V.kind_of(values[key]))
+        # Untyped columns: SQLite keeps each value as given (no affinity conversions).
+        columns = "".join(f", {table.cols[k]}" for k in table.order)
+        conn.execute(
+            f"CREATE TABLE {name} (scope_id INTEGER NOT NULL, seq INTEGER NOT NULL, step INTEGER,"
+            f" time REAL{columns}, extra TEXT, PRIMARY KEY (scope_id, seq)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO record_tables VALUES (?, strftime('%s','now'))", (name,))
+        conn.executemany(
+            "INSERT INTO record_columns VALUES (?, ?, ?, ?)",
+            [(name, k, table.cols[k], table.kinds[k]) for k in table.order],
+        )
+        self._tables[name] = table
+        return table
+
+    @staticmethod
+    def _set_kind(conn: sqlite3.Connection, table: _Table, key: str, kind: str | None) -> None:
+        conn.execute(
+            "UPDATE record_columns SET kind = ? WHERE table_name = ? AND key = ? AND kind IS NULL",
+            (kind, table.name, key),
+        )
+        (stored,) = conn.execute(
+            "SELECT kind FROM record_columns WHERE table_name = ? AND key = ?", (table.name, key)
+        ).fetchone()
+        table.kinds[key] = None if stored is None else sys.intern(stored)
+
+    # --- reading -----------------------------------------------------------------------------
+    def scopes(self, run_ids: Iterable[str]) -> dict[int, ScopeRow]:
+        ids = list(run_ids)
+        with translate_errors("reading scopes"):
+            cursor = self._conn().execute(
+                "SELECT id, run_id, parent_id, fields FROM scopes"
+                " WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(ids),),
+            )
+            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3])) for r in cursor}
+
+    def _tables_for_read(self) -> list[_Table]:
+        with self._lock:
+            self._load_registry(self._conn())
+            return list(self._tables.values())
+
+    def _where(self, table: _Table, query: RecordQuery, run_id: str) -> tuple[str, list[Any]] | None:
+        """SQL conditions for one table and run; None when the table cannot hold a match."""
+        if query.scope_ids is not None:
+            conds = ["scope_id IN (SELECT value FROM json_each(?))"]
+            params: list[Any] = [json.dumps(sorted(query.scope_ids))]
+            conds.append("scope_id IN (SELECT id FROM scopes WHERE run_id = ?)")
+            params.append(run_id)
+        else:
+            conds = ["scope_id IN (SELECT id FROM scopes WHERE run_id = ?)"]
+            params = [run_id]
+        low, high = query.steps
+        if low is not None:
+            conds.append("step >= ?")
+            params.append(low)
+        if high is not None:
+            conds.append("step <= ?")
+            params.append(high)
+        if query.keys is not None and not (set(table.cols) & query.keys):
+            return None
+        for key, value, fallback in query.equals:
+            path = '$."' + key.replace('"', '\\"') + '"'
+            fb_sql = "scope_id IN (SELECT value FROM json_each(?))"
+            fb = json.dumps(sorted(fallback))
+            in_extra = "json_extract(extra, ?) IS NOT NULL"
+            sql_value = V.to_column(value, V.kind_of(value)) if value is not None else None  # type: ignore[arg-type]
+            if key in table.cols and table.kinds[key] == V.kind_of(value):
+                col = table.cols[key]
+                conds.append(
+                    f"({col} = ? OR ({col} IS NULL AND ((NOT {in_extra} AND {fb_sql})"
+                    " OR json_extract(extra, ?) = ?)))"
+                )
+                params.extend([sql_value, path, fb, path, sql_value])
+            else:
+                conds.append(f"((NOT coalesce({in_extra}, 0) AND {fb_sql}) OR json_extract(extra, ?) = ?)")
+                params.extend([path, fb, path, sql_value])
+        return " AND ".join(conds), params
+
+    def iter_records(self, query: RecordQuery) -> Iterator[tuple[str, RawRecord]]:
+        tables = self._tables_for_read()
+        for run_id in query.run_ids:
+            streams = []
+            for table in tables:
+                where = self._where(table, query, run_id)
+                if where is not None:
+                    streams.append(self._stream(table, *where))
+            for record in heapq.merge(*streams, key=lambda r: r.seq):
+                yield run_id, record
+
+    def _stream(self, table: _Table, where: str, params: list[Any]) -> Iterator[RawRecord]:
+        columns = "".join(f", {table.cols[k]}" for k in table.order)
+        kinds = [table.kinds[k] for k in table.order]
+        keys = table.order
+        plain = {V.NUM, V.STR, None}
+        # Several cursors of one connection are consumed interleaved by heapq.merge; SQLite allows it.
+        with translate_errors(f"reading {table.name}"):
+            cursor = self._conn().execute(
+                f"SELECT scope_id, seq, step, time{columns}, extra FROM {table.name} WHERE {where} ORDER BY seq",
+                params,
+            )
+            for row in cursor:
+                values: dict[str, Any] = {}
+                for i, key in enumerate(keys):
+                    value = row[4 + i]
+                    if value is not None:
+                        kind = kinds[i]
+                        values[key] = value if kind in plain else V.from_column(value, kind)  # type: ignore[arg-type]
+                if row[-1] is not None:
+                    values.update(V.loads(row[-1]))
+                yield RawRecord(row[0], row[1], row[2], row[3], values)
+
+    def count_records(self, query: RecordQuery) -> int:
+        total = 0
+        with translate_errors("counting records"):
+            conn = self._conn()
+            for table in self._tables_for_read():
+                for run_id in query.run_ids:
+                    where = self._where(table, query, run_id)
+                    if where is not None:
+                        total += conn.execute(f"SELECT count(*) FROM {table.name} WHERE {where[0]}", where[1]).fetchone()[0]
+        return total
+
+    def aggregate(self, query: RecordQuery, key: str, function: str) -> Any:
+        count, total, low, high = 0, 0.0, None, None
+        with translate_errors(f"aggregating {key!r}"):
+            conn = self._conn()
+            for table in self._tables_for_read():
+                if table.kinds.get(key) not in (V.NUM, V.BOOL):
+                    continue
+                col = table.cols[key]
+                for run_id in query.run_ids:
+                    where = self._where(table, query, run_id)
+                    if where is None:
+                        continue
+                    n, t, lo, hi = conn.execute(
+                        f"SELECT count({col}), total({col}), min({col}), max({col}) FROM {table.name}"
+                        f" WHERE {where[0]}",
+                        where[1],
+                    ).fetchone()
+                    count += n
+                    total += t
+                    if lo is not None:
+                        low = lo if low is None else min(low, lo)
+                        high = hi if high is None else max(high, hi)
+        return _finish_aggregate(function, count, total, low, high)
+
+    def keys(self, run_ids: Iterable[str]) -> list[str]:
+        with translate_errors("listing keys"):
+            cursor = self._conn().execute(
+                "SELECT key FROM summary WHERE run_id IN (SELECT value FROM json_each(?))"
+                " GROUP BY key ORDER BY min(rowid)",
+                (json.dumps(list(run_ids)),),
+            )
+            return [r[0] for r in cursor]
+
+    def summary(self, run_id: str) -> dict[str, KeySummary]:
+        with translate_errors(f"reading the summary of run {run_id!r}"):
+            cursor = self._conn().execute(
+                "SELECT key, last, last_step, min, max, count FROM summary WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            )
+            return {r[0]: KeySummary(V.loads(r[1]), r[2], r[3], r[4], r[5]) for r in cursor}
+
+    def max_seq(self, run_id: str) -> int:
+        best = -1
+        with translate_errors(f"reading run {run_id!r}"):
+            conn = self._conn()
+            for table in self._tables_for_read():
+                (value,) = conn.execute(
+                    f"SELECT max(seq) FROM {table.name} WHERE scope_id IN (SELECT id FROM scopes WHERE run_id = ?)",
+                    (run_id,),
+                ).fetchone()
+                if value is not None:
+                    best = max(best, value)
+        return best
+
+
+def _finish_aggregate(function: str, count: int, total: float, low: Any, high: Any) -> Any:
+    if function == "count":
+        return count
+    if function == "sum":
+        return total
+    if function in ("avg", "mean"):
+        return total / count if count else None
+    if function == "min":
+        return low
+    if function == "max":
+        return high
+    raise ValueError(f"unknown aggregate {function!r}; use count, sum, avg, min or max")
