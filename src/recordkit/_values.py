@@ -237,7 +237,10 @@ def encode(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [encode(item) for item in value]
     if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
+        encoded = {str(k): encode(v) for k, v in value.items()}
+        if len(encoded) == 1 and next(iter(encoded)).startswith("$"):
+            return {"$dict": encoded}  # a user dict that looks like a tag stays a dict
+        return encoded
     return encode(materialize(value)) if needs_materialize(value) else str(value)
 
 
@@ -254,6 +257,8 @@ def decode(value: Any) -> Any:
                 return _dt.datetime.fromisoformat(raw)
             if tag == "$date":
                 return _dt.date.fromisoformat(raw)
+            if tag == "$dict" and isinstance(raw, dict):
+                return {k: decode(v) for k, v in raw.items()}
         return {k: decode(v) for k, v in value.items()}
     return value
 

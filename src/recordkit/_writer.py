@@ -194,11 +194,12 @@ class Writer:
                     if item is None:
                         continue
                 items.append(item)
-            if items and not self._write(channel, items):
-                # Keep the batch (and the markers) at the front and retry after a pause.
+            kept = self._write(channel, items) if items else []
+            if kept:
+                # Storage is failing (locked, full, gone): keep the data at the front, retry after a pause.
                 for marker in reversed(markers):
                     queue.appendleft(marker)
-                for item in reversed(items):
+                for item in reversed(kept):
                     queue.appendleft(item)
                 time.sleep(min(1.0, self.settings.flush_interval))
                 return
@@ -216,13 +217,28 @@ class Writer:
             return None
         return (run_id, scope_id, seq, step, when, plain)
 
-    def _write(self, channel: Channel, items: list[WriteItem]) -> bool:
+    def _write(self, channel: Channel, items: list[WriteItem]) -> list[WriteItem]:
+        """Write items; return those to retry later (empty when done).
+
+        A ``StorageError`` is the engine failing (locked, disk full, connection lost): everything is
+        kept for a retry. Any other error comes from the data itself: the batch is split in halves
+        until the offending item is found; it alone is dropped and reported.
+        """
         try:
             channel.backend.write_batch(items)
-        except Exception as exc:
+        except StorageError as exc:
             self._fail("write", exc)
-            return False
-        return True
+            return items
+        except Exception as exc:
+            if len(items) == 1:
+                self._fail("write", exc)
+                return []
+            middle = len(items) // 2
+            kept = self._write(channel, items[:middle])
+            if kept:
+                return kept + items[middle:]
+            return self._write(channel, items[middle:])
+        return []
 
     def _fail(self, kind: str, exc: BaseException) -> None:
         if self.error is None:

@@ -101,6 +101,8 @@ def translate_errors(action: str) -> Iterator[None]:
         if "disk" in text or "full" in text:
             raise StorageError(f"{action}: the disk is full or failing ({text}); free space and retry") from exc
         raise StorageError(f"{action}: {text}") from exc
+    except sqlite3.IntegrityError as exc:
+        raise StoreError(f"{action}: a constraint failed ({exc}); this is a recordkit bug, please report it") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"{action}: the store's database is not a recordkit SQLite file or is damaged ({exc})"
@@ -393,7 +395,7 @@ class SQLiteBackend(Backend):
                     else:
                         extra = extra or {}
                         extra[key] = value
-                    self._stat(stats, run_id, key, value, step, kind in (V.NUM, V.BOOL))
+                    self._stat(stats, run_id, key, value, step, value_kind in (V.NUM, V.BOOL))
                 if extra is not None:
                     row[-1] = V.dumps(extra)
                 rows_by_table.setdefault(table.name, []).append(row)
