@@ -969,6 +969,7 @@ def capture_git(
     if found is None:
         return None, {}
     root, git_dir = found
+    remotes = _read_remotes(git_dir)
     doc: dict[str, Any] = {
         "root": _clean_text(root),
         "commit": None,
@@ -976,7 +977,7 @@ def capture_git(
         "upstream": None,
         "ahead": None,
         "behind": None,
-        "remote_url": _remote_url(git_dir, upstream=None),
+        "remote_url": _choose_remote(remotes, None),
         "dirty": False,
         "diff": None,
         "untracked": [],
@@ -1010,8 +1011,7 @@ def capture_git(
     doc["untracked_count"] = len(untracked)
     doc["untracked"] = untracked[:max_untracked]
     doc["untracked_truncated"] = len(untracked) > max_untracked
-    if doc["upstream"]:
-        doc["remote_url"] = _remote_url(git_dir, upstream=doc["upstream"])
+    doc["remote_url"] = _choose_remote(remotes, doc["upstream"])
     files: dict[str, bytes] = {}
     if doc["dirty"] and doc["commit"] is not None:
         try:
@@ -1084,8 +1084,8 @@ def _parse_status(output: bytes, doc: dict[str, Any]) -> list[str]:
     return untracked
 
 
-def _remote_url(git_dir: str, upstream: str | None) -> str | None:
-    """Read a remote's URL from the repository config: the upstream's remote, else origin, else the first."""
+def _read_remotes(git_dir: str) -> dict[str, str]:
+    """Read ``remote.<name>.url`` from the repository's config file, in file order."""
     common = git_dir
     try:
         # A linked worktree keeps its config in the main repository ("commondir").
@@ -1097,7 +1097,7 @@ def _remote_url(git_dir: str, upstream: str | None) -> str | None:
         with open(os.path.join(common, "config"), encoding="utf-8", errors="replace") as f:
             text = f.read()
     except OSError:
-        return None
+        return {}
     remotes: dict[str, str] = {}
     section: str | None = None
     for line in text.splitlines():
@@ -1109,13 +1109,16 @@ def _remote_url(git_dir: str, upstream: str | None) -> str | None:
             key, sep, value = stripped.partition("=")
             if sep and key.strip().lower() == "url":
                 remotes[section] = value.strip().strip('"')
-    if not remotes:
-        return None
+    return remotes
+
+
+def _choose_remote(remotes: Mapping[str, str], upstream: str | None) -> str | None:
+    """The upstream branch's remote, else origin, else the first remote; credentials stripped."""
     preferred = [upstream.split("/", 1)[0]] if upstream else []
     for name in [*preferred, "origin"]:
         if name in remotes:
             return strip_url_credentials(remotes[name])
-    return strip_url_credentials(next(iter(remotes.values())))
+    return strip_url_credentials(next(iter(remotes.values()))) if remotes else None
 
 
 def _git_diff(root: str, env: Mapping[str, str], limit: int) -> tuple[bytes, bool]:

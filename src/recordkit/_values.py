@@ -141,9 +141,8 @@ def _plain_json(value: Any) -> Any:
 
 
 def _is_tensor(value: Any) -> bool:
-    # By type name so that torch is never imported here.
-    cls = type(value)
-    return cls.__module__.startswith("torch") and hasattr(value, "detach")
+    # By type name so that torch is never imported here; subclasses (Parameter, user types) count.
+    return any(c.__name__ == "Tensor" and c.__module__ == "torch" for c in type(value).__mro__)
 
 
 def _is_numpy(value: Any) -> bool:
