@@ -148,7 +148,8 @@ class SQLiteBackend(Backend):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {}
-        self._plans: dict[tuple[str, ...], _Table] = {}
+        # key tuple -> (table, whether the keys are exactly the table's columns in order)
+        self._plans: dict[tuple[str, ...], tuple[_Table, bool]] = {}
         self._closed = False
         with translate_errors(f"opening the store {self.url!r}"):
             conn = self._conn()
@@ -359,46 +360,33 @@ class SQLiteBackend(Backend):
                 self._apply(conn, items)
 
     def _apply(self, conn: sqlite3.Connection, items: Sequence[WriteItem]) -> None:
-        rows_by_table: dict[str, list[list[Any]]] = {}
-        stats: dict[tuple[str, str], list[Any]] = {}  # (run, key) -> [last, last_step, min, max, count]
+        # Records are laid into rows as given (phase 1, per record, as little work as possible), then
+        # checked and converted a column at a time (phase 2), where builtins do the per-value work.
+        groups: dict[tuple[_Table, str], list[list[Any]]] = {}
         plans = self._plans
-        num, s_kind = V.NUM, V.STR
         for item in items:
             if type(item) is tuple:
                 run_id, scope_id, seq, step, when, values = item
-                table = plans.get(tuple(values)) or self._plan(conn, values)
-                cols, kinds = table.cols, table.kinds
-                row: list[Any] = [scope_id, seq, step, when]
-                row.extend([None] * len(table.order))
-                row.append(None)
-                extra: dict[str, Any] | None = None
-                for key, value in values.items():
-                    if value is None:
-                        continue
-                    kind = kinds.get(key, "")
-                    cls = type(value)
-                    if (cls is float or cls is int) and kind == num:
-                        if value == value:
-                            row[4 + table.order_index[key]] = value
-                            self._stat(stats, run_id, key, value, step, True)
-                            continue
-                    elif cls is str and kind == s_kind:
-                        row[4 + table.order_index[key]] = value
-                        self._stat(stats, run_id, key, value, step, False)
-                        continue
-                    value_kind = V.kind_of(value)
-                    if kind is None and key in cols:
-                        self._set_kind(conn, table, key, value_kind)
-                        kind = value_kind
-                    if kind == value_kind and not (kind == num and value != value):
-                        row[4 + table.order_index[key]] = V.to_column(value, kind)  # type: ignore[arg-type]
-                    else:
-                        extra = extra or {}
-                        extra[key] = value
-                    self._stat(stats, run_id, key, value, step, value_kind in (V.NUM, V.BOOL))
-                if extra is not None:
-                    row[-1] = V.dumps(extra)
-                rows_by_table.setdefault(table.name, []).append(row)
+                keys = tuple(values)
+                plan = plans.get(keys) or self._plan(conn, values)
+                table = plan[0]
+                if plan[1]:  # the record's keys are the table's columns, in order
+                    row = [scope_id, seq, step, when, *values.values(), None]
+                else:
+                    row = [scope_id, seq, step, when, *([None] * len(table.order)), None]
+                    index = table.order_index
+                    overflow = None
+                    for key, value in values.items():
+                        if key in index:
+                            row[4 + index[key]] = value
+                        else:  # beyond MAX_COLUMNS
+                            overflow = overflow or {}
+                            overflow[key] = value
+                    row[-1] = overflow
+                group = groups.get((table, run_id))
+                if group is None:
+                    group = groups[(table, run_id)] = []
+                group.append(row)
             elif isinstance(item, CreateScope):
                 conn.execute(
                     "INSERT OR IGNORE INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?)",
@@ -416,9 +404,17 @@ class SQLiteBackend(Backend):
                     " heartbeat = coalesce(?, heartbeat) WHERE id = ?",
                     (item.step, item.epoch, item.heartbeat, item.run_id),
                 )
-        for name, rows in rows_by_table.items():
-            width = len(rows[0])
-            conn.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * width)})", rows)
+        stats: dict[tuple[str, str], list[Any]] = {}
+        for (table, run_id), rows in groups.items():
+            for position, key in enumerate(table.order):
+                self._convert_column(conn, table, key, 4 + position, rows, run_id, stats)
+            for row in rows:
+                if row[-1] is not None:
+                    for key, value in row[-1].items():
+                        if key not in table.order_index:
+                            _stat(stats, run_id, key, value, row[2], row[1])
+                    row[-1] = V.dumps(row[-1])
+            conn.executemany(f"INSERT INTO {table.name} VALUES ({','.join('?' * len(rows[0]))})", rows)
         if stats:
             conn.executemany(
                 "INSERT INTO summary (run_id, key, last, last_step, min, max, count)"
@@ -430,21 +426,58 @@ class SQLiteBackend(Backend):
                 [(run, key, V.dumps(s[0]), s[1], s[2], s[3], s[4]) for (run, key), s in stats.items()],
             )
 
-    @staticmethod
-    def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int,
-              numeric: bool) -> None:
-        s = stats.get((run_id, key))
-        if s is None:
-            s = stats[(run_id, key)] = [value, step, None, None, 0]
-        s[0] = value
-        s[1] = step
-        s[4] += 1
-        if numeric and value == value:
-            value = float(value)
-            if s[2] is None or value < s[2]:
-                s[2] = value
-            if s[3] is None or value > s[3]:
-                s[3] = value
+    def _convert_column(
+        self,
+        conn: sqlite3.Connection,
+        table: _Table,
+        key: str,
+        j: int,
+        rows: list[list[Any]],
+        run_id: str,
+        stats: dict[tuple[str, str], list[Any]],
+    ) -> None:
+        """Check and convert column ``j`` of ``rows`` in place; fold its values into ``stats``."""
+        column = [row[j] for row in rows]
+        types = set(map(type, column))
+        has_none = _NONE_TYPE in types
+        if has_none:
+            types.discard(_NONE_TYPE)
+            if not types:
+                return
+        kind = table.kinds[key]
+        if kind == V.NUM and types <= _NUM_TYPES:
+            present = [v for v in column if v is not None] if has_none else column
+            total = sum(present)
+            if total == total:  # no NaN (nor inf - inf): the fast path holds
+                last = len(rows) - 1
+                while rows[last][j] is None:
+                    last -= 1
+                _merge_stat(stats, run_id, key, [rows[last][j], rows[last][2], float(min(present)),
+                                                 float(max(present)), len(present), rows[last][1]])
+                return
+        elif kind == V.STR and types == _STR_TYPES:
+            last = len(rows) - 1
+            while rows[last][j] is None:
+                last -= 1
+            _merge_stat(stats, run_id, key, [rows[last][j], rows[last][2], None, None,
+                                             len(column) - column.count(None), rows[last][1]])
+            return
+        for row in rows:  # the careful path, a value at a time
+            value = row[j]
+            if value is None:
+                continue
+            value_kind = V.kind_of(value)
+            if kind is None:
+                self._set_kind(conn, table, key, value_kind)
+                kind = table.kinds[key]
+            if kind == value_kind and not (kind == V.NUM and value != value):
+                row[j] = V.to_column(value, kind)
+            else:  # NaN, or another kind than the column's: kept exactly in the extra column
+                row[j] = None
+                if row[-1] is None:
+                    row[-1] = {}
+                row[-1][key] = value
+            _stat(stats, run_id, key, value, row[2], row[1])
 
     def _load_registry(self, conn: sqlite3.Connection) -> None:
         tables: dict[str, _Table] = {}
@@ -456,7 +489,7 @@ class SQLiteBackend(Backend):
             tables.setdefault(name, _Table(name))
         self._tables = tables
 
-    def _plan(self, conn: sqlite3.Connection, values: dict[str, Any]) -> _Table:
+    def _plan(self, conn: sqlite3.Connection, values: dict[str, Any]) -> tuple[_Table, bool]:
         """Pick (or create, under the write lock we hold) the table for a record's key set."""
         keys = tuple(values)
         if len(set(keys)) != len(keys):
@@ -472,9 +505,10 @@ class SQLiteBackend(Backend):
                 best = table
         if best is None:
             best = self._create_table(conn, [k for k in keys if k in wanted], values)
+        plan = (best, best.order == list(keys))
         if len(keys) <= MAX_COLUMNS:
-            self._plans[keys] = best
-        return best
+            self._plans[keys] = plan
+        return plan
 
     def _create_table(self, conn: sqlite3.Connection, keys: list[str], values: dict[str, Any]) -> _Table:
         conn.execute("INSERT OR IGNORE INTO sequences VALUES ('table', 0)")
@@ -659,6 +693,31 @@ class SQLiteBackend(Backend):
                 if value is not None:
                     best = max(best, value)
         return best
+
+
+_NONE_TYPE = type(None)
+_NUM_TYPES = frozenset({float, int})
+_STR_TYPES = {str}
+
+
+def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
+    """Fold one value into the batch's summary of (run, key): [last, step, min, max, count, seq]."""
+    numeric = type(value) in _NUM_TYPES or type(value) is bool
+    low = high = float(value) if numeric and value == value else None
+    _merge_stat(stats, run_id, key, [value, step, low, high, 1, seq])
+
+
+def _merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, new: list[Any]) -> None:
+    old = stats.get((run_id, key))
+    if old is None:
+        stats[(run_id, key)] = new
+        return
+    if new[5] >= old[5]:
+        old[0], old[1], old[5] = new[0], new[1], new[5]
+    for i, pick in ((2, min), (3, max)):
+        if new[i] is not None:
+            old[i] = new[i] if old[i] is None else pick(old[i], new[i])
+    old[4] += new[4]
 
 
 def _finish_aggregate(function: str, count: int, total: float, low: Any, high: Any) -> Any:
