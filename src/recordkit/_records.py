@@ -243,7 +243,11 @@ class Records:
             return len(values)
         if not values:
             return 0.0 if function == "sum" else None
-        return {"sum": sum, "min": min, "max": max, "avg": lambda x: sum(x) / len(x)}[function](values)
+        if function == "avg":
+            return sum(values) / len(values)
+        if function == "sum":
+            return sum(values)
+        return min(values) if function == "min" else max(values)
 
     def mean(self, key: str) -> float | None:
         """Average of a key's own numeric values (NaN skipped), computed by the engine."""

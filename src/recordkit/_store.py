@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from recordkit._records import Records
 
 
-def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **settings: Any) -> Store:  # noqa: A001
+def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **settings: Any) -> Store:
     """Open (or create) a store.
 
     Parameters
@@ -149,10 +150,8 @@ class Store:
             {"type": "Crashed", "message": f"process {row.pid} on {row.host} died without finishing the run",
              "traceback": ""},
         )
-        try:
+        with contextlib.suppress(OSError):  # meta.json is a mirror; the database holds the truth
             write_meta(ended)
-        except OSError:
-            pass  # meta.json is a mirror; the database holds the truth
         return ended
 
     def reap(self) -> list[str]:

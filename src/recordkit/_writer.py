@@ -14,6 +14,7 @@ and reported the same way.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -252,10 +253,9 @@ class Writer:
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            try:
+            # Warnings turned into errors must not kill the writer thread.
+            with contextlib.suppress(Exception):
                 warnings.warn(message, RecordkitWarning, stacklevel=3)
-            except Exception:  # warnings turned into errors must not kill the writer thread
-                pass
 
 
 _writer: Writer | None = None

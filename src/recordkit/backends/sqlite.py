@@ -311,7 +311,8 @@ class SQLiteBackend(Backend):
         id_prefix: str | None = None,
         statuses: Sequence[str] | None = None,
     ) -> list[RunRow]:
-        where, params = ["1"], []
+        where: list[str] = ["1"]
+        params: list[Any] = []
         if collection is not None:
             where.append("c.name = ?")
             params.append(collection)
@@ -470,7 +471,7 @@ class SQLiteBackend(Backend):
             if kind is None:
                 self._set_kind(conn, table, key, value_kind)
                 kind = table.kinds[key]
-            if kind == value_kind and not (kind == V.NUM and value != value):
+            if kind is not None and kind == value_kind and not (kind == V.NUM and value != value):
                 row[j] = V.to_column(value, kind)
             else:  # NaN, or another kind than the column's: kept exactly in the extra column
                 row[j] = None
@@ -637,7 +638,8 @@ class SQLiteBackend(Backend):
                 for run_id in query.run_ids:
                     where = self._where(table, query, run_id)
                     if where is not None:
-                        total += conn.execute(f"SELECT count(*) FROM {table.name} WHERE {where[0]}", where[1]).fetchone()[0]
+                        sql = f"SELECT count(*) FROM {table.name} WHERE {where[0]}"
+                        total += conn.execute(sql, where[1]).fetchone()[0]
         return total
 
     def aggregate(self, query: RecordQuery, key: str, function: str) -> Any:
