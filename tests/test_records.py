@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from tests.conftest import fast_run
 
 import recordkit as rk
-from tests.conftest import fast_run
 
 
 @pytest.fixture

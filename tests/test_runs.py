@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import fast_run
 
 import recordkit as rk
-from tests.conftest import fast_run
 
 
 def _outcomes(collection: rk.Collection, outcomes: list[str]) -> None:

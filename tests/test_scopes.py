@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import recordkit as rk
 from tests.conftest import fast_run
+
+import recordkit as rk
 
 
 def test_records_read_their_scopes_fields_flat(collection: rk.Collection) -> None:

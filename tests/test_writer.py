@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import fast_run
 
 import recordkit as rk
 from recordkit._settings import load_settings
 from recordkit._store import Store
 from recordkit.backends.sqlite import SQLiteBackend
-from tests.conftest import fast_run
 
 
 def _count(store_path: Path, run_id: str) -> int:

@@ -6,7 +6,7 @@
 ...     run.log(loss=0.3)
 """
 
-from recordkit._api import current_run, finish, init, log
+from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
@@ -56,4 +56,5 @@ __all__ = [
     "init",
     "log",
     "open",
+    "seed_everything",
 ]

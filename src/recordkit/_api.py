@@ -24,6 +24,7 @@ def init(
     tags: Sequence[str] = (),
     store: str | Store | None = None,
     capture: bool | Sequence[str] = True,
+    seed: int | None = None,
 ) -> Run:
     """Start a run in collection ``project`` and make it the current run.
 
@@ -35,10 +36,20 @@ def init(
     """
     global _latest
     opened = store if isinstance(store, Store) else open_store(store)
-    run = opened.collection(project).start_run(config, name=name, tags=tags, capture=capture)
+    run = opened.collection(project).start_run(config, name=name, tags=tags, capture=capture, seed=seed)
     _current.set(run)
     _latest = run
     return run
+
+
+def seed_everything(seed: int) -> dict[str, Any]:
+    """Seed ``random``, numpy and torch (when installed) so two runs with one seed draw the same numbers.
+
+    Returns what was seeded; ``start_run(seed=n)`` does the same and records it in ``run.env["seed"]``.
+    """
+    from recordkit._capture import seed_everything as seed_all
+
+    return seed_all(seed)
 
 
 def current_run() -> Run | None:

@@ -44,7 +44,6 @@ A part whose capture fails unexpectedly is recorded as ``{"error": "..."}`` rath
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -209,6 +208,8 @@ def config_hash(config: Mapping[str, Any]) -> str:
     >>> config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
     True
     """
+    import hashlib  # loads OpenSSL (~2 ms): only when needed
+
     canonical = json.dumps(
         _canonical_floats(config_to_dict(config)),
         sort_keys=True,
@@ -295,9 +296,7 @@ def _omegaconf_to_container(obj: object, path: str) -> Any:
         return omegaconf.OmegaConf.to_container(obj, resolve=True)
     except Exception as exc:  # omegaconf raises its own hierarchy; any failure means "cannot resolve"
         where = f" at {path!r}" if path else ""
-        raise ConfigError(
-            f"cannot resolve the OmegaConf config{where}: {exc}; fix the interpolation it names"
-        ) from exc
+        raise ConfigError(f"cannot resolve the OmegaConf config{where}: {exc}; fix the interpolation it names") from exc
 
 
 def _convert_mapping(mapping: Mapping[Any, Any], path: str, active: set[int]) -> dict[str, Any]:
@@ -473,7 +472,7 @@ def redact_env(
     Examples
     --------
     >>> redact_env({"HOME": "/root", "HF_TOKEN": "hf_abc"})
-    {'HOME': '/root', 'HF_TOKEN': '<redacted>'}
+    {'HF_TOKEN': '<redacted>', 'HOME': '/root'}
     """
     _check_names("allow", allow)
     _check_names("deny", deny)
@@ -530,9 +529,7 @@ def _is_glob(pattern: str) -> bool:
 def _check_names(argument: str, names: Collection[str]) -> None:
     # A bare str is a Collection of characters: "HOME" would allow "H", "O", "M", "E".
     if isinstance(names, str):
-        raise TypeError(
-            f"{argument} must be a collection of names such as [{names!r}], not the str {names!r}"
-        )
+        raise TypeError(f"{argument} must be a collection of names such as [{names!r}], not the str {names!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -612,9 +609,7 @@ def capture_environment(
             elif part == "git":
                 if where is None:
                     continue
-                git, git_files = capture_git(
-                    where, max_diff_bytes=max_diff_bytes, max_untracked=max_untracked
-                )
+                git, git_files = capture_git(where, max_diff_bytes=max_diff_bytes, max_untracked=max_untracked)
                 if git is not None:
                     env[part] = git
                     files.update(git_files)
@@ -1014,6 +1009,8 @@ def capture_git(
     doc["remote_url"] = _choose_remote(remotes, doc["upstream"])
     files: dict[str, bytes] = {}
     if doc["dirty"] and doc["commit"] is not None:
+        import hashlib
+
         try:
             diff, truncated = _git_diff(root, env, max_diff_bytes)
         except OSError as exc:

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from recordkit._run import Run
@@ -27,6 +27,8 @@ _install_lock = threading.Lock()
 _uncaught: BaseException | None = None
 _previous_sigterm: Any = None
 _previous_excepthook = sys.excepthook
+_original_exit = sys.exit
+_exit_code: Any = None
 
 
 def remember(run: Run) -> None:
@@ -58,11 +60,19 @@ def _install() -> None:
             return
         atexit.register(_at_exit)
         sys.excepthook = _excepthook
+        sys.exit = _recording_exit  # type: ignore[assignment]
         if threading.current_thread() is threading.main_thread():
             # Only the main thread may set handlers; runs started elsewhere rely on atexit.
             _previous_sigterm = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, _on_sigterm)
         _installed = True
+
+
+def _recording_exit(code: Any = None) -> NoReturn:
+    """sys.exit, noting the code: SystemExit never reaches sys.excepthook, and atexit cannot see it."""
+    global _exit_code
+    _exit_code = code
+    _original_exit(code)
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -80,8 +90,13 @@ def _finish_all(status: str, error: Any) -> None:
 
 
 def _at_exit() -> None:
-    if _uncaught is not None:
+    # A bare `raise SystemExit(3)` is still invisible here (only sys.exit is recorded).
+    if isinstance(_uncaught, KeyboardInterrupt):
+        _finish_all("interrupted", _uncaught)
+    elif _uncaught is not None:
         _finish_all("failed", _uncaught)
+    elif _exit_code not in (None, 0):
+        _finish_all("failed", SystemExit(_exit_code))
     else:
         _finish_all("finished", None)
     from recordkit._writer import current_writer

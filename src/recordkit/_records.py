@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from recordkit import _values as V
 from recordkit._exceptions import MissingDependencyError, QueryError
 from recordkit._run import run_fields
+from recordkit._store import flatten_config
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
 
 if TYPE_CHECKING:
@@ -102,8 +103,10 @@ class Records:
         equals: Mapping[str, Any] | None = None,
         predicates: Sequence[Predicate] = (),
         having: Sequence[str] = (),
+        with_config: bool = False,
     ) -> None:
         self._store = store
+        self._with_config = with_config
         self._collection = collection
         self._run_ids = list(run_ids) if run_ids is not None else None
         self._equals: dict[str, Any] = dict(equals or {})
@@ -137,7 +140,14 @@ class Records:
             equals={**self._equals, **equals},
             predicates=[*self._predicates, *predicates],
             having=self._having,
+            with_config=self._with_config,
         )
+
+    def with_config(self) -> Records:
+        """The same records with the run's config values as ``config.<key>`` columns (dotted for nesting)."""
+        widened = self.where()
+        widened._with_config = True
+        return widened
 
     def having(self, *keys: str) -> Records:
         """Only records that logged a value for every one of ``keys`` themselves."""
@@ -151,10 +161,16 @@ class Records:
             rows = [self._store._find_row(run_id) for run_id in self._run_ids]
         else:
             rows = self._store._rows(self._collection)
-        run_filters = {k: v for k, v in self._equals.items() if k in RUN_FIELDS}
+        run_filters = {k: v for k, v in self._equals.items() if k in RUN_FIELDS or k.startswith("config.")}
         if run_filters:
-            rows = [row for row in rows if _matches(run_fields(row), run_filters)]
+            rows = [row for row in rows if _matches(self._run_fields(row, True), run_filters)]
         return rows
+
+    def _run_fields(self, row: RunRow, config: bool) -> dict[str, Any]:
+        fields = run_fields(row)
+        if config:
+            fields.update(flatten_config(row.config, "config."))
+        return fields
 
     def _plan(self) -> tuple[list[RunRow], RecordQuery, dict[int, dict[str, Any]], bool]:
         """(runs, query, merged scope fields, exact): exact means SQL alone decides the result."""
@@ -166,7 +182,7 @@ class Records:
         low: int | None = None
         high: int | None = None
         for key, value in self._equals.items():
-            if key in RUN_FIELDS:
+            if key in RUN_FIELDS or key.startswith("config."):
                 continue
             if key == "step" and type(value) is int:
                 low = high = value
@@ -189,8 +205,9 @@ class Records:
     # --- running -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Record]:
         rows, query, scopes, _ = self._plan()
-        fields = {row.id: run_fields(row) for row in rows}
-        equals = self._equals
+        fields = {row.id: self._run_fields(row, self._with_config) for row in rows}
+        # Run-level filters (run fields, config values) were applied to the runs already.
+        equals = {k: v for k, v in self._equals.items() if k not in RUN_FIELDS and not k.startswith("config.")}
         predicates = self._predicates
         having = self._having
         empty: dict[str, Any] = {}
@@ -274,7 +291,11 @@ class Records:
         scope_keys: dict[str, None] = {}
         for fields in scopes.values():
             scope_keys.update(dict.fromkeys(fields))
-        ordered = dict.fromkeys(["step", "time", *keys, *scope_keys, *RUN_FIELDS])
+        config_keys: dict[str, None] = {}
+        if self._with_config:
+            for row in rows:
+                config_keys.update(dict.fromkeys(flatten_config(row.config, "config.")))
+        ordered = dict.fromkeys(["step", "time", *keys, *scope_keys, *RUN_FIELDS, *config_keys])
         return list(ordered)
 
     def to_dicts(self) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit import _lifecycle
-from recordkit._exceptions import RunStateError
+from recordkit._exceptions import ConfigError, RunStateError
 from recordkit._values import check_record, encode
 from recordkit.backends.base import (
     ERROR_STATUSES,
@@ -54,12 +54,22 @@ class RunStatus(str, enum.Enum):
         return self.value
 
 
+class FrozenList(list):  # type: ignore[type-arg]
+    """A list that refuses changes, so ``run.config["layers"] == [64, 32]`` still holds."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a run's config and environment are frozen; use run.update_config() to add keys")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+
 def freeze(value: Any) -> Any:
     """A read-only view of nested dicts and lists (config and env are frozen once the run starts)."""
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(freeze(v) for v in value)
+        return FrozenList(freeze(v) for v in value)
     return value
 
 
@@ -219,6 +229,37 @@ class Run(Scope):
     def parent_id(self) -> str | None:
         return self._row.parent_id
 
+    @property
+    def config_hash(self) -> str:
+        """A stable hash of the config's content (key order does not matter)."""
+        from recordkit._capture import config_hash
+
+        return config_hash(self._row.config)
+
+    @property
+    def code_hash(self) -> str | None:
+        """A hash of the code identity: git commit plus the uncommitted diff; None outside git."""
+        return code_hash(self._row.env)
+
+    def update_config(self, values: Any = None, /, **more: Any) -> None:
+        """Add config keys after the start. Existing values are frozen: changing one raises ConfigError.
+
+        Examples
+        --------
+        >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
+        """
+        from recordkit._capture import config_to_dict
+
+        if self._row.status not in ("running", "paused"):
+            raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
+        added = config_to_dict(values)
+        added.update(config_to_dict(more))
+        merged = _merge_new_keys(self._row.config, added, "")
+        self._store.backend.update_config(self.id, merged)
+        self._row.config = merged
+        self.config = freeze(merged)
+        write_meta(self._row)
+
     def run_fields(self) -> dict[str, Any]:
         """The run-level fields every flat record of this run carries."""
         return run_fields(self._row)
@@ -357,6 +398,34 @@ class Run(Scope):
         return f"<Run {self._row.collection}#{self.number}{name} {self.id} {self._row.status}>"
 
 
+def _merge_new_keys(old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        where = f"{path}{key}"
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], Mapping) and isinstance(value, Mapping):
+            merged[key] = _merge_new_keys(merged[key], value, where + ".")
+        elif merged[key] != value or type(merged[key]) is not type(value):
+            raise ConfigError(
+                f"config value {where!r} is frozen at {merged[key]!r}; cannot change it to {value!r}. "
+                "Start a new run for a new config, or add the value under a new key"
+            )
+    return merged
+
+
+def code_hash(env: Mapping[str, Any]) -> str | None:
+    """Hash of the git commit plus the uncommitted diff's hash, from a captured environment."""
+    import hashlib
+
+    git = env.get("git")
+    if not isinstance(git, Mapping) or not git.get("commit"):
+        return None
+    diff = git.get("diff") or {}
+    text = f"{git['commit']}:{diff.get('sha256', '') if isinstance(diff, Mapping) else ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _is_error_exit(exc: BaseException) -> bool:
     return isinstance(exc, SystemExit) and exc.code not in (None, 0)
 
@@ -399,6 +468,12 @@ def this_pid() -> int:
     return os.getpid()
 
 
+def _config_hash(config: Mapping[str, Any]) -> str:
+    from recordkit._capture import config_hash
+
+    return config_hash(config)
+
+
 def write_meta(row: RunRow) -> None:
     """Write ``meta.json`` in the run folder atomically (temp file + rename)."""
     folder = Path(row.folder)
@@ -415,6 +490,8 @@ def write_meta(row: RunRow) -> None:
         "tags": row.tags,
         "parent_id": row.parent_id,
         "config": encode(row.config),
+        "config_hash": _config_hash(row.config),
+        "code_hash": code_hash(row.env),
         "env": encode(row.env),
         "error": row.error,
     }

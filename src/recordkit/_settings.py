@@ -12,6 +12,11 @@ Precedence: a keyword argument beats an environment variable, which beats the de
 | ``RECORDKIT_BLOCK_TIMEOUT``    | block_timeout (s)   | 30      |
 | ``RECORDKIT_HEARTBEAT``        | heartbeat (s)       | 5       |
 | ``RECORDKIT_LEASE``            | lease (s)           | 60      |
+| ``RECORDKIT_ENV_ALLOW``        | env_allow           | (none)  |
+| ``RECORDKIT_ENV_DENY``         | env_deny            | (none)  |
+
+``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
+variables to keep unredacted, or to redact beyond the built-in secret patterns.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "block_timeout": ("RECORDKIT_BLOCK_TIMEOUT", float),
     "heartbeat": ("RECORDKIT_HEARTBEAT", float),
     "lease": ("RECORDKIT_LEASE", float),
+    "env_allow": ("RECORDKIT_ENV_ALLOW", str),
+    "env_deny": ("RECORDKIT_ENV_DENY", str),
 }
 
 
@@ -55,6 +62,8 @@ class Settings:
         Seconds between liveness marks of a running run.
     lease
         A run whose heartbeat is older than this (and whose process cannot be checked) is crashed.
+    env_allow, env_deny
+        Environment variable names (or globs) never redacted / always redacted in captured environments.
     """
 
     store: str = "records"
@@ -65,6 +74,8 @@ class Settings:
     block_timeout: float = 30.0
     heartbeat: float = 5.0
     lease: float = 60.0
+    env_allow: tuple[str, ...] = ()
+    env_deny: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop", "raise"):
@@ -86,7 +97,16 @@ def load_settings(**overrides: Any) -> Settings:
         elif variable in os.environ:
             raw = os.environ[variable]
             try:
-                values[name] = kind(raw)
+                values[name] = _split(raw) if name in ("env_allow", "env_deny") else kind(raw)
             except ValueError:
                 raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+    for name in ("env_allow", "env_deny"):
+        if isinstance(values.get(name), str):
+            values[name] = _split(values[name])
+        elif name in values:
+            values[name] = tuple(values[name])
     return Settings(**values)
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +179,17 @@ class Store:
         return f"<Store {self.url!r}>"
 
 
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as dotted keys: ``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -212,6 +223,7 @@ class Collection:
         name: str | None = None,
         tags: Sequence[str] = (),
         capture: bool | Sequence[str] = True,
+        seed: int | None = None,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -227,14 +239,17 @@ class Collection:
         tags
             Labels to filter by.
         capture
-            True captures the whole environment (git included); False nothing; a list names the parts.
+            True captures the whole environment (git included); False nothing; a list names the parts
+            (system, python, hardware, gpu, packages, env_vars, git, process).
+        seed
+            Seed random, numpy and torch (when installed) with it before the run starts, and record it.
 
         Examples
         --------
         >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
         ...     run.log(loss=0.3)
         """
-        from recordkit._capture import capture_environment, config_to_dict
+        from recordkit._capture import capture_environment, config_to_dict, seed_everything
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
@@ -245,7 +260,10 @@ class Collection:
         files: dict[str, bytes] = {}
         if capture:
             parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            env, files = capture_environment(parts=parts)
+            settings = self.store.settings
+            env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
+        if seed is not None:
+            env["seed"] = seed_everything(seed)
         self.store.reap()  # a crashed predecessor must not count as a success when numbering
         backend = self.store.backend
         run_id = new_run_id()
@@ -278,14 +296,62 @@ class Collection:
         self.store._writer.track(run.id, self.store._channel, run._counters)
         return run
 
-    def runs(self, *, status: str | None = None) -> list[Run]:
-        """The collection's runs, oldest first (optionally only those with ``status``)."""
-        rows = self.store._rows(self.name)
-        return [
-            _lifecycle.live_run(row.id) or Run(self.store, row, live=False)
-            for row in rows
-            if status is None or row.status == status
-        ]
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        config_hash: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> list[Run]:
+        """The collection's runs, oldest first, optionally filtered.
+
+        Parameters
+        ----------
+        status
+            Only runs with this status (``"finished"``, ``"crashed"``…).
+        config_hash
+            Only runs whose config hashes to this (see ``Run.config_hash``).
+        config
+            Only runs whose config contains these values; nested dicts or dotted keys
+            (``{"optimizer.lr": 0.1}``) reach into nested configs.
+        tags
+            Only runs carrying every one of these tags.
+
+        Examples
+        --------
+        >>> col.runs(status="finished", config={"lr": 0.1})   # doctest: +SKIP
+        """
+        from recordkit._capture import config_hash as hash_config
+
+        wanted = flatten_config(config or {})
+        found = []
+        for row in self.store._rows(self.name):
+            if status is not None and row.status != str(status):
+                continue
+            if config_hash is not None and hash_config(row.config) != config_hash:
+                continue
+            if wanted:
+                have = flatten_config(row.config)
+                if any(key not in have or have[key] != value for key, value in wanted.items()):
+                    continue
+            if not set(tags) <= set(row.tags):
+                continue
+            found.append(_lifecycle.live_run(row.id) or Run(self.store, row, live=False))
+        return found
+
+    def find_finished(self, config: Any) -> Run | None:
+        """The latest finished run with exactly this config, or None: lets a sweep skip work that is done.
+
+        Examples
+        --------
+        >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
+        ...     with col.start_run(config=cfg) as run: ...
+        """
+        from recordkit._capture import config_hash, config_to_dict
+
+        done = self.runs(status="finished", config_hash=config_hash(config_to_dict(config)))
+        return done[-1] if done else None
 
     def run(self, number: int) -> Run:
         """The run with this experiment number (the latest attempt if failed retries share it)."""

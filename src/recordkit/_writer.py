@@ -65,6 +65,8 @@ class Writer:
         self.wake = threading.Event()
         self.room = threading.Condition()
         self.error: BaseException | None = None
+        # Counts failed attempts, so flush() can tell a failure that happened while it waited.
+        self.failures = 0
         self._warned: set[str] = set()
         self._stopping = False
         self._heartbeats: dict[str, tuple[Channel, Callable[[], UpdateRun]]] = {}
@@ -123,12 +125,13 @@ class Writer:
             marker = _Marker()
             ch.queue.append(marker)
             markers.append(marker)
+        failures = self.failures
         self.wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         for marker in markers:
             while not marker.done.wait(0.05):
-                if self.error is not None and self._thread.is_alive():
-                    break  # the writer keeps retrying; the caller learns now
+                if self.failures > failures:
+                    break  # storage failed while we waited: the writer keeps retrying, the caller learns now
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 if not self._thread.is_alive():
@@ -239,11 +242,18 @@ class Writer:
             if kept:
                 return kept + items[middle:]
             return self._write(channel, items[middle:])
+        if isinstance(self.error, StorageError) and getattr(self.error, "_recordkit_retried", False):
+            self.error = None  # the kept data is now written: nothing was lost, nothing to raise
         return []
 
     def _fail(self, kind: str, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
+        self.failures += 1
+        if kind == "write" and isinstance(exc, StorageError):
+            exc._recordkit_retried = True  # type: ignore[attr-defined]  # data kept, retried later
+            if self.error is None or getattr(self.error, "_recordkit_retried", False):
+                self.error = exc
+        elif self.error is None or getattr(self.error, "_recordkit_retried", False):
+            self.error = exc  # lost data outranks a transient failure
         self._warn_once(
             f"{kind}:{type(exc).__name__}",
             f"recordkit could not {kind} data in the background ({exc}); training continues, "

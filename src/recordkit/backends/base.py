@@ -199,6 +199,10 @@ class Backend(abc.ABC):
         """Change a live run's status (running ↔ paused, or back to running on resume)."""
 
     @abc.abstractmethod
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """Replace a run's stored config (the caller has checked that only new keys were added)."""
+
+    @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRow | None:
         """One run by exact id."""
 

@@ -299,6 +299,12 @@ class SQLiteBackend(Backend):
                     (status, status, run_id),
                 )
 
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with translate_errors(f"updating the config of run {run_id!r}"):
+            conn = self._conn()
+            with self._write(conn):
+                conn.execute("UPDATE runs SET config = ? WHERE id = ?", (V.dumps(config), run_id))
+
     def get_run(self, run_id: str) -> RunRow | None:
         rows = self._select_runs("r.id = ?", (run_id,))
         return rows[0] if rows else None

@@ -1,0 +1,546 @@
+"""Pure functions that turn runs and records into rows for display: the CLI's only logic.
+
+Nothing here prints, opens a store or imports click or rich. The CLI resolves its arguments, calls
+one library method, and hands the result to these functions; tests call them with tiny stand-ins.
+
+A *row* is a plain ``dict`` from column name to a raw value (floats stay floats, times stay seconds
+since the epoch). Formatting happens last, per output format:
+
+* ``table``: :func:`display_cell` (local times, short durations, 6 significant digits);
+* ``csv``: :func:`csv_cell` (shortest exact float text, ``nan``/``inf``, ISO times in UTC);
+* ``json``/``jsonl``: :func:`json_value`, strictly valid JSON; NaN and infinities use recordkit's
+  tagged form ``{"$float": "nan"}`` (as in ``meta.json``), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from recordkit import _values as V
+from recordkit._exceptions import QueryError, RunNotFoundError
+from recordkit._records import RUN_FIELDS
+
+#: The identity columns of ``recordkit ls``, in order.
+RUN_COLUMNS = ("collection", "number", "error_number", "id", "name", "status", "start", "duration")
+#: Every column a run row has besides its metrics and config values.
+ALL_RUN_COLUMNS = (*RUN_COLUMNS, "end", "tags", "parent_id")
+#: Columns of a run row holding seconds since the epoch, and durations in seconds.
+RUN_TIME_COLUMNS = frozenset({"start", "end"})
+RUN_DURATION_COLUMNS = frozenset({"duration"})
+#: The same for flat records.
+RECORD_TIME_COLUMNS = frozenset({"time", "experiment_start_time", "experiment_end_time"})
+RECORD_DURATION_COLUMNS = frozenset({"experiment_duration"})
+
+# Names under which a --where on runs finds a run field (the flat-record names work too).
+_RUN_FIELD_ALIASES = {
+    "id": "id",
+    "run_id": "id",
+    "name": "name",
+    "run_name": "name",
+    "collection": "collection",
+    "status": "status",
+    "number": "number",
+    "experiment_number": "number",
+    "error_number": "error_number",
+    "had_error": "had_error",
+    "parent_id": "parent_id",
+    "tag": "tags",
+    "tags": "tags",
+}
+
+# Environment keys that differ between any two runs; `diff` leaves them out.
+VOLATILE_ENV_KEYS = frozenset({"process.pid", "process.ppid", "hardware.disk_free", "hardware.disk_free_human"})
+
+_MISSING: Any = object()
+
+
+class RunLike(Protocol):
+    """What these functions read from a run (``recordkit.Run`` has all of it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def error_number(self) -> int: ...
+    @property
+    def had_error(self) -> bool: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+    @property
+    def status(self) -> Any: ...
+    @property
+    def start_time(self) -> float: ...
+    @property
+    def end_time(self) -> float | None: ...
+    @property
+    def duration(self) -> float | None: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+    @property
+    def env(self) -> Mapping[str, Any]: ...
+
+    def summary(self) -> dict[str, dict[str, Any]]: ...
+
+
+def collection_name(run: RunLike) -> str:
+    """The run's collection name (``Run.collection`` is a Collection; a stand-in may give a str)."""
+    collection: Any = getattr(run, "collection", None)
+    return str(getattr(collection, "name", collection))
+
+
+# --- plain values --------------------------------------------------------------------------------
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists for a run's frozen config or env (mapping proxies and tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level with dotted keys: ``{"opt": {"lr": 1}}`` → ``{"opt.lr": 1}``.
+
+    Lists stay values; an empty mapping stays an (empty) value so that it is not lost.
+    """
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = thaw(value)
+    return out
+
+
+def lookup(mapping: Mapping[str, Any], dotted: str) -> Any:
+    """``mapping["a"]["b"]`` for ``"a.b"`` (a key that itself holds a dot wins); ``_MISSING`` if absent."""
+    if dotted in mapping:
+        return mapping[dotted]
+    head, dot, rest = dotted.partition(".")
+    while dot:
+        if head in mapping and isinstance(mapping[head], Mapping):
+            return lookup(mapping[head], rest)
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return _MISSING
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (``0.1``, ``true``, ``null``, ``"3"``), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.1", "phase=eval"]`` → ``{"lr": 0.1, "phase": "eval"}``; raise QueryError if malformed.
+
+    Examples
+    --------
+    >>> parse_where(["lr=0.1", "name=baseline", 'tag="3"'])
+    {'lr': 0.1, 'name': 'baseline', 'tag': '3'}
+    """
+    out: dict[str, Any] = {}
+    for expression in expressions:
+        key, equals, raw = expression.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise QueryError(f"--where takes KEY=VALUE (e.g. status=finished), not {expression!r}")
+        if key in out:
+            raise QueryError(f"--where gives {key!r} twice; a key can only equal one value")
+        out[key] = parse_value(raw)
+    return out
+
+
+def parse_columns(texts: Iterable[str]) -> list[str] | None:
+    """``["a,b", "c"]`` → ``["a", "b", "c"]``; None when nothing was given."""
+    names = [name.strip() for text in texts for name in text.split(",") if name.strip()]
+    return names or None
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+
+def resolve_run_ref(ref: str) -> tuple[str, int] | None:
+    """``"demo/3"`` → ``("demo", 3)``; None for a run id or id prefix; RunNotFoundError if malformed."""
+    if "/" not in ref:
+        return None
+    collection, _, number = ref.rpartition("/")
+    try:
+        value = int(number)
+    except ValueError:
+        value = -1
+    if not collection or value < 0:
+        raise RunNotFoundError(f"{ref!r} is neither a run id nor COLLECTION/NUMBER (e.g. demo/3)")
+    return collection, value
+
+
+def metric_column(key: str) -> str:
+    """The column name of metric ``key`` in a run row (``metric.<key>`` if it would clash)."""
+    if key in ALL_RUN_COLUMNS or key.startswith(("config.", "metric.")):
+        return f"metric.{key}"
+    return key
+
+
+def run_row(run: RunLike) -> dict[str, Any]:
+    """One run as a flat row: identity, times, the last value of every metric, every config value.
+
+    Metric columns are named by their key; config columns are ``config.<dotted key>``.
+    """
+    row: dict[str, Any] = {
+        "collection": collection_name(run),
+        "number": run.number,
+        "error_number": run.error_number,
+        "id": run.id,
+        "name": run.name,
+        "status": str(run.status),
+        "start": run.start_time,
+        "duration": run.duration,
+        "end": run.end_time,
+        "tags": list(run.tags),
+        "parent_id": run.parent_id,
+    }
+    for key, stats in run.summary().items():
+        row[metric_column(key)] = stats["last"]
+    for key, value in flatten(run.config).items():
+        row[f"config.{key}"] = value
+    return row
+
+
+def run_field(run: RunLike, key: str) -> Any:
+    """What ``--where KEY=…`` compares for a run: a run field, else a config value (``config.`` optional)."""
+    field = _RUN_FIELD_ALIASES.get(key)
+    if field == "tags":
+        return list(run.tags)
+    if field == "collection":
+        return collection_name(run)
+    if field == "status":
+        return str(run.status)
+    if field is not None:
+        return getattr(run, field)
+    config = run.config
+    if key.startswith("config."):
+        return lookup(config, key[len("config.") :])
+    return lookup(config, key)
+
+
+def filter_runs(runs: Sequence[RunLike], where: Mapping[str, Any]) -> list[RunLike]:
+    """Runs whose fields (or config values) equal every ``where`` value; ``tag=x`` tests membership.
+
+    A key that is neither a run field nor in any run's config raises QueryError (a typo would
+    otherwise silently match nothing).
+    """
+    if not where:
+        return list(runs)
+    if runs:
+        for key in where:
+            if key not in _RUN_FIELD_ALIASES and all(run_field(run, key) is _MISSING for run in runs):
+                known = sorted(set(_RUN_FIELD_ALIASES) | {f"config.{k}" for r in runs for k in flatten(r.config)})
+                raise QueryError(f"--where key {key!r} is no run field or config key; known: {', '.join(known)}")
+    kept = []
+    for run in runs:
+        for key, expected in where.items():
+            actual = run_field(run, key)
+            if _RUN_FIELD_ALIASES.get(key) == "tags":
+                if expected not in actual:
+                    break
+            elif actual is _MISSING or thaw(actual) != expected:
+                break
+        else:
+            kept.append(run)
+    return kept
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, (bool, int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, V.dumps(value))
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    """Rows ordered by column ``key`` (``-key``: descending); missing and NaN values always last."""
+    if not key:
+        return list(rows)
+    descending = key.startswith("-")
+    column = key.lstrip("-")
+    if rows and not any(column in row for row in rows):
+        known = sorted({name for row in rows for name in row})
+        raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+    present = [row for row in rows if not _is_blank(row.get(column))]
+    blank = [row for row in rows if _is_blank(row.get(column))]
+    present.sort(key=lambda row: _sort_key(row[column]), reverse=descending)
+    return present + blank
+
+
+def run_columns(rows: Sequence[Mapping[str, Any]], config: Sequence[str] = (), *, collection: bool = True) -> list[str]:
+    """Default columns of ``ls``: identity, every metric (first-seen order), the config keys asked for."""
+    base = [c for c in RUN_COLUMNS if collection or c != "collection"]
+    metrics: dict[str, None] = {}
+    for row in rows:
+        metrics.update(dict.fromkeys(k for k in row if k not in ALL_RUN_COLUMNS and not k.startswith("config.")))
+    wanted = [name if name.startswith("config.") else f"config.{name}" for name in config]
+    return [*base, *metrics, *wanted]
+
+
+def check_columns(columns: Sequence[str], known: Iterable[str], what: str) -> None:
+    """Raise QueryError naming the unknown ones when ``columns`` asks for a column nobody has."""
+    available = set(known)
+    unknown = [c for c in columns if c not in available]
+    if unknown:
+        raise QueryError(
+            f"unknown column(s) {', '.join(map(repr, unknown))} for {what}; known: {', '.join(sorted(available))}"
+        )
+
+
+def record_table_columns(columns: Sequence[str], *, collection: bool) -> list[str]:
+    """Default columns of ``records`` as a table: experiment number, step, then every logged key and scope field.
+
+    The other formats default to every column (``Records.columns()``).
+    """
+    hidden = {"time", "step", *RUN_FIELDS}
+    lead = ["collection"] if collection else []
+    return [*lead, "experiment_number", "step", *(c for c in columns if c not in hidden)]
+
+
+def select(row: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The row restricted to ``columns``, in that order (a missing column reads as None)."""
+    return {column: row.get(column) for column in columns}
+
+
+# --- one run -------------------------------------------------------------------------------------
+
+
+def run_identity(run: RunLike) -> dict[str, Any]:
+    """The header of ``show``: who the run is, where it lives, how it ended."""
+    folder = getattr(run, "folder", None)
+    return {
+        "id": run.id,
+        "collection": collection_name(run),
+        "number": run.number,
+        "error_number": run.error_number,
+        "name": run.name,
+        "status": str(run.status),
+        "start": run.start_time,
+        "end": run.end_time,
+        "duration": run.duration,
+        "tags": list(run.tags),
+        "parent_id": run.parent_id,
+        "folder": None if folder is None else str(folder),
+    }
+
+
+def metric_rows(run: RunLike) -> list[dict[str, Any]]:
+    """Per metric: key, last value, its step, min, max and count (``run.summary()`` as rows)."""
+    return [{"key": key, **stats} for key, stats in run.summary().items()]
+
+
+def _get(env: Mapping[str, Any], dotted: str) -> Any:
+    value = lookup(env, dotted)
+    return None if value is _MISSING else value
+
+
+def env_summary(env: Mapping[str, Any]) -> dict[str, str]:
+    """A few lines that say where a run ran (the full document is ``run.env``); absent parts are skipped."""
+    out: dict[str, str] = {}
+
+    def put(label: str, *parts: Any, sep: str = " ") -> None:
+        text = sep.join(str(p) for p in parts if p not in (None, ""))
+        if text:
+            out[label] = text
+
+    put("python", _get(env, "python.implementation"), _get(env, "python.version"))
+    put("os", _get(env, "system.distribution") or _get(env, "system.os_name"), _get(env, "system.machine"))
+    host, user = _get(env, "system.hostname"), _get(env, "system.user")
+    put("host", f"{user}@{host}" if user and host else host)
+    cpus = _get(env, "hardware.cpu_count")
+    put("cpu", _get(env, "hardware.cpu_model"), f"× {cpus}" if cpus else None)
+    put("memory", _get(env, "hardware.memory_total_human"))
+    devices = _get(env, "gpu.devices") or ()
+    names = [str(d.get("name")) for d in devices if isinstance(d, Mapping)]
+    if names:
+        put("gpu", f"{len(names)} × {names[0]}" if len(set(names)) == 1 else ", ".join(names))
+    libraries = _get(env, "python.libraries")
+    if isinstance(libraries, Mapping):
+        put("libraries", *(f"{k} {v}" for k, v in libraries.items()), sep=", ")
+    commit = _get(env, "git.commit")
+    if commit or _get(env, "git.root"):
+        dirty = " (dirty)" if _get(env, "git.dirty") else ""
+        put("git", str(commit)[:12] if commit else "no commit", _get(env, "git.branch"), dirty.strip() or None)
+    argv = _get(env, "process.argv")
+    if isinstance(argv, (list, tuple)):
+        put("command", *argv)
+    put("cwd", _get(env, "process.cwd"))
+    return out
+
+
+# --- two runs ------------------------------------------------------------------------------------
+
+
+def diff_runs(a: RunLike, b: RunLike) -> list[dict[str, Any]]:
+    """Config, env and metric (last value) differences: ``{"section", "key", "a", "b"}`` per key.
+
+    A side missing the key has no ``"a"`` / ``"b"`` entry. Env keys that differ between any two runs
+    (``VOLATILE_ENV_KEYS``, such as the pid) are left out.
+    """
+    out: list[dict[str, Any]] = []
+
+    def compare(section: str, left: Mapping[str, Any], right: Mapping[str, Any], skip: frozenset[str]) -> None:
+        keys = dict.fromkeys([*left, *right])
+        for key in keys:
+            if key in skip:
+                continue
+            x, y = left.get(key, _MISSING), right.get(key, _MISSING)
+            if _same(x, y):
+                continue
+            entry: dict[str, Any] = {"section": section, "key": key}
+            if x is not _MISSING:
+                entry["a"] = x
+            if y is not _MISSING:
+                entry["b"] = y
+            out.append(entry)
+
+    compare("config", flatten(a.config), flatten(b.config), frozenset())
+    compare("env", flatten(a.env), flatten(b.env), VOLATILE_ENV_KEYS)
+    last_a = {key: stats["last"] for key, stats in a.summary().items()}
+    last_b = {key: stats["last"] for key, stats in b.summary().items()}
+    compare("metrics", last_a, last_b, frozenset())
+    return out
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return type(x) is type(y) and bool(x == y)  # True and 1 differ in a config
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def utc_iso(seconds: float) -> str:
+    """``1700000000.5`` → ``"2023-11-14T22:13:20.500000+00:00"``."""
+    return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc).isoformat()
+
+
+def local_time(seconds: float) -> str:
+    """Local wall-clock time to the second, for tables."""
+    return _dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_duration(seconds: float) -> str:
+    """``0.42`` → ``"0.42s"``, ``75`` → ``"1m15s"``, ``7300`` → ``"2h01m"``."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _text(value: Any) -> str:
+    """Text for a value in any text format (numbers are handled by the callers)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value.isoformat()
+    return V.dumps(thaw(value))
+
+
+def display_cell(
+    column: str,
+    value: Any,
+    *,
+    times: frozenset[str] = RUN_TIME_COLUMNS,
+    durations: frozenset[str] = RUN_DURATION_COLUMNS,
+) -> str:
+    """A value as a table shows it: local times, short durations, floats to 6 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if column in times:
+            return local_time(value)
+        if column in durations:
+            return short_duration(value)
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return _text(value)
+
+
+def csv_cell(column: str, value: Any, *, times: frozenset[str] = frozenset()) -> str:
+    """A value as CSV text: exact floats (``repr``), ``nan``/``inf``, ISO UTC for ``times`` columns."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if column in times:
+            return utc_iso(value)
+        return repr(value)  # the shortest text that reads back as the same float
+    return _text(value)
+
+
+def json_value(column: str, value: Any, *, times: frozenset[str] = frozenset()) -> Any:
+    """A value ready for strict JSON: tagged non-finite floats and datetimes, ISO UTC for ``times``."""
+    if column in times and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return utc_iso(value)
+    return V.encode(thaw(value))
+
+
+def json_dumps(value: Any) -> str:
+    """Strict JSON text (never ``NaN``), non-ASCII kept as is."""
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+def json_row(row: Mapping[str, Any], *, times: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {column: json_value(column, value, times=times) for column, value in row.items()}
+
+
+def csv_lines(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, times: frozenset[str] = frozenset()
+) -> Iterator[list[str]]:
+    """The header, then one list of cells per row; rows are consumed one at a time."""
+    yield list(columns)
+    for row in rows:
+        yield [csv_cell(column, row.get(column), times=times) for column in columns]
+
+
+def json_array_chunks(objects: Iterable[Any]) -> Iterator[str]:
+    """A JSON array written piece by piece, so a caller can stream it in constant memory."""
+    first = True
+    for obj in objects:
+        yield ("[\n" if first else ",\n") + json_dumps(obj)
+        first = False
+    yield "[]\n" if first else "\n]\n"
+
+
+def limited(items: Iterable[Any], limit: int | None) -> Iterator[Any]:
+    """The first ``limit`` items (all when None), without reading further."""
+    for index, item in enumerate(items):
+        if limit is not None and index >= limit:
+            return
+        yield item
+
