@@ -668,3 +668,30 @@ def test_first_flush_after_recovery_succeeds(storage_failure: tuple[dict[str, An
     """flush() waits until everything logged is durable; once it is, a stale error must not be raised."""
     out, _ = storage_failure
     assert out["flushes_after"][0] is None, out["flushes_after"]
+
+
+def test_a_forked_child_never_finishes_its_parents_run(tmp_path: Path) -> None:
+    """A fork (a DataLoader worker, say) that exits normally must leave the parent's run running."""
+    import os as _os
+
+    store = rk.open(tmp_path / "records")
+    run = store.collection("study").start_run(capture=False)
+    run.log(x=1.0)
+    run.flush()
+    pid = _os.fork()
+    if pid == 0:  # the child: what its atexit handler would close
+        code = 1
+        try:
+            from recordkit import _lifecycle
+
+            code = 0 if not _lifecycle._live else 3
+            _lifecycle._at_exit()
+        finally:
+            _os._exit(code)
+    _, status_code = _os.waitpid(pid, 0)
+    assert _os.waitstatus_to_exitcode(status_code) == 0  # the child saw no runs of its own to finish
+    with sqlite3.connect(tmp_path / "records" / "recordkit.db") as conn:
+        (status,) = conn.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()
+    assert status == "running"
+    run.finish()
+    assert run.status is rk.RunStatus.FINISHED

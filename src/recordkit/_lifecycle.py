@@ -68,6 +68,15 @@ def _install() -> None:
         _installed = True
 
 
+def _forget_after_fork() -> None:
+    # A forked child (a DataLoader worker, say) does not own its parent's runs: it must never finish them.
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _recording_exit(code: Any = None) -> NoReturn:
     """sys.exit, noting the code: SystemExit never reaches sys.excepthook, and atexit cannot see it."""
     global _exit_code

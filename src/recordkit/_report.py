@@ -15,6 +15,7 @@ since the epoch). Formatting happens last, per output format:
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -538,9 +539,5 @@ def json_array_chunks(objects: Iterable[Any]) -> Iterator[str]:
 
 
 def limited(items: Iterable[Any], limit: int | None) -> Iterator[Any]:
-    """The first ``limit`` items (all when None), without reading further."""
-    for index, item in enumerate(items):
-        if limit is not None and index >= limit:
-            return
-        yield item
-
+    """The first ``limit`` items (all when None), without reading one more."""
+    return iter(items) if limit is None else itertools.islice(items, limit)

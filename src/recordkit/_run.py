@@ -460,8 +460,15 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+_HOST: str | None = None
+
+
 def this_host() -> str:
-    return socket.gethostname()
+    """The host name, read once (readers compare it for every live run they list)."""
+    global _HOST
+    if _HOST is None:
+        _HOST = socket.gethostname()
+    return _HOST
 
 
 def this_pid() -> int:

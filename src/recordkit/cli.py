@@ -78,9 +78,9 @@ def store_option(function: F) -> F:
 
 
 def collection_option(function: F) -> F:
-    return click.option(
-        "--collection", "-C", "collection", metavar="NAME", default=None, help="Only this collection."
-    )(function)
+    return click.option("--collection", "-C", "collection", metavar="NAME", default=None, help="Only this collection.")(
+        function
+    )
 
 
 def where_option(function: F) -> F:
@@ -322,9 +322,7 @@ def demo(path: str | None, store: str | None, runs: int, epochs: int, seed: int)
     console.print(f"  recordkit diff {COLLECTION}/{recorded[0].number} {COLLECTION}/{last}{flag}", soft_wrap=True)
     console.print("or, in Python (pandas installed):", soft_wrap=True)
     console.print("  import recordkit as rk", soft_wrap=True)
-    console.print(
-        f"  df = rk.open({str(where)!r}).collection({COLLECTION!r}).records.to_pandas()", soft_wrap=True
-    )
+    console.print(f"  df = rk.open({str(where)!r}).collection({COLLECTION!r}).records.to_pandas()", soft_wrap=True)
 
 
 @main.command("ls")
@@ -484,18 +482,17 @@ def records(
     opened = open_store(store)
     if run_refs:
         found = [find_run(opened, ref) for ref in run_refs]
-        view = found[0].records if len(found) == 1 else rk.Records(opened, run_ids=[run.id for run in found])
+        source = found[0].records if len(found) == 1 else rk.Records(opened, run_ids=[run.id for run in found])
         if collection:
-            view = view.where(collection=collection)
+            equals = {"collection": collection, **equals}
     elif collection:
-        view = find_collection(opened, collection).records
+        source = find_collection(opened, collection).records
     else:
-        view = opened.records
-    if equals:
-        view = view.where(**equals)
+        source = opened.records
+    view = source.where(**equals) if equals else source
     chosen = R.parse_columns(columns)
-    if chosen is not None:
-        R.check_columns(chosen, view.columns(), "records")
+    if chosen is not None:  # checked before filtering: a filter that keeps nothing is no unknown column
+        R.check_columns(chosen, source.columns(), "records")
     times, durations = R.RECORD_TIME_COLUMNS, R.RECORD_DURATION_COLUMNS
     if fmt == "table":
         if chosen is None:

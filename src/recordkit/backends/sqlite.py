@@ -144,6 +144,7 @@ class SQLiteBackend(Backend):
         self.url = str(self.folder)
         self.files_root = str(self.folder)
         self._busy_ms = int(busy_timeout * 1000)
+        self._pid = os.getpid()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -164,6 +165,12 @@ class SQLiteBackend(Backend):
 
     # --- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            # A forked child must not use its parent's connections (SQLite forbids it): start afresh.
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._connections = []
+            self._lock = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
