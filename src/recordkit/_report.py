@@ -18,6 +18,7 @@ import datetime as _dt
 import itertools
 import json
 import math
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -434,6 +435,46 @@ def _same(x: Any, y: Any) -> bool:
 
 
 # --- formatting ----------------------------------------------------------------------------------
+
+
+def is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def right_aligned(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Per column: True when every value present is a number (a table right-aligns those)."""
+    flags = []
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        flags.append(any(v is not None for v in values) and all(v is None or is_numeric(v) for v in values))
+    return flags
+
+
+def text_width(text: str) -> int:
+    """Terminal cells ``text`` takes: wide East Asian characters count 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def plain_table(headers: Sequence[str], cells: Sequence[Sequence[str]], right: Sequence[bool]) -> Iterator[str]:
+    """Lines of a table laid out as the CLI's rich tables are (header, rule, rows; 3 spaces apart).
+
+    Used for tables too long for rich to lay out quickly; the text is the same, only colours are lost.
+    """
+    widths = [max([text_width(h), *(text_width(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = []
+        for value, width, flush_right in zip(values, widths, right, strict=True):
+            pad = " " * (width - text_width(value))
+            parts.append(pad + value if flush_right else value + pad)
+        return "   ".join(parts)
+
+    yield line(headers)
+    yield "─" * (sum(widths) + 3 * (len(widths) - 1))
+    for row in cells:
+        yield line(row)
 
 
 def utc_iso(seconds: float) -> str:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Longer tables are laid out without rich (same text, no colours): rich takes about 0.3 ms a row.
+RICH_ROW_LIMIT = 1000
 #: Rows a records table shows when no --limit is given (tables are for looking, csv/jsonl for piping).
 TABLE_RECORD_LIMIT = 50
 
@@ -219,16 +221,35 @@ def make_table(
     table = Table(
         title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left", title_style="bold"
     )
-    for column in columns:
-        values = [row.get(column) for row in materialised]
-        numeric = any(v is not None for v in values) and all(
-            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
-        )
+    for column, right in zip(columns, R.right_aligned(columns, materialised), strict=True):
         header = (headers or {}).get(column, column)
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=True, overflow="ellipsis")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
     for row in materialised:
         table.add_row(*(_cell(column, row.get(column), times, durations) for column in columns))
     return table
+
+
+def show_table(
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    times: frozenset[str] = R.RUN_TIME_COLUMNS,
+    durations: frozenset[str] = R.RUN_DURATION_COLUMNS,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Print rows as a table: rich up to RICH_ROW_LIMIT rows, the same layout without colours beyond."""
+    materialised = list(rows)
+    if len(materialised) <= RICH_ROW_LIMIT:
+        print_table(_console(), make_table(columns, materialised, times=times, durations=durations, headers=headers))
+        return
+    names = [(headers or {}).get(column, column) for column in columns]
+    cells = [
+        [R.display_cell(column, row.get(column), times=times, durations=durations) for column in columns]
+        for row in materialised
+    ]
+    out = sys.stdout
+    for line in R.plain_table(names, cells, R.right_aligned(columns, materialised)):
+        out.write(line + "\n")
 
 
 def write_rows(
@@ -243,7 +264,7 @@ def write_rows(
     """Print rows as a table, CSV, a JSON array or JSON lines; all but the table stream row by row."""
     out = sys.stdout
     if fmt == "table":
-        print_table(_console(), make_table(columns, rows, times=times, durations=durations))
+        show_table(columns, rows, times=times, durations=durations)
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         for line in R.csv_lines(rows, columns, times=machine_times):
@@ -307,22 +328,24 @@ def demo(path: str | None, store: str | None, runs: int, epochs: int, seed: int)
     opened = rk.open(given)
     recorded = run_demo(opened, runs=runs, epochs=epochs, seed=seed)
     where = _where(opened)
-    console = _console()
-    console.print(f"Recorded {len(recorded)} training runs in collection {COLLECTION!r} of the store at:")
-    console.print(f"  {where}", soft_wrap=True)
+    # Plain echo, not rich: a path is text, never markup, and is never wrapped.
+    click.echo(f"Recorded {len(recorded)} training runs in collection {COLLECTION!r} of the store at:")
+    click.echo(f"  {where}")
+    click.echo()
     rows = [R.run_row(run) for run in recorded]
     columns = ["number", "name", "status", "config.lr", "loss", "acc", "duration"]
-    print_table(console, make_table(columns, rows, title="Runs (loss and acc: last held-out evaluation)"))
+    print_table(_console(), make_table(columns, rows, title="Runs (loss and acc: last held-out evaluation)"))
     flag = _shell_store(opened, given)
-    last = recorded[-1].number
-    console.print("Next, try:", soft_wrap=True)
-    console.print(f"  recordkit ls{flag}", soft_wrap=True)
-    console.print(f"  recordkit show {COLLECTION}/{last}{flag}", soft_wrap=True)
-    console.print(f"  recordkit records{flag} --where phase=eval --columns run_name,epoch,loss,acc", soft_wrap=True)
-    console.print(f"  recordkit diff {COLLECTION}/{recorded[0].number} {COLLECTION}/{last}{flag}", soft_wrap=True)
-    console.print("or, in Python (pandas installed):", soft_wrap=True)
-    console.print("  import recordkit as rk", soft_wrap=True)
-    console.print(f"  df = rk.open({str(where)!r}).collection({COLLECTION!r}).records.to_pandas()", soft_wrap=True)
+    first, last = recorded[0].number, recorded[-1].number
+    click.echo()
+    click.echo("Next, try:")
+    click.echo(f"  recordkit ls{flag}")
+    click.echo(f"  recordkit show {COLLECTION}/{last}{flag}")
+    click.echo(f"  recordkit records{flag} --where phase=eval --columns run_name,epoch,loss,acc")
+    click.echo(f"  recordkit diff {COLLECTION}/{first} {COLLECTION}/{last}{flag}")
+    click.echo("or, in Python (with pandas installed):")
+    click.echo("  import recordkit as rk")
+    click.echo(f"  df = rk.open({str(where)!r}).collection({COLLECTION!r}).records.to_pandas()")
 
 
 @main.command("ls")
@@ -376,7 +399,7 @@ def ls(
             chosen = [c for c in chosen if c != "collection"]
         # A table is for reading: 8 id characters are a prefix `show` accepts; csv and json give all 16.
         rows = [{**row, "id": row["id"][:8]} for row in rows]
-        print_table(_console(), make_table(chosen, rows, headers={"error_number": "err"}))
+        show_table(chosen, rows, headers={"error_number": "err"})
         return
     write_rows(
         fmt,

@@ -376,7 +376,7 @@ class SQLiteBackend(Backend):
     def _apply(self, conn: sqlite3.Connection, items: Sequence[WriteItem]) -> None:
         # Records are laid into rows as given (phase 1, per record, as little work as possible), then
         # checked and converted a column at a time (phase 2), where builtins do the per-value work.
-        groups: dict[tuple[_Table, str], list[list[Any]]] = {}
+        groups: dict[tuple[_Table, str], list[Any]] = {}  # rows: tuples, or lists once converted
         plans = self._plans
         for item in items:
             if type(item) is tuple:
@@ -384,8 +384,9 @@ class SQLiteBackend(Backend):
                 keys = tuple(values)
                 plan = plans.get(keys) or self._plan(conn, values)
                 table = plan[0]
+                row: Any
                 if plan[1]:  # the record's keys are the table's columns, in order
-                    row = [scope_id, seq, step, when, *values.values(), None]
+                    row = (scope_id, seq, step, when, *values.values(), None)
                 else:
                     row = [scope_id, seq, step, when, *([None] * len(table.order)), None]
                     index = table.order_index
@@ -446,7 +447,7 @@ class SQLiteBackend(Backend):
         table: _Table,
         key: str,
         j: int,
-        rows: list[list[Any]],
+        rows: list[Any],
         run_id: str,
         stats: dict[tuple[str, str], list[Any]],
     ) -> None:
@@ -476,10 +477,14 @@ class SQLiteBackend(Backend):
             _merge_stat(stats, run_id, key, [rows[last][j], rows[last][2], None, None,
                                              len(column) - column.count(None), rows[last][1]])
             return
-        for row in rows:  # the careful path, a value at a time
+        for i, row in enumerate(rows):  # the careful path, a value at a time
             value = row[j]
             if value is None:
                 continue
+            if type(row) is tuple:
+                rows[i] = row = list(row)
+            if V.needs_materialize(value):  # a tensor or array: converted here, in the writer thread
+                value = V.materialize(value)
             value_kind = V.kind_of(value)
             if kind is None:
                 self._set_kind(conn, table, key, value_kind)

@@ -1,0 +1,725 @@
+"""The command line: every command, every clean error, exact output for a tiny store, and docs for all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import recordkit as rk
+from recordkit import _report as R
+from recordkit.cli import main
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_store_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read a store named by the environment they happen to run in."""
+    monkeypatch.delenv("RECORDKIT_STORE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with known values: study #1 'base', #2 'broken' (failed), #2 '[wide]' (retry); other #1 'solo'."""
+    path = tmp_path_factory.mktemp("cli") / "records"
+    store = rk.open(path)
+    study = store.collection("study")
+    with study.start_run(
+        config={"lr": 0.1, "opt": {"name": "sgd"}}, name="base", tags=["baseline"], capture=False
+    ) as run:
+        train = run.scope(phase="train")
+        train.log(loss=1.0, acc=0.5)
+        run.next_step()
+        train.log(loss=0.5, acc=0.75)
+        run.scope(phase="eval").log(loss=0.6, acc=0.7)
+    with pytest.raises(RuntimeError), study.start_run(config={"lr": 0.2}, name="broken", capture=False) as run:
+        run.log(loss=2.0)
+        raise RuntimeError("diverged")
+    with study.start_run(config={"lr": 0.3, "opt": {"name": "adam"}}, name="[wide]", capture=False) as run:
+        run.log(loss=0.3, note="a,b")
+        run.next_step()
+        run.log(loss=float("nan"))
+    with store.collection("other").start_run(config={"lr": 0.1}, name="solo", capture=False) as run:
+        run.log(x=1)
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_ids(tiny_store: Path) -> dict[str, str]:
+    store = rk.open(tiny_store, create=False)
+    try:
+        return {run.name or "": run.id for run in store.runs()}
+    finally:
+        store.close()
+
+
+def invoke(*args: str, store: Path | None = None) -> Result:
+    argv = [*args, "--store", str(store)] if store is not None else list(args)
+    return CliRunner().invoke(main, argv, catch_exceptions=False)
+
+
+def ok(*args: str, store: Path | None = None) -> str:
+    result = invoke(*args, store=store)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def fails_cleanly(result: Result, *fragments: str) -> str:
+    """Exit status 1, stdout empty, exactly one line on stderr starting with Error:, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def strict_json(text: str) -> Any:
+    """json.loads that refuses NaN, Infinity and -Infinity (what strict JSON parsers do)."""
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def python_m(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RECORDKIT_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "recordkit", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
+# --- the group -----------------------------------------------------------------------------------
+
+COMMANDS = sorted(main.commands)
+
+
+def test_the_group_has_the_commands() -> None:
+    assert COMMANDS == ["demo", "diff", "ls", "records", "show"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_ends_with_an_example(command: str) -> None:
+    out = ok(command, "--help")
+    lines = [line.strip() for line in out.split("Options:")[0].splitlines() if line.strip()]
+    assert lines[-2] == "Example:"
+    assert lines[-1].startswith("recordkit ")
+
+
+def test_version() -> None:
+    assert rk.__version__ in ok("--version")
+
+
+# --- ls ------------------------------------------------------------------------------------------
+
+
+def test_ls_csv_exact(tiny_store: Path) -> None:
+    columns = "number,error_number,name,status,loss,acc,note,config.lr,config.opt.name"
+    out = ok("ls", "--collection", "study", "--columns", columns, "--format", "csv", store=tiny_store)
+    assert out == textwrap.dedent(
+        """\
+        number,error_number,name,status,loss,acc,note,config.lr,config.opt.name
+        1,0,base,finished,0.6,0.7,,0.1,sgd
+        2,1,broken,failed,2.0,,,0.2,
+        2,0,[wide],finished,nan,,"a,b",0.3,adam
+        """
+    )
+
+
+def test_ls_table_shows_every_run(tiny_store: Path, run_ids: dict[str, str]) -> None:
+    out = ok("ls", store=tiny_store)
+    for name in ("base", "broken", "[wide]", "solo"):
+        assert name in out
+        assert run_ids[name][:8] in out
+    assert "failed" in out
+    assert "collection" in out.splitlines()[0]  # runs of two collections
+    header = ok("ls", "--collection", "other", store=tiny_store).splitlines()[0]
+    assert "collection" not in header
+    assert header.split()[:2] == ["number", "err"]
+
+
+def test_ls_json_is_strict_and_complete(tiny_store: Path, run_ids: dict[str, str]) -> None:
+    rows = strict_json(ok("ls", "--format", "json", "--config", "lr", store=tiny_store))
+    assert [row["name"] for row in rows] == ["base", "broken", "[wide]", "solo"]
+    base, broken, wide, solo = rows
+    assert base["id"] == run_ids["base"]
+    assert base["collection"] == "study" and solo["collection"] == "other"
+    assert (base["loss"], base["acc"], base["config.lr"]) == (0.6, 0.7, 0.1)
+    assert (broken["status"], broken["number"], broken["error_number"]) == ("failed", 2, 1)
+    assert wide["loss"] == {"$float": "nan"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", base["start"])
+    assert isinstance(base["duration"], float)
+
+
+@pytest.mark.parametrize(
+    ("where", "names"),
+    [
+        pytest.param(["status=finished"], ["base", "[wide]", "solo"], id="status"),
+        pytest.param(["status=failed"], ["broken"], id="failed"),
+        pytest.param(["lr=0.1"], ["base", "solo"], id="bare-config-key"),
+        pytest.param(["config.lr=0.2"], ["broken"], id="config-prefix"),
+        pytest.param(["opt.name=adam"], ["[wide]"], id="nested-config"),
+        pytest.param(["collection=other"], ["solo"], id="collection"),
+        pytest.param(["tag=baseline"], ["base"], id="tag"),
+        pytest.param(["number=2", "error_number=0"], ["[wide]"], id="two-conditions"),
+        pytest.param(["had_error=true"], ["broken"], id="json-bool"),
+        pytest.param(["name=nobody"], [], id="no-match"),
+    ],
+)
+def test_ls_where(tiny_store: Path, where: list[str], names: list[str]) -> None:
+    args = [arg for expression in where for arg in ("--where", expression)]
+    rows = strict_json(ok("ls", *args, "--format", "json", store=tiny_store))
+    assert [row["name"] for row in rows] == names
+
+
+def test_ls_sort_and_limit(tiny_store: Path) -> None:
+    rows = strict_json(ok("ls", "--sort", "-loss", "--format", "json", store=tiny_store))
+    # NaN and missing values last, whatever the direction.
+    assert [row["name"] for row in rows] == ["broken", "base", "[wide]", "solo"]
+    rows = strict_json(
+        ok("ls", "--sort", "config.lr", "--limit", "2", "--config", "lr", "-f", "json", store=tiny_store)
+    )
+    assert [row["config.lr"] for row in rows] == [0.1, 0.1]
+
+
+def test_ls_of_an_empty_store(store_path: Path) -> None:
+    rk.open(store_path).close()
+    assert "No runs" in ok("ls", store=store_path)
+    assert strict_json(ok("ls", "-f", "json", store=store_path)) == []
+    assert ok("ls", "-f", "csv", store=store_path).startswith("collection,number,")
+
+
+def test_ls_shows_a_killed_run_as_crashed(store_path: Path) -> None:
+    script = (
+        "import os, recordkit as rk\n"
+        f"run = rk.open({str(store_path)!r}).collection('c').start_run(name='doomed', capture=False)\n"
+        "run.log(x=1)\nrun.flush()\nos.kill(os.getpid(), 9)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    rows = strict_json(ok("ls", "-f", "json", store=store_path))
+    assert [(row["name"], row["status"]) for row in rows] == [("doomed", "crashed")]
+    assert "crashed" in ok("ls", store=store_path)
+    assert len(strict_json(ok("ls", "--where", "status=crashed", "-f", "json", store=store_path))) == 1
+
+
+# --- show ----------------------------------------------------------------------------------------
+
+
+def test_show_by_id_prefix_and_number_agree(tiny_store: Path, run_ids: dict[str, str]) -> None:
+    run_id = run_ids["base"]
+    by_id = strict_json(ok("show", run_id, "-f", "json", store=tiny_store))
+    by_prefix = strict_json(ok("show", run_id[:6], "-f", "json", store=tiny_store))
+    by_number = strict_json(ok("show", "study/1", "-f", "json", store=tiny_store))
+    assert by_id == by_prefix == by_number
+    assert by_id["run"]["id"] == run_id
+    assert by_id["config"] == {"lr": 0.1, "opt": {"name": "sgd"}}
+    assert by_id["run"]["tags"] == ["baseline"]
+    assert Path(by_id["run"]["folder"]) == tiny_store / "study" / run_id
+    metrics = {m["key"]: m for m in by_id["metrics"]}
+    assert metrics["loss"] == {"key": "loss", "last": 0.6, "last_step": 1, "min": 0.5, "max": 1.0, "count": 3}
+    assert by_id["error"] is None
+
+
+def test_show_number_means_the_latest_attempt(tiny_store: Path) -> None:
+    shown = strict_json(ok("show", "study/2", "-f", "json", store=tiny_store))
+    assert shown["run"]["name"] == "[wide]"
+    assert shown["metrics"][0]["last"] == {"$float": "nan"}
+
+
+def test_show_table_of_a_failed_run(tiny_store: Path) -> None:
+    out = ok("show", "broken" and "study/2", store=tiny_store)
+    assert "[wide]" in out  # brackets are text, not rich markup
+    failed = strict_json(ok("ls", "--where", "name=broken", "-f", "json", store=tiny_store))[0]
+    out = ok("show", failed["id"], store=tiny_store)
+    for fragment in ("failed", "Config", "lr", "Metrics", "Error: RuntimeError: diverged", "Traceback", "folder"):
+        assert fragment in out
+    document = strict_json(ok("show", failed["id"], "-f", "json", store=tiny_store))
+    assert document["error"]["type"] == "RuntimeError"
+    assert document["error"]["message"] == "diverged"
+
+
+def test_show_environment_summary(tmp_path: Path) -> None:
+    store = rk.open(tmp_path / "records")
+    with store.collection("c").start_run(config={"a": 1}) as run:  # full capture
+        run.log(x=1)
+    store.close()
+    out = ok("show", "c/1", store=tmp_path / "records")
+    assert "Environment" in out and "python" in out
+    document = strict_json(ok("show", "c/1", "-f", "json", store=tmp_path / "records"))
+    assert document["env_summary"]["python"].endswith(
+        ".".join(map(str, sys.version_info[:2])) + "." + str(sys.version_info[2])
+    )
+    assert "python" in document["env"]
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def test_records_csv_exact(tiny_store: Path) -> None:
+    columns = "experiment_number,error_number,step,phase,loss,acc,note"
+    out = ok("records", "--collection", "study", "--columns", columns, "--format", "csv", store=tiny_store)
+    assert out == textwrap.dedent(
+        """\
+        experiment_number,error_number,step,phase,loss,acc,note
+        1,0,0,train,1.0,0.5,
+        1,0,1,train,0.5,0.75,
+        1,0,1,eval,0.6,0.7,
+        2,1,0,,2.0,,
+        2,0,0,,0.3,,"a,b"
+        2,0,1,,nan,,
+        """
+    )
+
+
+def test_records_csv_has_every_column_by_default(tiny_store: Path) -> None:
+    lines = ok("records", "-f", "csv", store=tiny_store).splitlines()
+    header = lines[0].split(",")
+    assert header[:2] == ["step", "time"]
+    assert {"loss", "acc", "note", "x", "phase", "run_id", "experiment_duration"} <= set(header)
+    assert len(lines) == 1 + 7
+
+
+def test_records_json_is_strict(tiny_store: Path, run_ids: dict[str, str]) -> None:
+    records = strict_json(ok("records", "--run", "study/2", "-f", "json", store=tiny_store))
+    assert [r["loss"] for r in records] == [0.3, {"$float": "nan"}]
+    assert records[0]["note"] == "a,b"
+    assert "note" not in records[1]  # json gives each record with the keys it has
+    assert records[0]["run_id"] == run_ids["[wide]"]
+    assert isinstance(records[0]["time"], float)
+
+
+def test_records_jsonl_one_object_per_line(tiny_store: Path) -> None:
+    lines = ok(
+        "records", "--collection", "study", "--columns", "step,loss", "-f", "jsonl", store=tiny_store
+    ).splitlines()
+    assert [strict_json(line) for line in lines][-1] == {"step": 1, "loss": {"$float": "nan"}}
+    assert len(lines) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--where", "phase=eval"], [0.6], id="scope-field"),
+        pytest.param(["--where", "step=1", "--collection", "study"], [0.5, 0.6, {"$float": "nan"}], id="step"),
+        pytest.param(["--where", "status=failed"], [2.0], id="run-field"),
+        pytest.param(["--run", "study/1", "--run", "study/2"], [1.0, 0.5, 0.6, 0.3, {"$float": "nan"}], id="two-runs"),
+        pytest.param(["--run", "study/1", "--limit", "2"], [1.0, 0.5], id="limit"),
+        pytest.param(["--run", "study/1", "--collection", "other"], [], id="run-outside-collection"),
+    ],
+)
+def test_records_filters(tiny_store: Path, args: list[str], expected: list[Any]) -> None:
+    records = strict_json(ok("records", *args, "--columns", "loss", "-f", "json", store=tiny_store))
+    assert [r["loss"] for r in records] == expected
+
+
+def test_records_table(tiny_store: Path) -> None:
+    out = ok("records", "--collection", "study", store=tiny_store)
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["experiment_number", "step"]
+    assert {"loss", "acc", "note", "phase"} <= set(header)
+    assert "time" not in header and "run_id" not in header
+    assert "[wide]" not in out  # run_name is not a default table column…
+    assert "a,b" in out
+
+
+def test_records_table_says_when_it_cuts(tiny_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("recordkit.cli.TABLE_RECORD_LIMIT", 2)
+    result = invoke("records", store=tiny_store)
+    assert result.exit_code == 0
+    assert "first 2 records" in result.stderr
+    assert "first" not in invoke("records", "--limit", "2", store=tiny_store).stderr
+
+
+def test_records_stream(tiny_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """csv, json and jsonl never build the whole result: no list-making method is called."""
+
+    def forbidden(self: object) -> None:
+        raise AssertionError("records were materialised")
+
+    monkeypatch.setattr(rk.Records, "to_dicts", forbidden)
+    monkeypatch.setattr(rk.Records, "to_columns", forbidden)
+    for fmt in ("csv", "json", "jsonl"):
+        ok("records", "-f", fmt, store=tiny_store)
+
+
+def test_records_of_an_empty_store(store_path: Path) -> None:
+    rk.open(store_path).close()
+    assert strict_json(ok("records", "-f", "json", store=store_path)) == []
+    assert ok("records", "-f", "jsonl", store=store_path) == ""
+
+
+# --- diff ----------------------------------------------------------------------------------------
+
+
+def test_diff_json(tiny_store: Path) -> None:
+    document = strict_json(ok("diff", "study/1", "study/2", "-f", "json", store=tiny_store))
+    assert document["a"]["name"] == "base" and document["b"]["name"] == "[wide]"
+    differences = {(d["section"], d["key"]): d for d in document["differences"]}
+    assert differences[("config", "lr")] == {"section": "config", "key": "lr", "a": 0.1, "b": 0.3}
+    assert differences[("config", "opt.name")]["b"] == "adam"
+    assert differences[("metrics", "loss")]["b"] == {"$float": "nan"}
+    assert differences[("metrics", "acc")] == {"section": "metrics", "key": "acc", "a": 0.7}  # b lacks it
+    assert differences[("metrics", "note")] == {"section": "metrics", "key": "note", "b": "a,b"}
+    assert not any(section == "env" for section, _ in differences)  # both captured nothing
+
+
+def test_diff_table(tiny_store: Path) -> None:
+    out = ok("diff", "study/1", "study/2", store=tiny_store)
+    assert "study/1" in out and "study/2" in out
+    assert "(missing)" in out and "adam" in out
+
+
+def test_diff_of_a_run_with_itself(tiny_store: Path) -> None:
+    assert "same config" in ok("diff", "study/1", "study/1", store=tiny_store)
+    assert strict_json(ok("diff", "study/1", "study/1", "-f", "json", store=tiny_store))["differences"] == []
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def test_demo_records_runs_and_says_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = ok("demo", "--runs", "2", "--epochs", "2")
+    assert str((tmp_path / "records").resolve()) in out
+    assert "recordkit ls\n" in out  # the default store needs no --store
+    assert ".records.to_pandas()" in out
+    rows = strict_json(ok("ls", "-f", "json"))
+    assert [(row["name"], row["status"]) for row in rows] == [("lr=0.3", "finished"), ("lr=1", "finished")]
+    assert len(strict_json(ok("records", "--where", "phase=eval", "-f", "json"))) == 2 * 2
+
+
+def test_demo_into_a_named_store(tmp_path: Path) -> None:
+    target = tmp_path / "my store"
+    out = ok("demo", str(target), "--runs", "1", "--epochs", "1")
+    assert f"--store '{target.resolve()}'" in out  # quoted for the shell
+    assert len(strict_json(ok("ls", "-f", "json", store=target))) == 1
+    ok("demo", "--runs", "1", "--epochs", "1", store=target)  # --store works too, and numbers on
+    assert [row["number"] for row in strict_json(ok("ls", "-f", "json", store=target))] == [1, 2]
+
+
+def test_demo_store_given_twice_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("demo", str(tmp_path / "a"), "--store", str(tmp_path / "b"))
+    assert result.exit_code == 2
+    assert not (tmp_path / "a").exists()
+
+
+# --- clean errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["ls"], "no store", id="ls"),
+        pytest.param(["show", "abc"], "no store", id="show"),
+        pytest.param(["records"], "no store", id="records"),
+        pytest.param(["diff", "a", "b"], "no store", id="diff"),
+    ],
+)
+def test_a_missing_store_is_one_clean_line(tmp_path: Path, args: list[str], fragment: str) -> None:
+    missing = tmp_path / "nowhere"
+    fails_cleanly(invoke(*args, store=missing), fragment, str(missing))
+    assert not missing.exists()  # reading never creates a store
+
+
+def test_a_folder_without_a_store_is_one_clean_line(tmp_path: Path) -> None:
+    fails_cleanly(invoke("ls", store=tmp_path), "no recordkit store")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["show", "ffffffffffffffff"], "no run with id", id="unknown-id"),
+        pytest.param(["show", "study/9"], "no run number 9", id="unknown-number"),
+        pytest.param(["show", "study/x"], "COLLECTION/NUMBER", id="bad-number"),
+        pytest.param(["show", "nope/1"], "no run number 1", id="unknown-collection-number"),
+        pytest.param(["diff", "study/1", "zzzz"], "no run with id", id="diff-unknown"),
+        pytest.param(["records", "--run", "zzzz"], "no run with id", id="records-unknown-run"),
+        pytest.param(["ls", "--where", "status"], "KEY=VALUE", id="where-without-equals"),
+        pytest.param(["ls", "--where", "=1"], "KEY=VALUE", id="where-without-key"),
+        pytest.param(["ls", "--where", "lr=1", "--where", "lr=2"], "twice", id="where-twice"),
+        pytest.param(["ls", "--where", "stauts=finished"], "'stauts'", id="where-typo"),
+        pytest.param(["records", "--where", "phase"], "KEY=VALUE", id="records-where"),
+        pytest.param(["ls", "--sort", "nope"], "cannot sort by 'nope'", id="sort"),
+        pytest.param(["ls", "--columns", "name,nope"], "'nope'", id="ls-columns"),
+        pytest.param(["records", "--columns", "loss,nope"], "'nope'", id="records-columns"),
+        pytest.param(["ls", "--collection", "nope"], "no collection 'nope'", id="ls-collection"),
+        pytest.param(["records", "--collection", "nope"], "no collection 'nope'", id="records-collection"),
+        pytest.param(["ls", "--collection", "../x"], "not allowed", id="bad-collection-name"),
+    ],
+)
+def test_errors_are_one_clean_line(tiny_store: Path, args: list[str], fragment: str) -> None:
+    fails_cleanly(invoke(*args, store=tiny_store), fragment)
+
+
+def test_an_ambiguous_prefix_is_one_clean_line(store_path: Path) -> None:
+    store = rk.open(store_path)
+    collection = store.collection("c")
+    first_chars: dict[str, int] = {}
+    while True:  # at most 17 runs: two must share a first hex digit
+        run = collection.start_run(capture=False)
+        run.finish()
+        first_chars[run.id[0]] = first_chars.get(run.id[0], 0) + 1
+        if first_chars[run.id[0]] == 2:
+            break
+    store.close()
+    fails_cleanly(invoke("show", run.id[0], store=store_path), "ambiguous")
+
+
+def test_a_usage_error_exits_2(tiny_store: Path) -> None:
+    assert invoke("ls", "--format", "xml", store=tiny_store).exit_code == 2
+    assert invoke("ls", "--limit", "-1", store=tiny_store).exit_code == 2
+
+
+# --- python -m recordkit, for real -------------------------------------------------------------
+
+
+def test_python_m_recordkit_lists_runs(tiny_store: Path) -> None:
+    done = python_m("ls", "--store", str(tiny_store), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [row["name"] for row in strict_json(done.stdout)] == ["base", "broken", "[wide]", "solo"]
+    done = python_m("records", "--store", str(tiny_store), "--format", "jsonl", "--columns", "loss")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 7
+
+
+def test_python_m_recordkit_errors_cleanly(tmp_path: Path, tiny_store: Path) -> None:
+    for args in (["ls", "--store", str(tmp_path / "missing")], ["show", "zzzz", "--store", str(tiny_store)]):
+        done = python_m(*args)
+        assert done.returncode == 1
+        assert done.stdout == ""
+        assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("Error: ")
+
+
+def test_python_m_recordkit_demo(tmp_path: Path) -> None:
+    done = python_m("demo", "--runs", "2", "--epochs", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert str((tmp_path / "records").resolve()) in done.stdout
+    done = python_m("show", "demo/2", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = strict_json(done.stdout)
+    assert shown["run"]["status"] == "finished"
+    assert shown["config"]["lr"] == 1.0
+
+
+def test_import_recordkit_loads_no_cli() -> None:
+    modules = "('click', 'rich', 'recordkit.cli', 'numpy')"
+    code = f"import sys, recordkit; print(sorted(m for m in {modules} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- docs ----------------------------------------------------------------------------------------
+
+
+def documented_commands() -> set[str]:
+    return set(re.findall(r"^#+ recordkit (\w+)\s*$", DOCS.read_text(encoding="utf-8"), flags=re.MULTILINE))
+
+
+def test_every_command_is_documented() -> None:
+    assert set(main.commands) <= documented_commands()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_is_documented(command: str) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split(f"## recordkit {command}\n", 1)[1].split("\n## ", 1)[0]
+    shared = text.split("## recordkit ", 1)[0]
+    for param in main.commands[command].params:
+        if isinstance(param, click.Option):
+            long_names = [opt for opt in param.opts if opt.startswith("--")]
+            assert any(name in section or name in shared for name in long_names), (command, long_names)
+
+
+# --- the pure layer ------------------------------------------------------------------------------
+
+
+class StubRun(SimpleNamespace):
+    """A run-shaped object with fixed times, for exact output without a store."""
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        return self.metrics  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def stub_run() -> StubRun:
+    return StubRun(
+        id="0123456789abcdef",
+        collection="study",
+        number=4,
+        error_number=0,
+        had_error=False,
+        name="fixed",
+        tags=("a",),
+        status=rk.RunStatus.FINISHED,
+        start_time=1_700_000_000.0,
+        end_time=1_700_000_090.5,
+        duration=90.5,
+        parent_id=None,
+        config={"lr": 0.01, "opt": {"name": "adam", "betas": [0.9, 0.99]}},
+        env={},
+        metrics={
+            "loss": {"last": 0.25, "last_step": 9, "min": 0.25, "max": 1.5, "count": 10},
+            "duration": {"last": 3, "last_step": 9, "min": 3, "max": 3, "count": 1},
+        },
+    )
+
+
+def test_run_row_csv_golden(stub_run: StubRun) -> None:
+    row = R.run_row(stub_run)
+    columns = [*R.RUN_COLUMNS, "end", "loss", "metric.duration", "config.opt.betas"]
+    lines = [",".join(line) for line in R.csv_lines([row], columns, times=R.RUN_TIME_COLUMNS)]
+    assert lines == [
+        "collection,number,error_number,id,name,status,start,duration,end,loss,metric.duration,config.opt.betas",
+        "study,4,0,0123456789abcdef,fixed,finished,2023-11-14T22:13:20+00:00,90.5,"
+        "2023-11-14T22:14:50.500000+00:00,0.25,3,[0.9|0.99]".replace("|", ","),
+    ]
+    assert R.run_columns([row]) == [*R.RUN_COLUMNS, "loss", "metric.duration"]
+    assert R.run_columns([row], ["lr", "config.opt.name"], collection=False)[-2:] == ["config.lr", "config.opt.name"]
+
+
+@pytest.mark.parametrize(
+    ("value", "table", "csv", "json_"),
+    [
+        pytest.param(0.1, "0.1", "0.1", 0.1, id="float"),
+        pytest.param(1 / 3, "0.333333", repr(1 / 3), 1 / 3, id="float-digits"),
+        pytest.param(float("nan"), "nan", "nan", {"$float": "nan"}, id="nan"),
+        pytest.param(float("-inf"), "-inf", "-inf", {"$float": "-inf"}, id="-inf"),
+        pytest.param(True, "true", "true", True, id="bool"),
+        pytest.param(None, "", "", None, id="none"),
+        pytest.param([1, "a"], '[1,"a"]', '[1,"a"]', [1, "a"], id="list"),
+        pytest.param({"k": (1, 2)}, '{"k":[1,2]}', '{"k":[1,2]}', {"k": [1, 2]}, id="dict-with-tuple"),
+    ],
+)
+def test_cell_formats(value: Any, table: str, csv: str, json_: Any) -> None:
+    assert R.display_cell("v", value) == table
+    assert R.csv_cell("v", value) == csv
+    assert R.json_value("v", value) == json_
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.421, "0.42s"), (12.34, "12.3s"), (75, "1m15s"), (7300, "2h01m")],
+)
+def test_short_duration(seconds: float, text: str) -> None:
+    assert R.short_duration(seconds) == text
+
+
+def test_parse_where() -> None:
+    assert R.parse_where(["lr=0.1", "name=base", 'tag="3"', "x=a=b", "n=null"]) == {
+        "lr": 0.1,
+        "name": "base",
+        "tag": "3",
+        "x": "a=b",
+        "n": None,
+    }
+    with pytest.raises(rk.QueryError, match="KEY=VALUE"):
+        R.parse_where(["oops"])
+
+
+def test_parse_columns() -> None:
+    assert R.parse_columns(["a,b", " c ", ""]) == ["a", "b", "c"]
+    assert R.parse_columns([]) is None
+
+
+def test_flatten_and_lookup() -> None:
+    nested = {"a": {"b": {"c": 1}, "e": {}}, "x.y": 2}
+    assert R.flatten(nested) == {"a.b.c": 1, "a.e": {}, "x.y": 2}
+    assert R.lookup(nested, "a.b.c") == 1
+    assert R.lookup(nested, "x.y") == 2
+    assert R.lookup(nested, "a.nope") is R._MISSING
+
+
+def test_sort_rows_puts_blanks_last() -> None:
+    rows = [{"v": None}, {"v": 2.0}, {"v": float("nan")}, {"v": 1}, {"v": "text"}]
+    assert [r["v"] for r in R.sort_rows(rows, "v")][:3] == [1, 2.0, "text"]
+    assert [r["v"] for r in R.sort_rows(rows, "-v")][:3] == ["text", 2.0, 1]
+
+
+def test_resolve_run_ref() -> None:
+    assert R.resolve_run_ref("demo/3") == ("demo", 3)
+    assert R.resolve_run_ref("3fa2") is None
+    for bad in ("demo/", "/3", "demo/-1", "demo/x"):
+        with pytest.raises(rk.RunNotFoundError):
+            R.resolve_run_ref(bad)
+
+
+def test_json_array_chunks_stream_valid_json() -> None:
+    assert "".join(R.json_array_chunks([])) == "[]\n"
+    assert strict_json("".join(R.json_array_chunks([{"a": 1}, {"a": 2}]))) == [{"a": 1}, {"a": 2}]
+
+
+def test_limited_reads_no_further() -> None:
+    def numbers() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise AssertionError("read past the limit")
+
+    assert list(R.limited(numbers(), 2)) == [1, 2]
+
+
+def test_env_summary_skips_missing_parts() -> None:
+    env = {
+        "python": {"implementation": "CPython", "version": "3.11.7", "libraries": {"numpy": "2.0"}},
+        "system": {"hostname": "box", "user": "me", "distribution": None, "os_name": "Linux", "machine": "x86_64"},
+        "gpu": {"devices": [{"name": "H100"}, {"name": "H100"}]},
+        "git": {"root": "/r", "commit": "0123456789abcdef", "branch": "main", "dirty": True},
+        "process": {"argv": ["train.py", "--lr", "0.1"], "cwd": "/r"},
+        "hardware": {"error": "unreadable"},
+    }
+    assert R.env_summary(env) == {
+        "python": "CPython 3.11.7",
+        "os": "Linux x86_64",
+        "host": "me@box",
+        "gpu": "2 × H100",
+        "libraries": "numpy 2.0",
+        "git": "0123456789ab main (dirty)",
+        "command": "train.py --lr 0.1",
+        "cwd": "/r",
+    }
+    assert R.env_summary({}) == {}
+
+
+def test_diff_runs_leaves_out_volatile_env(stub_run: StubRun) -> None:
+    other = StubRun(**{**vars(stub_run), "config": {"lr": 0.01, "opt": {"name": "sgd"}}})
+    stub_run.env = {"process": {"pid": 1, "cwd": "/a"}, "python": {"version": "3.11"}}
+    other.env = {"process": {"pid": 2, "cwd": "/b"}, "python": {"version": "3.11"}}
+    assert R.diff_runs(stub_run, other) == [
+        {"section": "config", "key": "opt.name", "a": "adam", "b": "sgd"},
+        {"section": "config", "key": "opt.betas", "a": [0.9, 0.99]},
+        {"section": "env", "key": "process.cwd", "a": "/a", "b": "/b"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["ls"], id="ls"),
+        pytest.param(["ls", "--columns", "name,status,config.opt.name"], id="ls-left-last"),
+        pytest.param(["records", "--collection", "study"], id="records"),
+    ],
+)
+def test_long_tables_keep_the_layout(tiny_store: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    """Past RICH_ROW_LIMIT rows a table is laid out without rich: the very same text."""
+    with_rich = ok(*args, store=tiny_store)
+    monkeypatch.setattr("recordkit.cli.RICH_ROW_LIMIT", 0)
+    assert ok(*args, store=tiny_store) == with_rich
