@@ -206,6 +206,8 @@ class Writer:
                 kept = self._write(channel, items) if items else []
             if kept:
                 # Storage is failing (locked, full, gone): keep the data at the front, retry after a pause.
+                with channel.marker_lock:
+                    channel.markers += len(markers)  # they go back in the queue: count them again
                 for marker in reversed(markers):
                     queue.appendleft(marker)
                 for item in reversed(kept):

@@ -370,8 +370,14 @@ class SQLiteBackend(Backend):
     def write_batch(self, items: Sequence[WriteItem]) -> None:
         with translate_errors("writing a batch"):
             conn = self._conn()
-            with self._write(conn):
-                self._apply(conn, items)
+            try:
+                with self._write(conn):
+                    self._apply(conn, items)
+            except BaseException:
+                # Tables or columns made in the rolled-back transaction are gone: forget the cached plans.
+                self._plans = {}
+                self._tables = {}
+                raise
 
     def _apply(self, conn: sqlite3.Connection, items: Sequence[WriteItem]) -> None:
         # Records are laid into rows as given (phase 1, per record, as little work as possible), then
