@@ -2,9 +2,8 @@
 
 The caller's side of the contract (``Channel.put``) is an append to a deque: no lock, no I/O. The
 writer thread wakes every ``flush_interval`` seconds, or early when a buffer holds ``batch_size``
-items or someone waits in ``flush()``; it converts tensors and arrays (``_values.materialize``) and
-hands each backend its items in order; the backend converts tensors and arrays
-(``_values.materialize``) in this thread.
+items or someone waits in ``flush()``, and hands each backend its items in order; the backend
+converts tensors and arrays (``_values.materialize``) in this thread, never the caller's.
 
 Failures never reach the training thread. A failed batch is kept and retried with backoff (a full
 disk or a locked database usually recovers), a warning is issued once per kind of error, and the
