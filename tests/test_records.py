@@ -105,8 +105,21 @@ def test_filters_run_in_sql(study: rk.Collection) -> None:
     records = study.records.where(model="model1", index=3)
     _, query, _, exact = records._plan()
     assert exact
-    assert [key for key, _, _ in query.equals] == ["model", "index"]
+    # "model" is only ever a scope field: it becomes a scope restriction, "index" a column test.
+    assert [key for key, _, _ in query.equals] == ["index"]
+    assert query.scope_ids is not None and query.scope_ids
     assert len(records) == study.store.backend.count_records(query) == 2  # 2 runs, training only
+
+
+def test_scope_only_filter_spans_runs_in_one_statement(study: rk.Collection) -> None:
+    records = study.records.where(model="model1")
+    _, query, _, exact = records._plan()
+    assert exact and not query.equals
+    expected = [r for r in study.records if r["model"] == "model1"]
+    assert len(records) == len(expected) > 0
+    losses = [r.own("loss") for r in expected if r.own("loss") is not None]
+    assert records.mean("loss") == pytest.approx(sum(losses) / len(losses))
+    assert study.records.where(model="no such model").count("loss") == 0
 
 
 def test_aggregates_run_in_the_engine(study: rk.Collection) -> None:

@@ -179,6 +179,8 @@ class Records:
         scopes = merged_scope_fields(self._store.backend.scopes(run_ids)) if run_ids else {}
         exact = not self._predicates
         pushed: list[tuple[str, Any, frozenset[int]]] = []
+        only_scopes: frozenset[int] | None = None
+        record_keys: set[str] | None = None
         low: int | None = None
         high: int | None = None
         for key, value in self._equals.items():
@@ -191,9 +193,17 @@ class Records:
                 exact = False
                 continue
             fallback = frozenset(sid for sid, fields in scopes.items() if key in fields and fields[key] == value)
+            if record_keys is None:
+                record_keys = set(self._store.backend.keys(run_ids)) if run_ids else set()
+            if key not in record_keys:
+                # Only scopes carry this key: the scope ids alone decide, which the engine answers
+                # from the (scope_id, seq) clustering instead of testing every row.
+                only_scopes = fallback if only_scopes is None else only_scopes & fallback
+                continue
             pushed.append((key, value, fallback))
         query = RecordQuery(
             run_ids=run_ids,
+            scope_ids=only_scopes,
             equals=pushed,
             steps=(low, high),
             keys=frozenset(self._having) if self._having else None,

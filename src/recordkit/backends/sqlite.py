@@ -584,13 +584,20 @@ class SQLiteBackend(Backend):
             self._load_registry(self._conn())
             return list(self._tables.values())
 
-    def _where(self, table: _Table, query: RecordQuery, run_id: str) -> tuple[str, list[Any]] | None:
-        """SQL conditions for one table and run; None when the table cannot hold a match."""
+    def _where(self, table: _Table, query: RecordQuery, run_id: str | None) -> tuple[str, list[Any]] | None:
+        """SQL conditions for one table and run; None when the table cannot hold a match.
+
+        With ``run_id`` None the conditions span every run of ``query.scope_ids`` (scope ids are unique
+        across runs), so counts and aggregates take one statement per table instead of one per run.
+        """
         if query.scope_ids is not None:
+            if not query.scope_ids:
+                return None
             conds = ["scope_id IN (SELECT value FROM json_each(?))"]
             params: list[Any] = [json.dumps(sorted(query.scope_ids))]
-            conds.append("scope_id IN (SELECT id FROM scopes WHERE run_id = ?)")
-            params.append(run_id)
+            if run_id is not None:
+                conds.append("scope_id IN (SELECT id FROM scopes WHERE run_id = ?)")
+                params.append(run_id)
         else:
             conds = ["scope_id IN (SELECT id FROM scopes WHERE run_id = ?)"]
             params = [run_id]
@@ -607,18 +614,20 @@ class SQLiteBackend(Backend):
             path = '$."' + key.replace('"', '\\"') + '"'
             fb_sql = "scope_id IN (SELECT value FROM json_each(?))"
             fb = json.dumps(sorted(fallback))
+            # JSON is parsed only for rows that have an overflow value at all (extra IS NOT NULL).
             in_extra = "json_extract(extra, ?) IS NOT NULL"
+            from_scope_or_extra = (
+                f"((extra IS NULL AND {fb_sql})"
+                f" OR (extra IS NOT NULL AND ((NOT {in_extra} AND {fb_sql}) OR json_extract(extra, ?) = ?)))"
+            )
             sql_value = V.to_column(value, V.kind_of(value)) if value is not None else None  # type: ignore[arg-type]
             if key in table.cols and table.kinds[key] == V.kind_of(value):
                 col = table.cols[key]
-                conds.append(
-                    f"({col} = ? OR ({col} IS NULL AND ((NOT {in_extra} AND {fb_sql})"
-                    " OR json_extract(extra, ?) = ?)))"
-                )
-                params.extend([sql_value, path, fb, path, sql_value])
+                conds.append(f"({col} = ? OR ({col} IS NULL AND {from_scope_or_extra}))")
+                params.extend([sql_value, fb, path, fb, path, sql_value])
             else:
-                conds.append(f"((NOT coalesce({in_extra}, 0) AND {fb_sql}) OR json_extract(extra, ?) = ?)")
-                params.extend([path, fb, path, sql_value])
+                conds.append(from_scope_or_extra)
+                params.extend([fb, path, fb, path, sql_value])
         return " AND ".join(conds), params
 
     def iter_records(self, query: RecordQuery) -> Iterator[tuple[str, RawRecord]]:
@@ -654,12 +663,17 @@ class SQLiteBackend(Backend):
                     values.update(V.loads(row[-1]))
                 yield RawRecord(row[0], row[1], row[2], row[3], values)
 
+    @staticmethod
+    def _statement_runs(query: RecordQuery) -> Sequence[str | None]:
+        """One statement per run, or a single one when scope ids alone say which rows count."""
+        return [None] if query.scope_ids is not None else query.run_ids
+
     def count_records(self, query: RecordQuery) -> int:
         total = 0
         with translate_errors("counting records"):
             conn = self._conn()
             for table in self._tables_for_read():
-                for run_id in query.run_ids:
+                for run_id in self._statement_runs(query):
                     where = self._where(table, query, run_id)
                     if where is not None:
                         sql = f"SELECT count(*) FROM {table.name} WHERE {where[0]}"
@@ -674,7 +688,7 @@ class SQLiteBackend(Backend):
                 if table.kinds.get(key) not in (V.NUM, V.BOOL):
                     continue
                 col = table.cols[key]
-                for run_id in query.run_ids:
+                for run_id in self._statement_runs(query):
                     where = self._where(table, query, run_id)
                     if where is None:
                         continue
