@@ -383,11 +383,20 @@ class SQLiteBackend(Backend):
         # Records are laid into rows as given (phase 1, per record, as little work as possible), then
         # checked and converted a column at a time (phase 2), where builtins do the per-value work.
         groups: dict[tuple[_Table, str], list[Any]] = {}  # rows: tuples, or lists once converted
+        overflowing: set[tuple[_Table, str]] = set()  # groups where some row has an extra value
         plans = self._plans
+        # Consecutive records usually share run and keys: remember the last (keys, run) → group.
+        last_keys: tuple[str, ...] = ()
+        last_run = ""
+        last_group: list[Any] = []
+        last_full = False
         for item in items:
             if type(item) is tuple:
                 run_id, scope_id, seq, step, when, values = item
                 keys = tuple(values)
+                if keys == last_keys and run_id == last_run and last_full:
+                    last_group.append((scope_id, seq, step, when, *values.values(), None))
+                    continue
                 plan = plans.get(keys) or self._plan(conn, values)
                 table = plan[0]
                 row: Any
@@ -403,11 +412,14 @@ class SQLiteBackend(Backend):
                         else:  # beyond MAX_COLUMNS
                             overflow = overflow or {}
                             overflow[key] = value
-                    row[-1] = overflow
+                    if overflow is not None:
+                        row[-1] = overflow
+                        overflowing.add((table, run_id))
                 group = groups.get((table, run_id))
                 if group is None:
                     group = groups[(table, run_id)] = []
                 group.append(row)
+                last_keys, last_run, last_group, last_full = keys, run_id, group, plan[1]
             elif isinstance(item, CreateScope):
                 conn.execute(
                     "INSERT OR IGNORE INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?)",
@@ -429,6 +441,9 @@ class SQLiteBackend(Backend):
         for (table, run_id), rows in groups.items():
             for position, key in enumerate(table.order):
                 self._convert_column(conn, table, key, 4 + position, rows, run_id, stats)
+            if (table, run_id) not in overflowing and not any(type(row) is list for row in rows):
+                conn.executemany(f"INSERT INTO {table.name} VALUES ({','.join('?' * len(rows[0]))})", rows)
+                continue
             for row in rows:
                 if row[-1] is not None:
                     for key, value in row[-1].items():
