@@ -189,3 +189,23 @@ def test_store_records_cover_every_collection(fresh_store: rk.Store) -> None:
         with fast_run(fresh_store.collection(name)) as run:
             run.log(x=1)
     assert sorted(r["collection"] for r in fresh_store.records) == ["a", "b"]
+
+
+def test_records_beyond_the_column_limit_and_mixed_kinds_read_back_exactly(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recordkit.backends import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "MAX_COLUMNS", 3)  # keys past the third go to the overflow column
+    wide = {f"k{i}": float(i) for i in range(6)}
+    with fast_run(collection) as run:
+        run.log(wide)
+        run.log(wide)  # the second takes the batch's fast path
+        run.log(k0=math.nan, k1="text", k2=2.0)  # NaN and another kind than the column's
+        run.log(k0=1.0, k1=2.0, k2=3.0)
+    records = list(collection.records)
+    assert [{k: r.own(k) for k in wide} for r in records[:2]] == [wide, wide]
+    assert math.isnan(records[2]["k0"]) and records[2]["k1"] == "text"
+    assert collection.records.where(k5=5.0).count("k5") == 2
+    assert collection.records.sum("k4") == 8.0
+    assert run.summary()["k5"]["last"] == 5.0

@@ -626,7 +626,7 @@ class SQLiteBackend(Backend):
         if query.keys is not None and not (set(table.cols) & query.keys):
             return None
         for key, value, fallback in query.equals:
-            path = '$."' + key.replace('"', '\\"') + '"'
+            path = _json_path(key)
             fb_sql = "scope_id IN (SELECT value FROM json_each(?))"
             fb = json.dumps(sorted(fallback))
             # JSON is parsed only for rows that have an overflow value at all (extra IS NOT NULL).
@@ -699,10 +699,17 @@ class SQLiteBackend(Backend):
         count, total, low, high = 0, 0.0, None, None
         with translate_errors(f"aggregating {key!r}"):
             conn = self._conn()
+            path = _json_path(key)
             for table in self._tables_for_read():
-                if table.kinds.get(key) not in (V.NUM, V.BOOL):
-                    continue
-                col = table.cols[key]
+                head: list[Any] = []
+                if table.kinds.get(key) in (V.NUM, V.BOOL):
+                    col = table.cols[key]
+                else:
+                    # Here the key's values can only be in the overflow JSON (past the column limit, or
+                    # another kind than the column's); NaN and inf are tagged objects there, so skipped.
+                    col = "(CASE WHEN extra IS NOT NULL AND json_type(extra, ?) IN ('integer', 'real')"
+                    col += " THEN json_extract(extra, ?) END)"
+                    head = [path, path] * 4
                 for run_id in self._statement_runs(query):
                     where = self._where(table, query, run_id)
                     if where is None:
@@ -710,7 +717,7 @@ class SQLiteBackend(Backend):
                     n, t, lo, hi = conn.execute(
                         f"SELECT count({col}), total({col}), min({col}), max({col}) FROM {table.name}"
                         f" WHERE {where[0]}",
-                        where[1],
+                        [*head, *where[1]],
                     ).fetchone()
                     count += n
                     total += t
@@ -753,6 +760,11 @@ class SQLiteBackend(Backend):
 _NONE_TYPE = type(None)
 _NUM_TYPES = frozenset({float, int})
 _STR_TYPES = {str}
+
+
+def _json_path(key: str) -> str:
+    """The JSON path of a top-level key in the overflow column (quoted: keys may hold dots)."""
+    return '$."' + key.replace('"', '\\"') + '"'
 
 
 def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
