@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,16 @@ def test_opening_a_damaged_database(store_path: Path) -> None:
 def test_unknown_url_scheme(tmp_path: Path) -> None:
     with pytest.raises(rk.StoreError, match="unknown store scheme"):
         rk.open("mongodb://localhost/x")
+
+
+def test_a_moved_store_still_finds_its_run_folders(store_path: Path, tmp_path: Path) -> None:
+    with rk.open(store_path) as store:
+        with store.collection("study").start_run(capture=False) as run:
+            run.log(loss=0.5)
+        run_id = run.id
+    moved = tmp_path / "elsewhere" / "records"
+    shutil.move(str(store_path), str(moved))
+    with rk.open(moved, create=False) as store:
+        found = store.run(run_id)
+        assert found.folder == moved.absolute() / "study" / run_id
+        assert json.loads((found.folder / "meta.json").read_text())["id"] == run_id

@@ -222,8 +222,8 @@ class Run(Scope):
 
     @property
     def folder(self) -> Path:
-        """The run's folder: meta.json, attachments, checkpoints."""
-        return Path(self._row.folder)
+        """The run's folder: meta.json, attachments, checkpoints (absolute)."""
+        return run_folder(self._store.path, self._row)
 
     @property
     def parent_id(self) -> str | None:
@@ -258,7 +258,7 @@ class Run(Scope):
         self._store.backend.update_config(self.id, merged)
         self._row.config = merged
         self.config = freeze(merged)
-        write_meta(self._row)
+        write_meta(self._row, self._store.path)
 
     def run_fields(self) -> dict[str, Any]:
         """The run-level fields every flat record of this run carries."""
@@ -348,7 +348,7 @@ class Run(Scope):
         info = None if error is None else describe_error(error)
         self._row = self._store.backend.end_run(self.id, status.value, time.time(), info)
         _lifecycle.forget(self)
-        write_meta(self._row)
+        write_meta(self._row, self._store.path)
         if pending_error is not None:
             raise pending_error
 
@@ -481,9 +481,18 @@ def _config_hash(config: Mapping[str, Any]) -> str:
     return config_hash(config)
 
 
-def write_meta(row: RunRow) -> None:
-    """Write ``meta.json`` in the run folder atomically (temp file + rename)."""
+def run_folder(root: Path | None, row: RunRow) -> Path:
+    """Where a run's folder is: stored relative to the store's folder, so a store can be moved or
+    opened by another path (older stores hold absolute folders, which are used as they are)."""
     folder = Path(row.folder)
+    if root is None or folder.is_absolute():
+        return folder.absolute()
+    return root.absolute() / folder
+
+
+def write_meta(row: RunRow, root: Path | None) -> None:
+    """Write ``meta.json`` in the run folder atomically (temp file + rename)."""
+    folder = run_folder(root, row)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {
         "id": row.id,

@@ -151,7 +151,7 @@ class Store:
              "traceback": ""},
         )
         with contextlib.suppress(OSError):  # meta.json is a mirror; the database holds the truth
-            write_meta(ended)
+            write_meta(ended, self.path)
         return ended
 
     def reap(self) -> list[str]:
@@ -268,7 +268,7 @@ class Collection:
         backend = self.store.backend
         run_id = new_run_id()
         root = self.store.path
-        folder = (root / self.name / run_id) if root is not None else Path(run_id)
+        folder = f"{self.name}/{run_id}"  # relative to the store's folder: the store may move
         scope_ids = iter(backend.reserve_scope_ids(64))
         row = backend.create_run(
             NewRun(
@@ -282,16 +282,16 @@ class Collection:
                 parent_id=None,
                 host=this_host(),
                 pid=this_pid(),
-                folder=str(folder),
+                folder=folder,
                 root_scope=next(scope_ids),
             )
         )
         run = Run(self.store, row, live=True)
         run._scope_ids = scope_ids
         if root is not None:
-            write_meta(row)
+            write_meta(row, root)
             for file_name, content in files.items():
-                (folder / file_name).write_bytes(content)
+                (run.folder / file_name).write_bytes(content)
         _lifecycle.remember(run)
         self.store._writer.track(run.id, self.store._channel, run._counters)
         return run

@@ -164,21 +164,6 @@ def find_run(store: rk.Store, ref: str) -> rk.Run:
     return store.collection(name).run(number)
 
 
-def run_folder(store: rk.Store, run: rk.Run) -> Path:
-    """The run's folder as an absolute path.
-
-    A run started from a store opened by a relative path stores a relative folder; read from another
-    working directory it would point elsewhere, so it is found under the store as
-    ``<store>/<collection>/<run id>`` instead.
-    """
-    folder = run.folder
-    if folder.is_absolute():
-        return folder
-    if store.path is not None:
-        candidate = store.path / run.collection.name / run.id
-        if candidate.is_dir():
-            return candidate.resolve()
-    return folder.resolve()
 
 
 def _console() -> Console:
@@ -428,7 +413,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
     opened = open_store(store)
     run = find_run(opened, run_ref)
     identity = R.run_identity(run)
-    identity["folder"] = str(run_folder(opened, run))
+    identity["folder"] = str(run.folder)
     env = R.thaw(run.env)
     metrics = R.metric_rows(run)
     error = R.thaw(run.error)
