@@ -11,10 +11,7 @@ import enum
 import itertools
 import json
 import os
-import socket
 import time
-import traceback
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -434,7 +431,7 @@ def describe_error(error: BaseException) -> dict[str, Any]:
     return {
         "type": type(error).__qualname__,
         "message": str(error),
-        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        "traceback": _format_traceback(error),
     }
 
 
@@ -455,9 +452,21 @@ def run_fields(row: RunRow) -> dict[str, Any]:
     }
 
 
+def _format_traceback(error: BaseException) -> str:
+    import traceback  # only when a run fails: keeps `import recordkit` light
+
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def _gethostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def new_run_id() -> str:
     """A unique, stable id; 16 hex characters (random, so any prefix is as good as any other)."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # what uuid4().hex[:16] gives, without importing uuid at start-up
 
 
 _HOST: str | None = None
@@ -467,7 +476,7 @@ def this_host() -> str:
     """The host name, read once (readers compare it for every live run they list)."""
     global _HOST
     if _HOST is None:
-        _HOST = socket.gethostname()
+        _HOST = os.uname().nodename if hasattr(os, "uname") else _gethostname()
     return _HOST
 
 
