@@ -65,6 +65,8 @@ def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
             _check_key(key)
         if len(_checked_keys) < 10_000:
             _checked_keys.add(keys)
+    if _FAST_TYPES.issuperset(map(type, out.values())):  # the common case, checked at C speed
+        return out
     lazy = False
     for key, value in out.items():
         if type(value) not in _FAST_TYPES:
