@@ -27,6 +27,7 @@ DESCRIPTIONS = {
     "import": "`import recordkit` time over a bare interpreter; heavy modules not imported",
     "start": "start_run with full capture in a dirty git repository vs one `git status` spawn",
     "query": "avg(x) where episode=2 over 3 runs × 10 episodes vs raw SQLite on a plain table",
+    "ls": "`recordkit ls` over 10,000 runs, end to end and as a library call, vs bare start-up and raw SELECT",
 }
 
 

@@ -158,8 +158,15 @@ class Run(Scope):
         self._scope_ids: Iterator[int] = iter(())
         self._channel: Channel = store._channel
         self.config: Mapping[str, Any] = freeze(row.config)
-        self.env: Mapping[str, Any] = freeze(row.env)
+        self._env: Mapping[str, Any] | None = None  # decoded and frozen on first read (listing skips it)
         super().__init__(self, row.root_scope, None, {})
+
+    @property
+    def env(self) -> Mapping[str, Any]:
+        """The captured environment (frozen): system, python, packages, git, process…"""
+        if self._env is None:
+            self._env = freeze(self._row.env)
+        return self._env
 
     # --- identity ----------------------------------------------------------------------------
     @property

@@ -271,4 +271,8 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None) -> Any:
     """Inverse of ``dumps``; None stays None."""
-    return None if text is None else decode(json.loads(text))
+    if text is None:
+        return None
+    if '"$' not in text:  # every tag is a key starting with "$": without one, there is nothing to decode
+        return json.loads(text)
+    return decode(json.loads(text))

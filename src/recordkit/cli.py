@@ -228,10 +228,11 @@ def show_table(
         print_table(_console(), make_table(columns, materialised, times=times, durations=durations, headers=headers))
         return
     names = [(headers or {}).get(column, column) for column in columns]
-    cells = [
-        [R.display_cell(column, row.get(column), times=times, durations=durations) for column in columns]
-        for row in materialised
+    by_column = [
+        R.display_column(column, [row.get(column) for row in materialised], times=times, durations=durations)
+        for column in columns
     ]
+    cells = list(zip(*by_column, strict=True)) if by_column else [() for _ in materialised]
     out = sys.stdout
     for line in R.plain_table(names, cells, R.right_aligned(columns, materialised)):
         out.write(line + "\n")
@@ -364,13 +365,10 @@ def ls(
     Example:
         recordkit ls --collection demo --where status=finished --sort -acc --config lr
     """
-    equals = R.parse_where(where)
+    conditions = R.parse_where(where)  # a bad expression is reported before the store is opened
     opened = open_store(store)
-    runs: Sequence[R.RunLike] = find_collection(opened, collection).runs() if collection else opened.runs()
-    runs = R.filter_runs(runs, equals)
-    rows = R.sort_rows([R.run_row(run) for run in runs], sort)
-    if limit is not None:
-        rows = rows[:limit]
+    source = find_collection(opened, collection) if collection else opened
+    rows = source.run_table(where=conditions, sort=sort, limit=limit)
     chosen = R.parse_columns(columns)
     if chosen is None:
         chosen = R.run_columns(rows, R.parse_columns(config_keys) or (), collection=collection is None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # Run statuses (the values of recordkit.RunStatus), spelled here so backends need not import _run.
@@ -58,6 +58,41 @@ class RunRow:
     heartbeat: float
     folder: str
     root_scope: int
+
+
+class LazyEnvRunRow(RunRow):
+    """A RunRow whose ``env`` is decoded from its stored text on first read.
+
+    A captured environment is by far the largest part of a run (tens of kilobytes: packages,
+    variables, git); listing 10,000 runs must not decode 10,000 of them. A backend builds its rows
+    with :meth:`deferred` and everything else reads ``row.env`` as usual.
+    """
+
+    _env: dict[str, Any] | None
+    _env_source: tuple[Callable[[Any], Any], Any] | None
+
+    @classmethod
+    def deferred(cls, decode: Callable[[Any], Any], raw: Any, **fields: Any) -> LazyEnvRunRow:
+        """A row whose env is ``decode(raw)``, computed on the first read of ``row.env``."""
+        # Filled in directly rather than through __init__: backends build thousands of these at once.
+        row = cls.__new__(cls)
+        row.__dict__.update(fields)
+        row._env = None
+        row._env_source = (decode, raw)
+        return row
+
+    @property
+    def env(self) -> dict[str, Any]:
+        if self._env is None:
+            source = self._env_source
+            self._env = source[0](source[1]) if source is not None else {}
+            self._env_source = None
+        return self._env
+
+    @env.setter
+    def env(self, value: dict[str, Any]) -> None:
+        self._env = value
+        self._env_source = None
 
 
 @dataclasses.dataclass
@@ -146,6 +181,25 @@ class RecordQuery:
     equals: Sequence[tuple[str, Any, frozenset[int]]] = ()
     steps: tuple[int | None, int | None] = (None, None)
     keys: frozenset[str] | None = None
+
+
+@dataclasses.dataclass
+class Removed:
+    """What ``delete_runs`` or ``collect_garbage`` removed (or, for a dry run, would remove).
+
+    ``rows`` counts database rows by kind (``runs``, ``scopes``, ``records``, ``summary``, and any
+    kind a backend adds, such as ``events`` or ``files``). ``bytes_before`` and ``bytes_after`` are
+    the engine's storage size around the operation, measured from file sizes (SQLite) or relation
+    sizes (PostgreSQL); for a dry run, ``bytes_after`` is what the size would become.
+    """
+
+    rows: dict[str, int] = dataclasses.field(default_factory=dict)
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return max(0, self.bytes_before - self.bytes_after)
 
 
 @dataclasses.dataclass
@@ -257,6 +311,56 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def max_seq(self, run_id: str) -> int:
         """Highest record sequence number of a run (-1 if none), so a resumed run continues it."""
+
+    # --- listing, deleting, collecting garbage (not abstract: a new engine may add them later) ------
+    def summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, KeySummary]]:
+        """Per run, what :meth:`summary` gives for it, for many runs in one round trip.
+
+        ``recordkit ls`` lists 10,000 runs with their latest metrics in well under a second (DESIGN §5),
+        so an engine answers this with one query (``... WHERE run_id IN (...)``, or ``= ANY(%s)`` in
+        PostgreSQL), not one per run. Obligations:
+
+        * every requested run id is a key of the result, mapped to ``{}`` when it has no summary
+          (unknown ids too), and no other run is;
+        * each run's keys are in first-logged order, exactly as ``summary(run_id)`` orders them;
+        * values are decoded exactly as ``summary`` decodes them (NaN, datetimes, lists round-trip).
+
+        This default asks :meth:`summary` once per run: correct, but slow for thousands of runs.
+        """
+        return {run_id: self.summary(run_id) for run_id in run_ids}
+
+    def delete_runs(self, run_ids: Sequence[str], *, dry_run: bool = False) -> Removed:
+        """Delete these runs and everything stored for them, in one transaction.
+
+        Everything means every row that belongs to the runs: the run rows, their scopes, the records
+        of those scopes in every records table, their summaries, and the rows of any table a later
+        feature adds (events, file index, links). Run folders are not the backend's business (the
+        Store removes them). Unknown ids are skipped. With ``dry_run`` nothing changes and the counts
+        say what would be deleted. ``rows`` counts by kind; the byte fields may stay 0 (space is
+        reclaimed by :meth:`collect_garbage`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot delete runs yet")
+
+    def collect_garbage(self, *, dry_run: bool = False) -> Removed:
+        """Delete rows no run refers to any more, then give the freed space back to the file system.
+
+        Orphans are scopes (and summaries, events, file rows…) whose run is gone, and records whose
+        scope is gone — left behind, for example, by a live run that kept writing after it was
+        force-deleted. Then the engine compacts (SQLite: ``VACUUM`` and a WAL checkpoint).
+        ``bytes_before``/``bytes_after`` are the storage size around it, measured, not estimated;
+        with ``dry_run`` nothing changes, and ``bytes_after`` is the size a real run would leave
+        (computed on a scratch copy), so ``gc`` then reclaims what ``gc --dry-run`` announced
+        when nothing wrote in between.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot collect garbage yet")
+
+    def referenced_blobs(self) -> set[str] | None:
+        """The sha256 of every blob a file row refers to, or None when this engine keeps no file index.
+
+        ``Store.gc`` removes the files under ``<store>/blobs/<sha[:2]>/<sha>`` that are not in this
+        set. None (the default) means "unknown": blobs are then left alone, never deleted.
+        """
+        return None
 
 
 def merged_scope_fields(scopes: Mapping[int, ScopeRow]) -> dict[int, dict[str, Any]]:

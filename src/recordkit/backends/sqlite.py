@@ -34,9 +34,11 @@ from recordkit.backends.base import (
     Backend,
     CreateScope,
     KeySummary,
+    LazyEnvRunRow,
     NewRun,
     RawRecord,
     RecordQuery,
+    Removed,
     RunRow,
     ScopeRow,
     UpdateRun,
@@ -83,7 +85,18 @@ _RUN_COLUMNS = (
     "r.env, r.tags, r.parent_id, r.step, r.epoch, r.error, r.host, r.pid, r.heartbeat, r.folder, "
     "r.root_scope"
 )
+# The same without the env (NULL in its place): listing runs reads each env only if asked for it.
+_RUN_COLUMNS_NO_ENV = _RUN_COLUMNS.replace("r.env,", "NULL,")
 _RUN_FROM = "runs r JOIN collections c ON c.id = r.collection_id"
+
+# Tables whose rows belong to a run: (kind reported to the user, table, the column holding the run id).
+# Deleting a run deletes its rows in each, and gc deletes the rows whose run is gone. A feature that
+# adds a per-run table (events, file index, links) adds a line here. Records belong to a run through
+# their scope and are handled apart; ``runs`` comes last.
+RUN_OWNED_TABLES: tuple[tuple[str, str, str], ...] = (
+    ("summary", "summary", "run_id"),
+    ("scopes", "scopes", "run_id"),
+)
 
 
 @contextlib.contextmanager
@@ -313,8 +326,19 @@ class SQLiteBackend(Backend):
                 conn.execute("UPDATE runs SET config = ? WHERE id = ?", (V.dumps(config), run_id))
 
     def get_run(self, run_id: str) -> RunRow | None:
-        rows = self._select_runs("r.id = ?", (run_id,))
+        rows = self._select_runs("r.id = ?", (run_id,), with_env=True)
         return rows[0] if rows else None
+
+    def _load_env(self, run_id: str) -> dict[str, Any]:
+        """One run's env, read when a row listed without it is asked for it (even after close())."""
+        sql, params = "SELECT env FROM runs WHERE id = ?", (run_id,)
+        with translate_errors(f"reading the environment of run {run_id!r}"):
+            if self._closed:
+                with contextlib.closing(sqlite3.connect(self.path, timeout=60)) as conn:
+                    found = conn.execute(sql, params).fetchone()
+            else:
+                found = self._conn().execute(sql, params).fetchone()
+        return {} if found is None else dict(V.loads(found[0]))
 
     def find_runs(
         self,
@@ -341,15 +365,18 @@ class SQLiteBackend(Backend):
             params.extend(statuses)
         return self._select_runs(" AND ".join(where), params)
 
-    def _select_runs(self, where: str, params: Sequence[Any]) -> list[RunRow]:
+    def _select_runs(self, where: str, params: Sequence[Any], *, with_env: bool = False) -> list[RunRow]:
+        columns = _RUN_COLUMNS if with_env else _RUN_COLUMNS_NO_ENV
         with translate_errors("reading runs"):
             cursor = self._conn().execute(
-                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE {where} ORDER BY r.start_time, r.rowid", params
+                f"SELECT {columns} FROM {_RUN_FROM} WHERE {where} ORDER BY r.start_time, r.rowid", params
             )
+            # The env (the largest part of a run, tens of kB) is read and decoded only when asked for.
             return [
-                RunRow(
+                LazyEnvRunRow.deferred(
+                    V.loads if with_env else self._load_env, r[9] if with_env else r[0],
                     id=r[0], collection=r[1], number=r[2], error_number=r[3], name=r[4], status=r[5],
-                    start_time=r[6], end_time=r[7], config=V.loads(r[8]), env=V.loads(r[9]),
+                    start_time=r[6], end_time=r[7], config=V.loads(r[8]),
                     tags=json.loads(r[10]), parent_id=r[11], step=r[12], epoch=r[13],
                     error=V.loads(r[14]), host=r[15], pid=r[16], heartbeat=r[17], folder=r[18],
                     root_scope=r[19],
@@ -743,6 +770,99 @@ class SQLiteBackend(Backend):
             )
             return {r[0]: KeySummary(V.loads(r[1]), r[2], r[3], r[4], r[5]) for r in cursor}
 
+    def summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, KeySummary]]:
+        out: dict[str, dict[str, KeySummary]] = {run_id: {} for run_id in run_ids}
+        if not out:
+            return out
+        with translate_errors("reading run summaries"):
+            rows = self._conn().execute(
+                "SELECT run_id, key, last, last_step, min, max, count FROM summary"
+                " WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+                (json.dumps(list(out)),),
+            ).fetchall()
+        # One json.loads over all last values at once is many times faster than one call per value;
+        # only tagged values (NaN, datetimes: dicts) need decoding afterwards.
+        lasts = json.loads("[" + ",".join(r[2] or "null" for r in rows) + "]")
+        decode, containers = V.decode, (dict, list)
+        for (run_id, key, _, last_step, low, high, count), last in zip(rows, lasts, strict=True):
+            value = decode(last) if type(last) in containers else last
+            out[run_id][key] = KeySummary(value, last_step, low, high, count)
+        return out
+
+    # --- deleting and collecting garbage ------------------------------------------------------------
+    def delete_runs(self, run_ids: Sequence[str], *, dry_run: bool = False) -> Removed:
+        ids = json.dumps(list(run_ids))
+        in_ids = "IN (SELECT value FROM json_each(?))"
+        removed = Removed()
+        with translate_errors("deleting runs"):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                scopes = f"scope_id IN (SELECT id FROM scopes WHERE run_id {in_ids})"
+                removed.rows["records"] = self._delete_records(conn, scopes, (ids,))
+                for kind, table, column in RUN_OWNED_TABLES:
+                    removed.rows[kind] = conn.execute(f"DELETE FROM {table} WHERE {column} {in_ids}", (ids,)).rowcount
+                removed.rows["runs"] = conn.execute(f"DELETE FROM runs WHERE id {in_ids}", (ids,)).rowcount
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("ROLLBACK" if dry_run else "COMMIT")
+        return removed
+
+    def _delete_records(self, conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> int:
+        """Delete matching rows from every records table (inside the caller's write transaction)."""
+        names = [r[0] for r in conn.execute("SELECT name FROM record_tables")]
+        return sum(conn.execute(f"DELETE FROM {name} WHERE {where}", params).rowcount for name in names)
+
+    @staticmethod
+    def _delete_orphans(conn: sqlite3.Connection) -> dict[str, int]:
+        """Delete rows whose run (or, for records, whose scope) is gone; counts by kind."""
+        tables = [r[0] for r in conn.execute("SELECT name FROM record_tables")]
+        rows: dict[str, int] = {}
+        for kind, table, column in RUN_OWNED_TABLES:
+            rows[kind] = conn.execute(f"DELETE FROM {table} WHERE {column} NOT IN (SELECT id FROM runs)").rowcount
+        rows["records"] = sum(
+            conn.execute(f"DELETE FROM {name} WHERE scope_id NOT IN (SELECT id FROM scopes)").rowcount
+            for name in tables
+        )
+        return rows
+
+    def size(self) -> int:
+        """Bytes the database takes on disk: the file plus its write-ahead log."""
+        return sum(_file_size(Path(f"{self.path}{suffix}")) for suffix in ("", "-wal"))
+
+    def collect_garbage(self, *, dry_run: bool = False) -> Removed:
+        with translate_errors("collecting garbage"):
+            conn = self._conn()
+            before = self.size()
+            if dry_run:
+                return self._collect_on_copy(conn, before)
+            with self._write(conn):
+                rows = self._delete_orphans(conn)
+            # VACUUM rewrites the file without free pages; in WAL mode the file shrinks at the checkpoint.
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return Removed(rows, before, self.size())
+
+    def _collect_on_copy(self, conn: sqlite3.Connection, before: int) -> Removed:
+        """A dry run: the real steps on a scratch copy beside the store, which is then deleted."""
+        scratch = self.folder / f".gc-dry-run-{os.getpid()}-{threading.get_ident()}.db"
+        scratch.unlink(missing_ok=True)
+        try:
+            conn.execute("VACUUM INTO ?", (str(scratch),))
+            copy = sqlite3.connect(scratch, isolation_level=None)
+            try:
+                copy.execute("BEGIN IMMEDIATE")
+                rows = self._delete_orphans(copy)
+                copy.execute("COMMIT")
+                copy.execute("VACUUM")
+            finally:
+                copy.close()
+            return Removed(rows, before, _file_size(scratch))
+        finally:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+
     def max_seq(self, run_id: str) -> int:
         best = -1
         with translate_errors(f"reading run {run_id!r}"):
@@ -755,6 +875,13 @@ class SQLiteBackend(Backend):
                 if value is not None:
                     best = max(best, value)
         return best
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 _NONE_TYPE = type(None)

@@ -1,0 +1,247 @@
+"""Deleting runs and collecting garbage: the only places recordkit removes what it recorded.
+
+Recorded data is append-only (DESIGN §1.4); deleting is an explicit command. Two operations:
+
+* :func:`delete_runs` (``Store.delete_run``, ``recordkit rm``): a run, its sub-runs, every row that
+  belongs to them (records, scopes, summaries…) and their run folders. A live run is refused unless
+  forced: its process would go on writing into a run that no longer exists.
+* :func:`collect_garbage` (``Store.gc``, ``recordkit gc``): rows no run refers to any more (left
+  behind, for example, by a live run that kept writing after it was force-deleted), run folders
+  without a run, and content-addressed blobs no file row refers to; then the database is compacted so
+  the space really goes back to the file system.
+
+Both report what they removed and the bytes reclaimed, measured from sizes on disk. With
+``dry_run=True`` nothing changes and the report says what a real run would do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recordkit import _lifecycle
+from recordkit._exceptions import RunStateError
+from recordkit.backends.base import LIVE_STATUSES, RunRow
+
+if TYPE_CHECKING:
+    from recordkit._store import Store
+
+#: Run folders are named by run id: 16 hex characters. Nothing else in a collection folder is touched.
+RUN_FOLDER_NAME = re.compile(r"[0-9a-f]{16}")
+#: A content-addressed blob: ``blobs/<sha[:2]>/<sha256>``.
+BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+#: Blobs younger than this are kept even when no file row refers to them yet: a writer stores the
+#: blob first and its file row a moment later, and gc must never race it.
+BLOB_GRACE_SECONDS = 600.0
+
+
+@dataclasses.dataclass
+class CleanupReport:
+    """What :meth:`Store.delete_run` or :meth:`Store.gc` removed, or with ``dry_run`` would remove.
+
+    Attributes
+    ----------
+    dry_run
+        True when nothing was changed.
+    run_ids
+        The runs deleted (``delete_run``: the run and its sub-runs); empty for ``gc``.
+    rows
+        Database rows by kind: ``runs``, ``records``, ``scopes``, ``summary``…
+    folders
+        Run folders removed (absolute paths).
+    blobs
+        Blob files removed (absolute paths).
+    database_bytes_before, database_bytes_after
+        The database's size on disk around the operation (for a dry run, the size it would have).
+    file_bytes
+        Bytes of the folders and blobs removed.
+    """
+
+    dry_run: bool
+    run_ids: list[str] = dataclasses.field(default_factory=list)
+    rows: dict[str, int] = dataclasses.field(default_factory=dict)
+    folders: list[str] = dataclasses.field(default_factory=list)
+    blobs: list[str] = dataclasses.field(default_factory=list)
+    database_bytes_before: int = 0
+    database_bytes_after: int = 0
+    file_bytes: int = 0
+
+    @property
+    def database_bytes(self) -> int:
+        """Bytes the database gave back (0 when it did not shrink)."""
+        return max(0, self.database_bytes_before - self.database_bytes_after)
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        """Every byte given back to the file system: database, run folders and blobs."""
+        return self.database_bytes + self.file_bytes
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain dict (for JSON), with the computed byte counts."""
+        out = dataclasses.asdict(self)
+        out["database_bytes"] = self.database_bytes
+        out["bytes_reclaimed"] = self.bytes_reclaimed
+        return out
+
+
+# --- sizes and folders -----------------------------------------------------------------------------
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (links are not followed)."""
+    if path.is_symlink() or path.is_file():
+        return path.lstat().st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return path.resolve() != root.resolve()
+
+
+def run_folders(store: Store, row: RunRow) -> list[Path]:
+    """The folder(s) holding a run's files, only ever inside the store's folder.
+
+    A run started from a store opened by a relative path stores a relative folder, so the folder is
+    also looked for where it always is: ``<store>/<collection>/<run id>``.
+    """
+    root = store.path
+    if root is None:
+        return []
+    found: dict[Path, None] = {}
+    for candidate in (root / row.collection / row.id, Path(row.folder)):
+        if candidate.is_dir() and _inside(root, candidate):
+            found[candidate.resolve()] = None
+    return list(found)
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+# --- deleting runs ---------------------------------------------------------------------------------
+
+
+def _with_descendants(store: Store, rows: Sequence[RunRow]) -> list[RunRow]:
+    """The runs and, recursively, their sub-runs (children first, so no child outlives its parent)."""
+    every = store.backend.find_runs()
+    children: dict[str, list[RunRow]] = {}
+    for row in every:
+        if row.parent_id is not None:
+            children.setdefault(row.parent_id, []).append(row)
+    out: dict[str, RunRow] = {}
+
+    def visit(row: RunRow) -> None:
+        for child in children.get(row.id, ()):
+            if child.id not in out:
+                visit(child)
+        out.setdefault(row.id, row)
+
+    for row in rows:
+        visit(row)
+    return list(out.values())
+
+
+def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dry_run: bool = False) -> CleanupReport:
+    """Delete runs (and their sub-runs): database rows first, then run folders.
+
+    If removing a folder fails, the folder is left without a run, and ``gc`` removes it later.
+    """
+    doomed = [store._refresh(row) for row in _with_descendants(store, rows)]
+    live = [row for row in doomed if row.status in LIVE_STATUSES]
+    if live and not force:
+        row = live[0]
+        raise RunStateError(
+            f"run {row.id!r} ({row.collection}/{row.number}) is {row.status} in process {row.pid} on "
+            f"{row.host!r}; finish it first, or delete it anyway with force=True (recordkit rm --force)"
+        )
+    report = CleanupReport(dry_run=dry_run, run_ids=[row.id for row in doomed])
+    removed = store.backend.delete_runs(report.run_ids, dry_run=dry_run)
+    report.rows = removed.rows
+    folders = [folder for row in doomed for folder in run_folders(store, row)]
+    report.folders = [str(folder) for folder in folders]
+    report.file_bytes = sum(tree_size(folder) for folder in folders)
+    if not dry_run:
+        for row in doomed:
+            live_here = _lifecycle.live_run(row.id)
+            if live_here is not None:  # this process's own live run: stop tracking it
+                store._writer.untrack(row.id)
+                _lifecycle.forget(live_here)
+        _remove(folders)
+    return report
+
+
+# --- collecting garbage ----------------------------------------------------------------------------
+
+
+def orphan_folders(store: Store, run_ids: set[str]) -> Iterator[Path]:
+    """Folders named like a run id, in a collection's folder, whose run is gone."""
+    root = store.path
+    if root is None:
+        return
+    for name in store.backend.collections():
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            named_like_a_run = RUN_FOLDER_NAME.fullmatch(child.name) is not None
+            if named_like_a_run and child.name not in run_ids and child.is_dir() and not child.is_symlink():
+                yield child
+
+
+def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
+    """Blob files no file row refers to, older than BLOB_GRACE_SECONDS.
+
+    Nothing is yielded when the backend keeps no file index (``referenced_blobs()`` is None).
+    """
+    root = store.path
+    if root is None or not (root / "blobs").is_dir():
+        return
+    referenced = store.backend.referenced_blobs()
+    if referenced is None:
+        return
+    cutoff = (time.time() if now is None else now) - BLOB_GRACE_SECONDS
+    for shard in sorted((root / "blobs").iterdir()):
+        if not shard.is_dir() or shard.is_symlink():
+            continue
+        for blob in sorted(shard.iterdir()):
+            named_like_a_blob = BLOB_NAME.fullmatch(blob.name) is not None and blob.name[:2] == shard.name
+            if named_like_a_blob and blob.name not in referenced and blob.is_file() and blob.lstat().st_mtime < cutoff:
+                yield blob
+
+
+def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
+    """Remove orphaned rows, run folders without a run and unreferenced blobs; compact the database."""
+    report = CleanupReport(dry_run=dry_run)
+    run_ids = {row.id for row in store.backend.find_runs()}
+    folders = list(orphan_folders(store, run_ids))
+    blobs = list(orphan_blobs(store))
+    removed = store.backend.collect_garbage(dry_run=dry_run)
+    report.rows = removed.rows
+    report.database_bytes_before, report.database_bytes_after = removed.bytes_before, removed.bytes_after
+    report.folders = [str(path.resolve()) for path in folders]
+    report.blobs = [str(path.resolve()) for path in blobs]
+    report.file_bytes = sum(tree_size(path) for path in [*folders, *blobs])
+    if not dry_run:
+        _remove([*folders, *blobs])
+    return report

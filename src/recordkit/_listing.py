@@ -1,0 +1,339 @@
+"""Listing runs: the one ``--where`` parser, run filters, sorting, and the table ``recordkit ls`` prints.
+
+A *run row* is a flat ``dict`` describing one run, built from the stored run and its summary (never
+from its records, never from its environment, so listing 10,000 runs stays well under a second):
+
+* identity: ``collection``, ``number``, ``error_number``, ``id``, ``name``, ``status``, ``start``,
+  ``duration``, ``end``, ``tags``, ``parent_id`` (times in seconds since the epoch);
+* the last value of every logged key, named by the key (``metric.<key>`` when the key clashes with
+  an identity column or starts with ``config.``/``metric.``);
+* every config value, ``config.<dotted key>``.
+
+Filters (``where``) compare run fields and config values for equality:
+
+==========================================  ================================================
+key                                         compares
+==========================================  ================================================
+``id``, ``name``, ``status``, ``number``,   the run field (the flat-record names ``run_id``,
+``error_number``, ``had_error``,            ``run_name``, ``experiment_number`` work too)
+``collection``, ``parent_id``
+``tag`` (or ``tags``)                       the run carries this tag
+``config.lr``, or just ``lr``               a config value; nested keys are dotted (``opt.name``)
+==========================================  ================================================
+
+A key that is no run field and in no listed run's config raises :class:`QueryError`, so a typo never
+silently lists nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from recordkit import _values as V
+from recordkit._exceptions import QueryError
+from recordkit.backends.base import ERROR_STATUSES, KeySummary, RunRow
+
+#: The identity columns of a run row, in the order ``recordkit ls`` shows them.
+RUN_COLUMNS = ("collection", "number", "error_number", "id", "name", "status", "start", "duration")
+#: Every column a run row has besides its metrics and config values.
+ALL_RUN_COLUMNS = (*RUN_COLUMNS, "end", "tags", "parent_id")
+
+# Names under which a filter finds a run field (the flat-record names work too).
+RUN_FIELD_ALIASES = {
+    "id": "id",
+    "run_id": "id",
+    "name": "name",
+    "run_name": "name",
+    "collection": "collection",
+    "status": "status",
+    "number": "number",
+    "experiment_number": "number",
+    "error_number": "error_number",
+    "had_error": "had_error",
+    "parent_id": "parent_id",
+    "tag": "tags",
+    "tags": "tags",
+}
+
+#: Returned by :func:`lookup` for an absent key (None is a value a config may hold).
+MISSING: Any = object()
+
+Where = Mapping[str, Any] | Iterable[str] | None
+
+
+# --- the one parser --------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (``0.1``, ``true``, ``null``, ``"3"``), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.1", "phase=eval"]`` → ``{"lr": 0.1, "phase": "eval"}``; raise QueryError if malformed.
+
+    Each expression is ``KEY=VALUE`` split at the first ``=``. ``VALUE`` is read as JSON when it
+    parses (``0.1``, ``3``, ``true``, ``null``, ``"3"``) and as text otherwise (``phase=eval``); to
+    match the text ``3`` rather than the number, quote it as JSON (``name="3"``). A key given twice
+    is an error (a key can equal only one value).
+
+    Examples
+    --------
+    >>> parse_where(["lr=0.1", "name=baseline", 'tag="3"'])
+    {'lr': 0.1, 'name': 'baseline', 'tag': '3'}
+    """
+    if isinstance(expressions, str):
+        expressions = [expressions]
+    out: dict[str, Any] = {}
+    for expression in expressions:
+        if not isinstance(expression, str):
+            raise QueryError(f"a where expression is KEY=VALUE text, not {expression!r}")
+        key, equals, raw = expression.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise QueryError(f"--where takes KEY=VALUE (e.g. status=finished), not {expression!r}")
+        if key in out:
+            raise QueryError(f"--where gives {key!r} twice; a key can only equal one value")
+        out[key] = parse_value(raw)
+    return out
+
+
+def as_conditions(where: Where) -> dict[str, Any]:
+    """``where`` as a dict: a mapping is taken as is, text expressions go through :func:`parse_where`."""
+    if where is None:
+        return {}
+    if isinstance(where, Mapping):
+        return dict(where)
+    return parse_where(where)
+
+
+# --- plain values ----------------------------------------------------------------------------------
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists for a run's frozen config or env (mapping proxies and tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level with dotted keys: ``{"opt": {"lr": 1}}`` → ``{"opt.lr": 1}``.
+
+    Lists stay values; an empty mapping stays an (empty) value so that it is not lost.
+    """
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        kind = type(value)
+        if kind in _SCALARS:  # the common case, without the (slow) abstract Mapping check
+            out[name] = value
+        elif isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = thaw(value)
+    return out
+
+
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def lookup(mapping: Mapping[str, Any], dotted: str) -> Any:
+    """``mapping["a"]["b"]`` for ``"a.b"`` (a key that itself holds a dot wins); ``MISSING`` if absent."""
+    if dotted in mapping:
+        return mapping[dotted]
+    head, dot, rest = dotted.partition(".")
+    while dot:
+        if head in mapping and isinstance(mapping[head], Mapping):
+            return lookup(mapping[head], rest)
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return MISSING
+
+
+# --- run rows --------------------------------------------------------------------------------------
+
+
+def metric_column(key: str) -> str:
+    """The column name of metric ``key`` in a run row (``metric.<key>`` if it would clash)."""
+    if key in ALL_RUN_COLUMNS or key.startswith(("config.", "metric.")):
+        return f"metric.{key}"
+    return key
+
+
+def make_row(
+    identity: Mapping[str, Any],
+    last: Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+    *,
+    flat_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A run row from its identity columns, the last value per metric key, and its config.
+
+    The config is given nested (``config``) or already flattened to dotted keys (``flat_config``).
+    """
+    row = dict(identity)
+    for key, value in last.items():
+        row[metric_column(key)] = value
+    flat = flatten(config or {}) if flat_config is None else flat_config
+    for key, value in flat.items():
+        row[f"config.{key}"] = value
+    return row
+
+
+def identity(row: RunRow) -> dict[str, Any]:
+    """The identity columns of a stored run."""
+    end = row.end_time
+    return {
+        "collection": row.collection,
+        "number": row.number,
+        "error_number": row.error_number,
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "start": row.start_time,
+        "duration": None if end is None else end - row.start_time,
+        "end": end,
+        "tags": list(row.tags),
+        "parent_id": row.parent_id,
+    }
+
+
+def table_row(row: RunRow, summary: Mapping[str, KeySummary]) -> dict[str, Any]:
+    """One stored run and its summary as a run row."""
+    return make_row(identity(row), {key: s.last for key, s in summary.items()}, row.config)
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+def field(row: RunRow, key: str) -> Any:
+    """What a filter on ``key`` compares for a run: a run field, else a config value (or MISSING)."""
+    name = RUN_FIELD_ALIASES.get(key)
+    if name is not None:
+        if name == "had_error":
+            return row.status in ERROR_STATUSES
+        return getattr(row, name)
+    if key.startswith("config."):
+        return lookup(row.config, key[len("config.") :])
+    return lookup(row.config, key)
+
+
+def check_where(rows: Sequence[RunRow], conditions: Mapping[str, Any]) -> None:
+    """Raise QueryError for a key that is no run field and in no run's config (a likely typo)."""
+    if not rows:
+        return
+    for key in conditions:
+        if key not in RUN_FIELD_ALIASES and all(field(row, key) is MISSING for row in rows):
+            known = sorted(set(RUN_FIELD_ALIASES) | {f"config.{k}" for r in rows for k in flatten(r.config)})
+            raise QueryError(f"--where key {key!r} is no run field or config key; known: {', '.join(known)}")
+
+
+def matches(row: RunRow, conditions: Mapping[str, Any]) -> bool:
+    """True when every condition holds for the run (``tag=x``: the run carries tag x)."""
+    for key, expected in conditions.items():
+        actual = field(row, key)
+        if RUN_FIELD_ALIASES.get(key) == "tags":
+            if expected not in actual:
+                return False
+        elif actual is MISSING or thaw(actual) != expected:
+            return False
+    return True
+
+
+def filter_rows(rows: Sequence[RunRow], where: Where) -> list[RunRow]:
+    """The runs matching every condition of ``where`` (checked for typos first)."""
+    conditions = as_conditions(where)
+    if not conditions:
+        return list(rows)
+    check_where(rows, conditions)
+    return [row for row in rows if matches(row, conditions)]
+
+
+# --- sorting ---------------------------------------------------------------------------------------
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, (bool, int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, V.dumps(value))
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    """Rows ordered by column ``key`` (``-key``: descending); missing and NaN values always last.
+
+    The sort is stable: rows that tie keep their order (oldest first).
+    """
+    if not key:
+        return list(rows)
+    descending = key.startswith("-")
+    column = key.lstrip("-")
+    if rows and not any(column in row for row in rows):
+        known = sorted({name for row in rows for name in row})
+        raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+    present = [row for row in rows if not _is_blank(row.get(column))]
+    blank = [row for row in rows if _is_blank(row.get(column))]
+    present.sort(key=lambda row: _sort_key(row[column]), reverse=descending)
+    return present + blank
+
+
+def _needs_summaries(sort: str | None) -> bool:
+    """Whether sorting by ``sort`` needs every run's metrics (not an identity or config column)."""
+    if not sort:
+        return False
+    column = sort.lstrip("-")
+    return column not in ALL_RUN_COLUMNS and not column.startswith("config.")
+
+
+def select(
+    rows: Sequence[RunRow],
+    summaries: Callable[[list[str]], Mapping[str, Mapping[str, KeySummary]]],
+    *,
+    where: Where = None,
+    sort: str | None = None,
+    limit: int | None = None,
+) -> list[tuple[RunRow, dict[str, Any]]]:
+    """Filter, sort and cut runs; return each kept run with its run row.
+
+    ``summaries(run_ids)`` reads the metrics of many runs at once (``Backend.summaries``). It is asked
+    only for the runs that are kept, unless sorting by a metric needs all of them.
+    """
+    if limit is not None and limit < 0:
+        raise QueryError(f"limit must be 0 or more, not {limit!r}")
+    kept = filter_rows(rows, where)
+    if _needs_summaries(sort):
+        found = summaries([row.id for row in kept])
+        pairs = [(row, table_row(row, found.get(row.id, {}))) for row in kept]
+    else:
+        if sort:  # an identity or config column: sort before reading any metric
+            parts = [(row, identity(row), flatten(row.config)) for row in kept]
+            keyed = [{**ident, **{f"config.{k}": v for k, v in flat.items()}} for _, ident, flat in parts]
+            order = {id(table): i for i, table in enumerate(sort_rows(keyed, sort))}
+            parts = [part for _, part in sorted(zip(keyed, parts, strict=True), key=lambda p: order[id(p[0])])]
+        else:
+            parts = [(row, identity(row), flatten(row.config)) for row in kept]
+        if limit is not None:
+            parts = parts[:limit]
+        found = summaries([row.id for row, _, _ in parts])
+        pairs = [
+            (row, make_row(ident, {k: s.last for k, s in found.get(row.id, {}).items()}, flat_config=flat))
+            for row, ident, flat in parts
+        ]
+        return pairs
+    order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
+    pairs.sort(key=lambda pair: order[id(pair[1])])
+    return pairs if limit is None else pairs[:limit]
