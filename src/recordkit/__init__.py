@@ -7,6 +7,7 @@
 """
 
 from recordkit._api import current_run, finish, init, log, seed_everything
+from recordkit._cleanup import CleanupReport
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
@@ -29,6 +30,7 @@ from recordkit._store import Collection, Store, open
 from recordkit._version import __version__
 
 __all__ = [
+    "CleanupReport",
     "Collection",
     "ConfigError",
     "InvalidNameError",

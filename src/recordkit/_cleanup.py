@@ -59,8 +59,8 @@ class CleanupReport:
         Blob files removed (absolute paths).
     database_bytes_before, database_bytes_after
         The database's size on disk around the operation (for a dry run, the size it would have).
-    file_bytes
-        Bytes of the folders and blobs removed.
+    folder_bytes, blob_bytes
+        Bytes of the run folders and of the blobs removed.
     """
 
     dry_run: bool
@@ -70,12 +70,18 @@ class CleanupReport:
     blobs: list[str] = dataclasses.field(default_factory=list)
     database_bytes_before: int = 0
     database_bytes_after: int = 0
-    file_bytes: int = 0
+    folder_bytes: int = 0
+    blob_bytes: int = 0
 
     @property
     def database_bytes(self) -> int:
         """Bytes the database gave back (0 when it did not shrink)."""
         return max(0, self.database_bytes_before - self.database_bytes_after)
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of the run folders and blobs removed."""
+        return self.folder_bytes + self.blob_bytes
 
     @property
     def bytes_reclaimed(self) -> int:
@@ -86,6 +92,7 @@ class CleanupReport:
         """A plain dict (for JSON), with the computed byte counts."""
         out = dataclasses.asdict(self)
         out["database_bytes"] = self.database_bytes
+        out["file_bytes"] = self.file_bytes
         out["bytes_reclaimed"] = self.bytes_reclaimed
         return out
 
@@ -180,7 +187,7 @@ def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dr
     report.rows = removed.rows
     folders = [folder for row in doomed for folder in run_folders(store, row)]
     report.folders = [str(folder) for folder in folders]
-    report.file_bytes = sum(tree_size(folder) for folder in folders)
+    report.folder_bytes = sum(tree_size(folder) for folder in folders)
     if not dry_run:
         for row in doomed:
             live_here = _lifecycle.live_run(row.id)
@@ -241,7 +248,8 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
     report.database_bytes_before, report.database_bytes_after = removed.bytes_before, removed.bytes_after
     report.folders = [str(path.resolve()) for path in folders]
     report.blobs = [str(path.resolve()) for path in blobs]
-    report.file_bytes = sum(tree_size(path) for path in [*folders, *blobs])
+    report.folder_bytes = sum(tree_size(path) for path in folders)
+    report.blob_bytes = sum(tree_size(path) for path in blobs)
     if not dry_run:
         _remove([*folders, *blobs])
     return report

@@ -204,6 +204,18 @@ def run_identity(run: RunLike) -> dict[str, Any]:
     }
 
 
+def child_row(run: RunLike) -> dict[str, Any]:
+    """A sub-run as ``show`` lists it."""
+    return {
+        "number": run.number,
+        "name": run.name,
+        "status": str(run.status),
+        "id": run.id,
+        "start": run.start_time,
+        "duration": run.duration,
+    }
+
+
 def metric_rows(run: RunLike) -> list[dict[str, Any]]:
     """Per metric: key, last value, its step, min, max and count (``run.summary()`` as rows)."""
     return [{"key": key, **stats} for key, stats in run.summary().items()]
@@ -338,6 +350,40 @@ def plain_table(headers: Sequence[str], cells: Sequence[Sequence[str]], right: S
     yield lines[0]
     yield "─" * (sum(widths) + 3 * (len(widths) - 1))
     yield from lines[1:]
+
+
+def gc_rows(report: Any) -> list[dict[str, Any]]:
+    """The table of ``recordkit gc``: what was (or would be) removed, how many, and the bytes."""
+    labels = {"records": "orphaned records", "scopes": "orphaned scopes", "summary": "orphaned summary rows"}
+    rows: list[dict[str, Any]] = [
+        {"removed": labels.get(kind, f"orphaned {kind} rows"), "count": count, "bytes": ""}
+        for kind, count in report.rows.items()
+    ]
+    rows.append(
+        {
+            "removed": "run folders without a run",
+            "count": len(report.folders),
+            "bytes": human_bytes(report.folder_bytes),
+        }
+    )
+    rows.append({"removed": "unreferenced blobs", "count": len(report.blobs), "bytes": human_bytes(report.blob_bytes)})
+    before, after = human_bytes(report.database_bytes_before), human_bytes(report.database_bytes_after)
+    rows.append(
+        {"removed": f"database: {before} → {after}", "count": None, "bytes": human_bytes(report.database_bytes)}
+    )
+    return rows
+
+
+def human_bytes(count: int) -> str:
+    """``512`` → ``"512 B"``, ``4096`` → ``"4.1 kB"``, ``3_500_000`` → ``"3.5 MB"`` (powers of 1000)."""
+    if count < 1000:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.95 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def utc_iso(seconds: float) -> str:

@@ -19,11 +19,12 @@ Nothing in the library imports this module, so ``import recordkit`` never loads 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -263,6 +264,32 @@ def write_rows(
             out.write(R.json_dumps(R.json_row(R.select(row, columns), times=machine_times)) + "\n")
 
 
+def _stderr_is_a_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def spinner(text: str) -> Iterator[None]:
+    """A rich spinner on stderr while something slow runs (only when stderr is a terminal)."""
+    if not _stderr_is_a_terminal():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text):
+        yield
+
+
+def progress(items: Sequence[Any], description: str) -> Iterable[Any]:
+    """Items, with a rich progress bar on stderr when there are several and stderr is a terminal."""
+    if len(items) < 2 or not _stderr_is_a_terminal():
+        return items
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, description=description, console=Console(stderr=True), transient=True)
+
+
 def _shell_store(store: rk.Store, given: str | None) -> str:
     """`` --store PATH`` for a hint, or nothing when the default would find the same store."""
     if given is None and "RECORDKIT_STORE" not in os.environ:
@@ -415,6 +442,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
     env = R.thaw(run.env)
     metrics = R.metric_rows(run)
     error = R.thaw(run.error)
+    children = [R.child_row(child) for child in opened.runs(where={"parent_id": run.id})]
     if fmt == "json":
         document = {
             "run": R.json_row(identity, times=R.RUN_TIME_COLUMNS),
@@ -422,6 +450,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
             "env_summary": R.env_summary(env),
             "env": R.json_value("env", env),
             "metrics": [R.json_row(row) for row in metrics],
+            "children": [R.json_row(row, times=R.RUN_TIME_COLUMNS) for row in children],
             "error": R.json_value("error", error),
         }
         click.echo(R.json_dumps(document))
@@ -443,6 +472,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
         ("Config", ["key", "value"], config),
         ("Environment", ["key", "value"], summary),
         ("Metrics", ["key", "last", "last_step", "min", "max", "count"], metrics),
+        ("Sub-runs", ["number", "name", "status", "id", "start", "duration"], children),
     ]
     for title, columns, rows in sections:
         if rows:
@@ -576,6 +606,121 @@ def diff(run_a: str, run_b: str, store: str | None, fmt: str) -> None:
 def _label(run: rk.Run) -> str:
     attempt = f" (attempt {run.error_number})" if run.error_number else ""
     return f"{run.collection.name}/{run.number}{attempt}"
+
+
+@main.command("rm")
+@click.argument("run_refs", metavar="RUN…", nargs=-1, required=True)
+@store_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Delete live (running or paused) runs too.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; change nothing.")
+@format_option("table", "json")
+def rm(run_refs: tuple[str, ...], store: str | None, yes: bool, force: bool, dry_run: bool, fmt: str) -> None:
+    """Delete runs, their sub-runs, everything recorded for them and their run folders.
+
+    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER; give several to delete
+    several. Asks first (--yes skips the question); a live run is refused unless --force.
+    The database shrinks at the next `recordkit gc`. Python: store.delete_run(run).
+
+    \b
+    Example:
+        recordkit rm demo/1 demo/2 --yes && recordkit gc
+    """
+    opened = open_store(store)
+    with opened:
+        found: dict[str, rk.Run] = {}
+        for ref in run_refs:
+            run = find_run(opened, ref)
+            found.setdefault(run.id, run)
+        plans = {run_id: opened.delete_run(run, force=force, dry_run=True) for run_id, run in found.items()}
+        # A run given together with its parent is deleted with the parent: plan each run once.
+        covered: set[str] = set()
+        for run_id, plan in plans.items():
+            covered.update(other for other in plan.run_ids if other != run_id)
+        runs = [run for run_id, run in found.items() if run_id not in covered]
+        rows = [_rm_row(run, plans[run.id]) for run in runs]
+        total = sum(len(plans[run.id].run_ids) for run in runs)
+        if fmt == "table":
+            title = f"{'Would delete' if dry_run else 'About to delete'} {_count(total, 'run')}"
+            columns = ["run", "name", "status", "id", "sub_runs", "records", "files"]
+            print_table(_console(), make_table(columns, rows, title=title, headers={"sub_runs": "sub-runs"}))
+        if dry_run:
+            if fmt == "json":
+                click.echo(R.json_dumps(_rm_document([plans[run.id] for run in runs], rows, dry_run=True)))
+            return
+        if not yes:
+            click.confirm(f"Delete {_count(total, 'run')} and everything recorded for them?", abort=True, err=True)
+        reports = [opened.delete_run(run, force=force) for run in progress(runs, "Deleting runs")]
+    if fmt == "json":
+        click.echo(R.json_dumps(_rm_document(reports, rows, dry_run=False)))
+        return
+    records = sum(report.rows.get("records", 0) for report in reports)
+    files = sum(report.file_bytes for report in reports)
+    click.echo(
+        f"Deleted {_count(sum(len(r.run_ids) for r in reports), 'run')} ({_count(records, 'record')}, "
+        f"{R.human_bytes(files)} of run folders). Run `recordkit gc` to shrink the database."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _rm_row(run: rk.Run, plan: rk.CleanupReport) -> dict[str, Any]:
+    return {
+        "run": _label(run),
+        "name": run.name,
+        "status": str(run.status),
+        "id": run.id,
+        "sub_runs": len(plan.run_ids) - 1,
+        "records": plan.rows.get("records", 0),
+        "files": R.human_bytes(plan.file_bytes),
+    }
+
+
+def _rm_document(reports: Sequence[rk.CleanupReport], rows: Sequence[Mapping[str, Any]], *, dry_run: bool) -> Any:
+    rows_by_kind: dict[str, int] = {}
+    for report in reports:
+        for kind, count in report.rows.items():
+            rows_by_kind[kind] = rows_by_kind.get(kind, 0) + count
+    return {
+        "dry_run": dry_run,
+        "runs": [{key: row[key] for key in ("run", "name", "status", "id")} for row in rows],
+        "run_ids": [run_id for report in reports for run_id in report.run_ids],
+        "rows": rows_by_kind,
+        "folders": [folder for report in reports for folder in report.folders],
+        "file_bytes": sum(report.file_bytes for report in reports),
+    }
+
+
+@main.command("gc")
+@store_option
+@click.option("--dry-run", is_flag=True, help="Report what would be removed and reclaimed; change nothing.")
+@format_option("table", "json")
+def gc(store: str | None, dry_run: bool, fmt: str) -> None:
+    """Remove what no run refers to any more and report the bytes reclaimed.
+
+    Removes database rows whose run is gone, run folders without a run and blobs no file
+    refers to, then compacts the database. --dry-run changes nothing and reports what a
+    real run would remove and reclaim. Python: store.gc(dry_run=...).
+
+    \b
+    Example:
+        recordkit gc --dry-run
+    """
+    opened = open_store(store)
+    with opened, spinner("Collecting garbage and compacting the database…"):
+        report = opened.gc(dry_run=dry_run)
+    if fmt == "json":
+        document = report.to_dict()
+        del document["run_ids"]
+        click.echo(R.json_dumps(document))
+        return
+    rows = R.gc_rows(report)
+    title = "Dry run: nothing changed; gc would remove" if dry_run else "Removed"
+    print_table(_console(), make_table(["removed", "count", "bytes"], rows, title=title))
+    verb = "Would reclaim" if dry_run else "Reclaimed"
+    click.echo(f"{verb} {R.human_bytes(report.bytes_reclaimed)} ({report.bytes_reclaimed:,} bytes).")
 
 
 if __name__ == "__main__":  # pragma: no cover
