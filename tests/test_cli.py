@@ -423,6 +423,133 @@ def test_demo_store_given_twice_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
 
 
+# --- rm and gc -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_store(store_path: Path) -> Path:
+    """A fresh store with runs c/1, c/2, c/3 (3 records each), for commands that change it."""
+    store = rk.open(store_path)
+    for lr in (0.1, 0.2, 0.3):
+        with store.collection("c").start_run(config={"lr": lr}, name=f"lr={lr}", capture=False) as run:
+            for i in range(3):
+                run.log(loss=lr * i)
+    store.close()
+    return store_path
+
+
+def names_in(store: Path) -> list[str]:
+    return [row["name"] for row in strict_json(ok("ls", "-f", "json", store=store))]
+
+
+def test_rm_asks_and_deletes(small_store: Path) -> None:
+    result = CliRunner().invoke(main, ["rm", "c/1", "c/2", "--store", str(small_store)], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "About to delete 2 runs" in result.stdout
+    assert "Delete 2 runs and everything recorded for them? [y/N]" in result.stderr
+    assert "Deleted 2 runs (6 records" in result.stdout
+    assert names_in(small_store) == ["lr=0.3"]
+
+
+def test_rm_answer_no_deletes_nothing(small_store: Path) -> None:
+    for answer in ("n\n", ""):  # "no", and no terminal at all
+        result = CliRunner().invoke(main, ["rm", "c/1", "--store", str(small_store)], input=answer)
+        assert result.exit_code == 1
+        assert "Aborted" in result.stderr
+    assert names_in(small_store) == ["lr=0.1", "lr=0.2", "lr=0.3"]
+
+
+def test_rm_yes_json_and_dry_run(small_store: Path) -> None:
+    first = strict_json(ok("ls", "-f", "json", store=small_store))[0]
+    planned = strict_json(ok("rm", first["id"][:6], "c/1", "--dry-run", "-f", "json", store=small_store))
+    assert planned["dry_run"] is True
+    assert planned["run_ids"] == [first["id"]]  # the same run given twice is deleted once
+    assert planned["rows"] == {"records": 3, "summary": 1, "scopes": 1, "runs": 1}
+    assert names_in(small_store) == ["lr=0.1", "lr=0.2", "lr=0.3"]
+    done = strict_json(ok("rm", "c/1", "--yes", "-f", "json", store=small_store))
+    assert {k: v for k, v in done.items() if k != "dry_run"} == {k: v for k, v in planned.items() if k != "dry_run"}
+    assert done["runs"] == [{"run": "c/1", "name": "lr=0.1", "status": "finished", "id": first["id"]}]
+    assert names_in(small_store) == ["lr=0.2", "lr=0.3"]
+    assert not (small_store / "c" / first["id"]).exists()
+
+
+def test_rm_refuses_a_live_run_unless_forced(store_path: Path) -> None:
+    store = rk.open(store_path)
+    live = store.collection("c").start_run(capture=False)
+    live.log(x=1)
+    live.flush()
+    line = fails_cleanly(invoke("rm", "c/1", "--yes", store=store_path), "is running", "--force")
+    assert live.id in line
+    assert strict_json(ok("rm", "c/1", "--yes", "--force", "-f", "json", store=store_path))["rows"]["runs"] == 1
+    assert names_in(store_path) == []
+    with pytest.raises(rk.StoreError, match="vanished"):
+        live.finish()
+    store.close()
+
+
+def test_gc_dry_run_then_gc(small_store: Path) -> None:
+    ok("rm", "c/2", "--yes", store=small_store)
+    orphan = small_store / "c" / "0123456789abcdef"
+    orphan.mkdir()
+    (orphan / "meta.json").write_text("{}" * 100)
+    dry = strict_json(ok("gc", "--dry-run", "-f", "json", store=small_store))
+    assert dry["dry_run"] is True and orphan.exists()
+    assert dry["folders"] == [str(orphan.resolve())] and dry["folder_bytes"] == 200
+    table = ok("gc", "--dry-run", store=small_store)
+    assert "Dry run: nothing changed" in table and "run folders without a run" in table
+    assert f"Would reclaim {R.human_bytes(dry['bytes_reclaimed'])} ({dry['bytes_reclaimed']:,} bytes)." in table
+    done = strict_json(ok("gc", "-f", "json", store=small_store))
+    assert not orphan.exists()
+    assert done["bytes_reclaimed"] == dry["bytes_reclaimed"] >= 200
+    assert "Reclaimed 0 B (0 bytes)." in ok("gc", store=small_store)
+    assert names_in(small_store) == ["lr=0.1", "lr=0.3"]
+
+
+def test_gc_and_rm_as_real_processes(store_path: Path) -> None:
+    """gc --dry-run changes no byte; gc then reclaims on disk exactly what both reported."""
+    small_store = store_path
+    store = rk.open(store_path)
+    for lr in (0.1, 0.2, 0.3):
+        with store.collection("c").start_run(config={"lr": lr}, capture=False) as run:
+            for i in range(2000):  # enough that deleting two runs frees whole pages
+                run.log(loss=lr * i, note=f"note {i}")
+    store.close()
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(small_store)): p.read_bytes() for p in sorted(small_store.rglob("*")) if p.is_file()}
+
+    def on_disk() -> int:
+        return sum(len(content) for name, content in files().items() if not name.endswith("-shm"))
+
+    done = python_m("rm", "c/1", "c/3", "--yes", "--store", str(small_store))
+    assert done.returncode == 0, done.stderr
+    assert "Deleted 2 runs (4,000 records" in done.stdout
+    before = files()
+    dry = python_m("gc", "--dry-run", "--format", "json", "--store", str(small_store))
+    assert dry.returncode == 0, dry.stderr
+    assert files() == before  # not one byte changed
+    size = on_disk()
+    real = python_m("gc", "--format", "json", "--store", str(small_store))
+    assert real.returncode == 0, real.stderr
+    announced, reclaimed = strict_json(dry.stdout)["bytes_reclaimed"], strict_json(real.stdout)["bytes_reclaimed"]
+    assert announced == reclaimed == size - on_disk() > 0
+    done = python_m("rm", "nope", "--yes", "--store", str(small_store))
+    assert done.returncode == 1 and done.stderr.startswith("Error: no run with id 'nope'")
+
+
+def test_human_bytes() -> None:
+    assert [R.human_bytes(n) for n in (0, 999, 1000, 4096, 999_949, 999_950, 3_500_000, 10**13)] == [
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "4.1 kB",
+        "999.9 kB",
+        "1.0 MB",
+        "3.5 MB",
+        "10.0 TB",
+    ]
+
+
 # --- clean errors --------------------------------------------------------------------------------
 
 
@@ -433,6 +560,9 @@ def test_demo_store_given_twice_is_a_usage_error(tmp_path: Path) -> None:
         pytest.param(["show", "abc"], "no store", id="show"),
         pytest.param(["records"], "no store", id="records"),
         pytest.param(["diff", "a", "b"], "no store", id="diff"),
+        pytest.param(["rm", "a", "--yes"], "no store", id="rm"),
+        pytest.param(["gc"], "no store", id="gc"),
+        pytest.param(["gc", "--dry-run"], "no store", id="gc-dry-run"),
     ],
 )
 def test_a_missing_store_is_one_clean_line(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -454,6 +584,8 @@ def test_a_folder_without_a_store_is_one_clean_line(tmp_path: Path) -> None:
         pytest.param(["show", "nope/1"], "no run number 1", id="unknown-collection-number"),
         pytest.param(["diff", "study/1", "zzzz"], "no run with id", id="diff-unknown"),
         pytest.param(["records", "--run", "zzzz"], "no run with id", id="records-unknown-run"),
+        pytest.param(["rm", "zzzz", "--yes"], "no run with id", id="rm-unknown-run"),
+        pytest.param(["rm", "study/9", "--yes"], "no run number 9", id="rm-unknown-number"),
         pytest.param(["ls", "--where", "status"], "KEY=VALUE", id="where-without-equals"),
         pytest.param(["ls", "--where", "=1"], "KEY=VALUE", id="where-without-key"),
         pytest.param(["ls", "--where", "lr=1", "--where", "lr=2"], "twice", id="where-twice"),

@@ -1,0 +1,269 @@
+"""Deleting runs and collecting garbage: exact counts, exact bytes, and a dry run that changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+import recordkit as rk
+from recordkit._cleanup import BLOB_GRACE_SECONDS
+from recordkit.backends.base import NewRun
+
+
+def fast(collection: rk.Collection, **kwargs: object) -> rk.Run:
+    return collection.start_run(capture=False, **kwargs)  # type: ignore[arg-type]
+
+
+def record(collection: rk.Collection, name: str, count: int) -> rk.Run:
+    with fast(collection, name=name) as run:
+        child = run.scope(phase="train")
+        for i in range(count):
+            child.log(loss=1 / (i + 1), i=i)
+            run.next_step()
+    return run
+
+
+def snapshot(store_path: Path) -> tuple[dict[str, bytes], list[str]]:
+    """Every file but the database's (bytes), and the database's logical content."""
+    files = {}
+    for path in sorted(store_path.rglob("*")):
+        if path.is_file() and not path.name.startswith("recordkit.db"):
+            files[str(path.relative_to(store_path))] = path.read_bytes()
+    conn = sqlite3.connect(store_path / "recordkit.db")
+    try:
+        dump = list(conn.iterdump())
+    finally:
+        conn.close()
+    return files, dump
+
+
+def disk_bytes(store_path: Path) -> int:
+    """What the store takes on disk: every file but SQLite's shared-memory index."""
+    return sum(p.stat().st_size for p in store_path.rglob("*") if p.is_file() and not p.name.endswith("-shm"))
+
+
+def orphan_folder(store_path: Path, collection: str, content: bytes = b"x" * 5000) -> Path:
+    folder = store_path / collection / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_bytes(content)
+    return folder
+
+
+# --- delete_run ----------------------------------------------------------------------------------
+
+
+def test_delete_run_removes_everything_of_that_run_only(fresh_store: rk.Store, store_path: Path) -> None:
+    study = fresh_store.collection("study")
+    keep = record(study, "keep", 5)
+    doomed = record(study, "doomed", 7)
+    folder = store_path / "study" / doomed.id
+    assert (folder / "meta.json").is_file()
+
+    report = fresh_store.delete_run(doomed.id[:10])  # a prefix works
+    assert report.run_ids == [doomed.id]
+    assert report.rows == {"records": 7, "summary": 2, "scopes": 2, "runs": 1}
+    assert report.folders == [str(folder.resolve())]
+    assert report.folder_bytes > 0
+    assert not folder.exists()
+    assert not report.dry_run
+    with pytest.raises(rk.RunNotFoundError):
+        fresh_store.run(doomed.id)
+    assert [run.name for run in fresh_store.runs()] == ["keep"]
+    assert len(keep.records) == 5 and keep.summary()["loss"]["count"] == 5
+    assert len(study.records) == 5
+    assert fresh_store.backend.summaries([doomed.id]) == {doomed.id: {}}
+
+
+def test_delete_run_dry_run_changes_nothing_and_predicts(fresh_store: rk.Store, store_path: Path) -> None:
+    study = fresh_store.collection("study")
+    run = record(study, "a", 4)
+    before = snapshot(store_path)
+    planned = fresh_store.delete_run(run, dry_run=True)
+    assert planned.dry_run
+    assert snapshot(store_path) == before
+    done = fresh_store.delete_run(run)
+    assert (planned.run_ids, planned.rows, planned.folders, planned.folder_bytes) == (
+        done.run_ids,
+        done.rows,
+        done.folders,
+        done.folder_bytes,
+    )
+
+
+def test_a_live_run_is_refused_unless_forced(fresh_store: rk.Store, store_path: Path) -> None:
+    live = fast(fresh_store.collection("study"), name="live")
+    live.log(x=1)
+    live.flush()
+    with pytest.raises(rk.RunStateError, match=r"is running in process \d+ .*force=True"):
+        fresh_store.delete_run(live)
+    with pytest.raises(rk.RunStateError):
+        fresh_store.delete_run(live, dry_run=True)
+    assert fresh_store.run(live.id).status == "running"
+
+    report = fresh_store.delete_run(live, force=True)
+    assert report.rows["runs"] == 1 and report.rows["records"] == 1
+    with pytest.raises(rk.RunNotFoundError):
+        fresh_store.run(live.id)
+
+
+def test_sub_runs_go_with_their_parent(fresh_store: rk.Store, store_path: Path) -> None:
+    study = fresh_store.collection("study")
+    parent = record(study, "parent", 2)
+    backend = fresh_store.backend
+    child_ids = []
+    for name, parent_id in (("child", parent.id), ("grandchild", None)):
+        run_id = f"{len(child_ids) + 1:016x}"
+        folder = store_path / "study" / run_id
+        backend.create_run(
+            NewRun(
+                id=run_id,
+                collection="study",
+                name=name,
+                start_time=time.time(),
+                config={},
+                env={},
+                tags=[],
+                parent_id=parent_id if parent_id else child_ids[-1],
+                host="h",
+                pid=os.getpid(),
+                folder=str(folder),
+                root_scope=next(iter(backend.reserve_scope_ids(1))),
+            )
+        )
+        backend.end_run(run_id, "finished", time.time(), None)
+        folder.mkdir(parents=True)
+        child_ids.append(run_id)
+    other = record(study, "other", 1)
+
+    assert [r.name for r in fresh_store.runs(where={"parent_id": parent.id})] == ["child"]
+    report = fresh_store.delete_run(parent)
+    assert sorted(report.run_ids) == sorted([parent.id, *child_ids])
+    assert report.run_ids[-1] == parent.id  # children first
+    assert report.rows["runs"] == 3
+    assert [run.name for run in fresh_store.runs()] == ["other"]
+    assert all(not (store_path / "study" / run_id).exists() for run_id in child_ids)
+    assert (store_path / "study" / other.id).exists()
+
+
+def test_delete_never_leaves_the_store_folder(fresh_store: rk.Store, store_path: Path, tmp_path: Path) -> None:
+    run = record(fresh_store.collection("study"), "a", 1)
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "data").write_text("keep me")
+    conn = sqlite3.connect(store_path / "recordkit.db")
+    with conn:
+        conn.execute("UPDATE runs SET folder = ? WHERE id = ?", (str(outside), run.id))
+    conn.close()
+    report = fresh_store.delete_run(run.id)
+    assert (outside / "data").read_text() == "keep me"
+    assert report.folders == [str((store_path / "study" / run.id).resolve())]
+
+
+def test_deleting_an_unknown_run_is_an_error(fresh_store: rk.Store) -> None:
+    record(fresh_store.collection("study"), "a", 1)
+    with pytest.raises(rk.RunNotFoundError, match="no run with id 'zzzz'"):
+        fresh_store.delete_run("zzzz")
+
+
+# --- gc ------------------------------------------------------------------------------------------
+
+
+def make_garbage(store: rk.Store, store_path: Path) -> rk.Run:
+    """A force-deleted live run that goes on writing (orphaned rows), and a run folder without a run."""
+    study = store.collection("study")
+    record(study, "keep", 20)
+    live = fast(study, name="zombie")
+    for i in range(50):
+        live.log(loss=float(i), note="x" * 200)
+    live.flush()
+    store.delete_run(live, force=True)
+    scope = live.scope(phase="late")  # the process does not know: it writes on
+    for i in range(300):
+        scope.log(loss=float(i), note="y" * 200)
+    live.log(loss=0.0)
+    live.flush()
+    with pytest.raises(rk.StoreError, match="vanished"):
+        live.finish()
+    orphan_folder(store_path, "study")
+    return live
+
+
+def test_gc_removes_orphans_and_reclaims_exactly_what_it_measured(fresh_store: rk.Store, store_path: Path) -> None:
+    make_garbage(fresh_store, store_path)
+    (store_path / "study" / "notes").mkdir()  # not named like a run: never touched
+    (store_path / "study" / "notes" / "todo.txt").write_text("keep")
+    (store_path / "study" / "fedcba9876543210").write_text("a file, not a folder: kept")
+
+    before_snapshot = snapshot(store_path)
+    dry = fresh_store.gc(dry_run=True)
+    assert snapshot(store_path) == before_snapshot  # a dry run changes nothing
+    assert dry.dry_run
+    assert dry.rows == {"summary": 2, "scopes": 1, "records": 301}
+    assert dry.folders == [str((store_path / "study" / "0123456789abcdef").resolve())]
+    assert dry.folder_bytes == 5000
+
+    on_disk = disk_bytes(store_path)
+    done = fresh_store.gc()
+    reclaimed = on_disk - disk_bytes(store_path)
+    assert done.bytes_reclaimed == reclaimed  # measured, not estimated
+    assert reclaimed > 5000 + 301 * 200  # the folder, and the database really shrank
+    assert (done.rows, done.folders, done.folder_bytes) == (dry.rows, dry.folders, dry.folder_bytes)
+    assert done.bytes_reclaimed == dry.bytes_reclaimed  # what the dry run announced
+    assert done.database_bytes_after == dry.database_bytes_after
+    assert not (store_path / "study" / "0123456789abcdef").exists()
+    assert (store_path / "study" / "notes" / "todo.txt").read_text() == "keep"
+    assert (store_path / "study" / "fedcba9876543210").is_file()
+
+    (keep,) = fresh_store.runs()
+    assert len(keep.records) == 20  # nothing of a live run is garbage
+    again = fresh_store.gc()
+    assert again.rows == {"summary": 0, "scopes": 0, "records": 0}
+    assert again.folders == [] and again.file_bytes == 0
+
+
+def test_gc_on_a_clean_store_removes_nothing(fresh_store: rk.Store, store_path: Path) -> None:
+    run = record(fresh_store.collection("study"), "a", 3)
+    fresh_store.gc()
+    report = fresh_store.gc(dry_run=True)
+    assert report.rows == {"summary": 0, "scopes": 0, "records": 0}
+    assert report.folders == [] and report.blobs == []
+    assert report.bytes_reclaimed == 0
+    assert len(fresh_store.run(run.id).records) == 3
+    assert not list(store_path.glob(".gc-dry-run*"))  # the scratch copy is gone
+
+
+def test_gc_keeps_live_runs_and_their_new_scopes(fresh_store: rk.Store) -> None:
+    live = fast(fresh_store.collection("study"))
+    live.scope(a=1).log(x=1)
+    live.flush()
+    assert fresh_store.gc().rows == {"summary": 0, "scopes": 0, "records": 0}
+    live.scope(a=2).log(x=2)
+    live.finish()
+    assert [r["x"] for r in live.records] == [1, 2]
+
+
+def test_gc_leaves_blobs_alone_without_a_file_index(fresh_store: rk.Store, store_path: Path) -> None:
+    record(fresh_store.collection("study"), "a", 1)
+    content = b"model weights"
+    sha = hashlib.sha256(content).hexdigest()
+    blob = store_path / "blobs" / sha[:2] / sha
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(content)
+    old = time.time() - 2 * BLOB_GRACE_SECONDS
+    os.utime(blob, (old, old))
+    assert fresh_store.backend.referenced_blobs() is None
+    assert fresh_store.gc().blobs == []
+    assert blob.read_bytes() == content
+
+
+def test_cleanup_report_to_dict(fresh_store: rk.Store, store_path: Path) -> None:
+    make_garbage(fresh_store, store_path)
+    document = fresh_store.gc(dry_run=True).to_dict()
+    assert document["bytes_reclaimed"] == document["database_bytes"] + document["file_bytes"]
+    assert document["file_bytes"] == document["folder_bytes"] + document["blob_bytes"] == 5000
+    assert document["dry_run"] is True
