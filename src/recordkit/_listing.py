@@ -34,7 +34,7 @@ from typing import Any
 
 from recordkit import _values as V
 from recordkit._exceptions import QueryError
-from recordkit.backends.base import ERROR_STATUSES, KeySummary, RunRow
+from recordkit.backends.base import ERROR_STATUSES, RunRow
 
 #: The identity columns of a run row, in the order ``recordkit ls`` shows them.
 RUN_COLUMNS = ("collection", "number", "error_number", "id", "name", "status", "start", "duration")
@@ -181,12 +181,20 @@ def make_row(
     The config is given nested (``config``) or already flattened to dotted keys (``flat_config``).
     """
     row = dict(identity)
+    columns = _METRIC_COLUMNS
     for key, value in last.items():
-        row[metric_column(key)] = value
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = metric_column(key)
+        row[column] = value
     flat = flatten(config or {}) if flat_config is None else flat_config
     for key, value in flat.items():
-        row[f"config.{key}"] = value
+        row["config." + key] = value
     return row
+
+
+# Metric key -> column name, remembered: 10,000 runs share a handful of keys.
+_METRIC_COLUMNS: dict[str, str] = {}
 
 
 def identity(row: RunRow) -> dict[str, Any]:
@@ -207,9 +215,9 @@ def identity(row: RunRow) -> dict[str, Any]:
     }
 
 
-def table_row(row: RunRow, summary: Mapping[str, KeySummary]) -> dict[str, Any]:
-    """One stored run and its summary as a run row."""
-    return make_row(identity(row), {key: s.last for key, s in summary.items()}, row.config)
+def table_row(row: RunRow, last: Mapping[str, Any]) -> dict[str, Any]:
+    """One stored run and the last value of each of its keys as a run row."""
+    return make_row(identity(row), last, row.config)
 
 
 # --- filters ---------------------------------------------------------------------------------------
@@ -301,7 +309,7 @@ def _needs_summaries(sort: str | None) -> bool:
 
 def select(
     rows: Sequence[RunRow],
-    summaries: Callable[[list[str]], Mapping[str, Mapping[str, KeySummary]]],
+    last_values: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
     *,
     where: Where = None,
     sort: str | None = None,
@@ -309,31 +317,25 @@ def select(
 ) -> list[tuple[RunRow, dict[str, Any]]]:
     """Filter, sort and cut runs; return each kept run with its run row.
 
-    ``summaries(run_ids)`` reads the metrics of many runs at once (``Backend.summaries``). It is asked
-    only for the runs that are kept, unless sorting by a metric needs all of them.
+    ``last_values(run_ids)`` reads the last value of every key of many runs at once
+    (``Backend.last_values``). It is asked only for the runs that are kept, unless sorting by a metric
+    needs all of them.
     """
     if limit is not None and limit < 0:
         raise QueryError(f"limit must be 0 or more, not {limit!r}")
     kept = filter_rows(rows, where)
     if _needs_summaries(sort):
-        found = summaries([row.id for row in kept])
+        found = last_values([row.id for row in kept])
         pairs = [(row, table_row(row, found.get(row.id, {}))) for row in kept]
-    else:
-        if sort:  # an identity or config column: sort before reading any metric
-            parts = [(row, identity(row), flatten(row.config)) for row in kept]
-            keyed = [{**ident, **{f"config.{k}": v for k, v in flat.items()}} for _, ident, flat in parts]
-            order = {id(table): i for i, table in enumerate(sort_rows(keyed, sort))}
-            parts = [part for _, part in sorted(zip(keyed, parts, strict=True), key=lambda p: order[id(p[0])])]
-        else:
-            parts = [(row, identity(row), flatten(row.config)) for row in kept]
-        if limit is not None:
-            parts = parts[:limit]
-        found = summaries([row.id for row, _, _ in parts])
-        pairs = [
-            (row, make_row(ident, {k: s.last for k, s in found.get(row.id, {}).items()}, flat_config=flat))
-            for row, ident, flat in parts
-        ]
-        return pairs
-    order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
-    pairs.sort(key=lambda pair: order[id(pair[1])])
-    return pairs if limit is None else pairs[:limit]
+        order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
+        pairs.sort(key=lambda pair: order[id(pair[1])])
+        return pairs if limit is None else pairs[:limit]
+    parts = [(row, identity(row), flatten(row.config)) for row in kept]
+    if sort:  # an identity or config column: sort before reading any metric
+        keyed = [{**ident, **{f"config.{k}": v for k, v in flat.items()}} for _, ident, flat in parts]
+        order = {id(table): i for i, table in enumerate(sort_rows(keyed, sort))}
+        parts = [part for _, part in sorted(zip(keyed, parts, strict=True), key=lambda p: order[id(p[0])])]
+    if limit is not None:
+        parts = parts[:limit]
+    found = last_values([row.id for row, _, _ in parts])
+    return [(row, make_row(ident, found.get(row.id, {}), flat_config=flat)) for row, ident, flat in parts]

@@ -491,8 +491,21 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
+_JSON_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def json_row(row: Mapping[str, Any], *, times: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return {column: json_value(column, value, times=times) for column, value in row.items()}
+    """A row ready for strict JSON (see :func:`json_value`); plain values are passed through as they are."""
+    out = {}
+    for column, value in row.items():
+        kind = type(value)
+        if column in times:
+            out[column] = json_value(column, value, times=times)
+        elif kind in _JSON_AS_IS or (kind is float and math.isfinite(value)):
+            out[column] = value
+        else:
+            out[column] = json_value(column, value, times=times)
+    return out
 
 
 def csv_lines(
@@ -501,7 +514,16 @@ def csv_lines(
     """The header, then one list of cells per row; rows are consumed one at a time."""
     yield list(columns)
     for row in rows:
-        yield [csv_cell(column, row.get(column), times=times) for column in columns]
+        cells: list[str] = []
+        for column in columns:
+            value = row.get(column)
+            if isinstance(value, str):
+                cells.append(value)
+            elif value is None:
+                cells.append("")
+            else:
+                cells.append(csv_cell(column, value, times=times))
+        yield cells
 
 
 def json_array_chunks(objects: Iterable[Any]) -> Iterator[str]:

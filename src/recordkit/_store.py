@@ -158,7 +158,7 @@ class Store:
         if rows_only and not sort:  # no metric needed: no summaries read
             kept = _listing.filter_rows(rows, where)
             return kept if limit is None else kept[: max(limit, 0)]
-        chosen = _listing.select(rows, self.backend.summaries, where=where, sort=sort, limit=limit)
+        chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
     def _as_run(self, row: RunRow) -> Run:

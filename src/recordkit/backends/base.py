@@ -329,6 +329,18 @@ class Backend(abc.ABC):
         """
         return {run_id: self.summary(run_id) for run_id in run_ids}
 
+    def last_values(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Per run, the last value of each key: ``summaries`` without last_step/min/max/count.
+
+        What ``recordkit ls`` shows. Same obligations as :meth:`summaries` (every requested id a key,
+        first-logged key order, exact values); an engine may answer it with a narrower query. This
+        default derives it from :meth:`summaries`.
+        """
+        return {
+            run_id: {key: stats.last for key, stats in summary.items()}
+            for run_id, summary in self.summaries(run_ids).items()
+        }
+
     def delete_runs(self, run_ids: Sequence[str], *, dry_run: bool = False) -> Removed:
         """Delete these runs and everything stored for them, in one transaction.
 
