@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,10 +30,17 @@ from recordkit.backends.base import LIVE_STATUSES, RunRow
 if TYPE_CHECKING:
     from recordkit._store import Store
 
-#: Run folders are named by run id: 16 hex characters. Nothing else in a collection folder is touched.
-RUN_FOLDER_NAME = re.compile(r"[0-9a-f]{16}")
-#: A content-addressed blob: ``blobs/<sha[:2]>/<sha256>``.
-BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_run_folder_name(name: str) -> bool:
+    """Run folders are named by run id: 16 hex characters. Nothing else in a collection folder is touched."""
+    return len(name) == 16 and set(name) <= _HEX
+
+
+def is_blob_name(name: str) -> bool:
+    """A content-addressed blob is named by its sha256: 64 hex characters (``blobs/<sha[:2]>/<sha>``)."""
+    return len(name) == 64 and set(name) <= _HEX
 #: Blobs younger than this are kept even when no file row refers to them yet: a writer stores the
 #: blob first and its file row a moment later, and gc must never race it.
 BLOB_GRACE_SECONDS = 600.0
@@ -139,6 +144,8 @@ def run_folders(store: Store, row: RunRow) -> list[Path]:
 
 
 def _remove(paths: Iterable[Path]) -> None:
+    import shutil
+
     for path in paths:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -211,7 +218,7 @@ def orphan_folders(store: Store, run_ids: set[str]) -> Iterator[Path]:
         if not folder.is_dir():
             continue
         for child in sorted(folder.iterdir()):
-            named_like_a_run = RUN_FOLDER_NAME.fullmatch(child.name) is not None
+            named_like_a_run = is_run_folder_name(child.name)
             if named_like_a_run and child.name not in run_ids and child.is_dir() and not child.is_symlink():
                 yield child
 
@@ -232,7 +239,7 @@ def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
         if not shard.is_dir() or shard.is_symlink():
             continue
         for blob in sorted(shard.iterdir()):
-            named_like_a_blob = BLOB_NAME.fullmatch(blob.name) is not None and blob.name[:2] == shard.name
+            named_like_a_blob = is_blob_name(blob.name) and blob.name[:2] == shard.name
             if named_like_a_blob and blob.name not in referenced and blob.is_file() and blob.lstat().st_mtime < cutoff:
                 yield blob
 

@@ -216,8 +216,33 @@ def identity(row: RunRow) -> dict[str, Any]:
 
 
 def table_row(row: RunRow, last: Mapping[str, Any]) -> dict[str, Any]:
-    """One stored run and the last value of each of its keys as a run row."""
-    return make_row(identity(row), last, row.config)
+    """One stored run and the last value of each of its keys as a run row.
+
+    The same as ``make_row(identity(row), last, row.config)``, written out: ``ls`` builds 10,000.
+    """
+    end = row.end_time
+    table = {
+        "collection": row.collection,
+        "number": row.number,
+        "error_number": row.error_number,
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "start": row.start_time,
+        "duration": None if end is None else end - row.start_time,
+        "end": end,
+        "tags": list(row.tags),
+        "parent_id": row.parent_id,
+    }
+    columns = _METRIC_COLUMNS
+    for key, value in last.items():
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = metric_column(key)
+        table[column] = value
+    for key, value in flatten(row.config).items():
+        table["config." + key] = value
+    return table
 
 
 # --- filters ---------------------------------------------------------------------------------------
@@ -330,12 +355,15 @@ def select(
         order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
         pairs.sort(key=lambda pair: order[id(pair[1])])
         return pairs if limit is None else pairs[:limit]
-    parts = [(row, identity(row), flatten(row.config)) for row in kept]
     if sort:  # an identity or config column: sort before reading any metric
-        keyed = [{**ident, **{f"config.{k}": v for k, v in flat.items()}} for _, ident, flat in parts]
-        order = {id(table): i for i, table in enumerate(sort_rows(keyed, sort))}
-        parts = [part for _, part in sorted(zip(keyed, parts, strict=True), key=lambda p: order[id(p[0])])]
+        keyed = [(row, make_row(identity(row), {}, row.config)) for row in kept]
+        order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in keyed], sort))}
+        keyed.sort(key=lambda pair: order[id(pair[1])])
+        kept = [row for row, _ in keyed]
     if limit is not None:
-        parts = parts[:limit]
-    found = last_values([row.id for row, _, _ in parts])
-    return [(row, make_row(ident, found.get(row.id, {}), flat_config=flat)) for row, ident, flat in parts]
+        kept = kept[:limit]
+    found = last_values([row.id for row in kept])
+    return [(row, table_row(row, found.get(row.id, _NOTHING))) for row in kept]
+
+
+_NOTHING: Mapping[str, Any] = {}

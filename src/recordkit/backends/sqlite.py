@@ -781,25 +781,29 @@ class SQLiteBackend(Backend):
         out: dict[str, dict[str, KeySummary]] = {run_id: {} for run_id in run_ids}
         rows = self._summary_rows(out, "run_id, key, last, last_step, min, max, count")
         for (run_id, key, _, last_step, low, high, count), last in zip(rows, _decode_lasts(rows), strict=True):
-            out[run_id][key] = KeySummary(last, last_step, low, high, count)
+            found = out.get(run_id)
+            if found is not None:  # a scan of the whole table also meets runs not asked for
+                found[key] = KeySummary(last, last_step, low, high, count)
         return out
 
     def last_values(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
         rows = self._summary_rows(out, "run_id, key, last")
         for (run_id, key, _), last in zip(rows, _decode_lasts(rows), strict=True):
-            out[run_id][key] = last
+            found = out.get(run_id)
+            if found is not None:  # a scan of the whole table also meets runs not asked for
+                found[key] = last
         return out
 
     def _summary_rows(self, run_ids: Mapping[str, Any], columns: str) -> list[Any]:
-        """Summary rows (``columns``, run id first and ``last`` third) of these runs, in log order."""
+        """Summary rows (``columns``, run id first and ``last`` third) of at least these runs, in log order."""
         if not run_ids:
             return []
         with translate_errors("reading run summaries"):
             conn = self._conn()
             (runs,) = conn.execute("SELECT count(*) FROM runs").fetchone()
             if len(run_ids) * 2 >= runs:  # most runs (as `ls` asks): one scan in log order, no IN, no sort
-                return [r for r in conn.execute(f"SELECT {columns} FROM summary ORDER BY rowid") if r[0] in run_ids]
+                return conn.execute(f"SELECT {columns} FROM summary ORDER BY rowid").fetchall()
             return conn.execute(
                 f"SELECT {columns} FROM summary WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
                 (json.dumps(list(run_ids)),),
