@@ -130,14 +130,16 @@ def _inside(root: Path, path: Path) -> bool:
 def run_folders(store: Store, row: RunRow) -> list[Path]:
     """The folder(s) holding a run's files, only ever inside the store's folder.
 
-    A run started from a store opened by a relative path stores a relative folder, so the folder is
-    also looked for where it always is: ``<store>/<collection>/<run id>``.
+    The stored folder (relative to the store's folder; older stores hold absolute ones) and where
+    run folders always are, ``<store>/<collection>/<run id>``, are both looked at.
     """
+    from recordkit._run import run_folder
+
     root = store.path
     if root is None:
         return []
     found: dict[Path, None] = {}
-    for candidate in (root / row.collection / row.id, Path(row.folder)):
+    for candidate in (root / row.collection / row.id, run_folder(root, row)):
         if candidate.is_dir() and _inside(root, candidate):
             found[candidate.resolve()] = None
     return list(found)
