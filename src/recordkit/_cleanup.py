@@ -16,12 +16,11 @@ Both report what they removed and the bytes reclaimed, measured from sizes on di
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recordkit import _lifecycle
 from recordkit._exceptions import RunStateError
@@ -46,7 +45,6 @@ def is_blob_name(name: str) -> bool:
 BLOB_GRACE_SECONDS = 600.0
 
 
-@dataclasses.dataclass
 class CleanupReport:
     """What :meth:`Store.delete_run` or :meth:`Store.gc` removed, or with ``dry_run`` would remove.
 
@@ -68,15 +66,29 @@ class CleanupReport:
         Bytes of the run folders and of the blobs removed.
     """
 
-    dry_run: bool
-    run_ids: list[str] = dataclasses.field(default_factory=list)
-    rows: dict[str, int] = dataclasses.field(default_factory=dict)
-    folders: list[str] = dataclasses.field(default_factory=list)
-    blobs: list[str] = dataclasses.field(default_factory=list)
-    database_bytes_before: int = 0
-    database_bytes_after: int = 0
-    folder_bytes: int = 0
-    blob_bytes: int = 0
+    # A plain class, not a dataclass: `import recordkit` would pay for generating its methods.
+    _FIELDS = (
+        "dry_run",
+        "run_ids",
+        "rows",
+        "folders",
+        "blobs",
+        "database_bytes_before",
+        "database_bytes_after",
+        "folder_bytes",
+        "blob_bytes",
+    )
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.run_ids: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.folders: list[str] = []
+        self.blobs: list[str] = []
+        self.database_bytes_before = 0
+        self.database_bytes_after = 0
+        self.folder_bytes = 0
+        self.blob_bytes = 0
 
     @property
     def database_bytes(self) -> int:
@@ -93,13 +105,16 @@ class CleanupReport:
         """Every byte given back to the file system: database, run folders and blobs."""
         return self.database_bytes + self.file_bytes
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """A plain dict (for JSON), with the computed byte counts."""
-        out = dataclasses.asdict(self)
+        out: dict[str, Any] = {name: getattr(self, name) for name in self._FIELDS}
         out["database_bytes"] = self.database_bytes
         out["file_bytes"] = self.file_bytes
         out["bytes_reclaimed"] = self.bytes_reclaimed
         return out
+
+    def __repr__(self) -> str:
+        return f"CleanupReport({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
 
 # --- sizes and folders -----------------------------------------------------------------------------
@@ -191,7 +206,8 @@ def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dr
             f"run {row.id!r} ({row.collection}/{row.number}) is {row.status} in process {row.pid} on "
             f"{row.host!r}; finish it first, or delete it anyway with force=True (recordkit rm --force)"
         )
-    report = CleanupReport(dry_run=dry_run, run_ids=[row.id for row in doomed])
+    report = CleanupReport(dry_run)
+    report.run_ids = [row.id for row in doomed]
     removed = store.backend.delete_runs(report.run_ids, dry_run=dry_run)
     report.rows = removed.rows
     folders = [folder for row in doomed for folder in run_folders(store, row)]
@@ -248,7 +264,7 @@ def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
 
 def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
     """Remove orphaned rows, run folders without a run and unreferenced blobs; compact the database."""
-    report = CleanupReport(dry_run=dry_run)
+    report = CleanupReport(dry_run)
     run_ids = {row.id for row in store.backend.find_runs()}
     folders = list(orphan_folders(store, run_ids))
     blobs = list(orphan_blobs(store))

@@ -240,8 +240,12 @@ def table_row(row: RunRow, last: Mapping[str, Any]) -> dict[str, Any]:
         if column is None:
             column = columns[key] = metric_column(key)
         table[column] = value
-    for key, value in flatten(row.config).items():
-        table["config." + key] = value
+    for key, value in row.config.items():
+        if type(value) in _SCALARS:  # most config values: no flatten() call, no intermediate dict
+            table["config." + key] = value
+        else:
+            for sub, item in flatten({key: value}).items():
+                table["config." + sub] = item
     return table
 
 

@@ -183,7 +183,6 @@ class RecordQuery:
     keys: frozenset[str] | None = None
 
 
-@dataclasses.dataclass
 class Removed:
     """What ``delete_runs`` or ``collect_garbage`` removed (or, for a dry run, would remove).
 
@@ -193,13 +192,20 @@ class Removed:
     sizes (PostgreSQL); for a dry run, ``bytes_after`` is what the size would become.
     """
 
-    rows: dict[str, int] = dataclasses.field(default_factory=dict)
-    bytes_before: int = 0
-    bytes_after: int = 0
+    # A plain class, not a dataclass: generating dataclass methods costs import time on every start.
+    __slots__ = ("bytes_after", "bytes_before", "rows")
+
+    def __init__(self, rows: dict[str, int] | None = None, bytes_before: int = 0, bytes_after: int = 0) -> None:
+        self.rows: dict[str, int] = {} if rows is None else rows
+        self.bytes_before = bytes_before
+        self.bytes_after = bytes_after
 
     @property
     def bytes_reclaimed(self) -> int:
         return max(0, self.bytes_before - self.bytes_after)
+
+    def __repr__(self) -> str:
+        return f"Removed(rows={self.rows!r}, bytes_before={self.bytes_before}, bytes_after={self.bytes_after})"
 
 
 @dataclasses.dataclass
