@@ -267,3 +267,14 @@ def test_cleanup_report_to_dict(fresh_store: rk.Store, store_path: Path) -> None
     assert document["bytes_reclaimed"] == document["database_bytes"] + document["file_bytes"]
     assert document["file_bytes"] == document["folder_bytes"] + document["blob_bytes"] == 5000
     assert document["dry_run"] is True
+
+
+def test_listing_ignores_orphaned_rows_before_gc(fresh_store: rk.Store, store_path: Path) -> None:
+    zombie = make_garbage(fresh_store, store_path)
+    (row,) = fresh_store.run_table()  # the summary scan meets the zombie's rows and skips them
+    assert (row["name"], row["loss"]) == ("keep", 1 / 20)
+    keep_id = row["id"]
+    assert list(fresh_store.backend.last_values([keep_id])) == [keep_id]
+    assert list(fresh_store.backend.summaries([keep_id])) == [keep_id]
+    fresh_store.gc()
+    assert fresh_store.backend.summaries([zombie.id]) == {zombie.id: {}}

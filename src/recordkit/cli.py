@@ -290,6 +290,24 @@ def progress(items: Sequence[Any], description: str) -> Iterable[Any]:
     return track(items, description=description, console=Console(stderr=True), transient=True)
 
 
+def counting(items: Iterable[Any], description: str, every: int = 1000) -> Iterator[Any]:
+    """Items, passed through one at a time; while they are written to a file or a pipe and stderr
+    is a terminal, a rich progress display on stderr counts them (the total is not known up front)."""
+    if not _stderr_is_a_terminal() or sys.stdout.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed:,}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as shown:
+        task = shown.add_task(description, total=None)
+        for count, item in enumerate(items, 1):
+            yield item
+            if count % every == 0:
+                shown.update(task, completed=count)
+
+
 def _shell_store(store: rk.Store, given: str | None) -> str:
     """`` --store PATH`` for a hint, or nothing when the default would find the same store."""
     if given is None and "RECORDKIT_STORE" not in os.environ:
@@ -541,7 +559,7 @@ def records(
         if limit is None and len(rows) > shown:
             click.echo(f"(first {shown} records; use --limit N, or --format csv for all)", err=True)
         return
-    stream = R.limited(view, limit)
+    stream = counting(R.limited(view, limit), "Writing records")
     if chosen is None:
         if fmt == "csv":
             chosen = view.columns()
