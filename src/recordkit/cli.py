@@ -4,10 +4,12 @@
 command                     Python
 ==========================  ====================================================================
 ``recordkit demo``          ``recordkit._demo.run_demo(path)``
-``recordkit ls``            ``store.runs()`` / ``store.collection(name).runs()``
+``recordkit ls``            ``store.run_table(where=…, sort=…, limit=…)`` (or a collection's)
 ``recordkit show RUN``      ``store.run(id_or_prefix)`` / ``store.collection(name).run(number)``
 ``recordkit records``       ``store.collection(name).records.where(key=value)``
 ``recordkit diff A B``      two runs' ``config``, ``env`` and ``summary()``
+``recordkit rm RUN…``       ``store.delete_run(run, force=…, dry_run=…)``
+``recordkit gc``            ``store.gc(dry_run=…)``
 ==========================  ====================================================================
 
 Commands open a store, call the method, and hand the result to :mod:`recordkit._report` (pure
@@ -404,7 +406,7 @@ def ls(
 
     --where matches run fields (status, name, id, number, error_number, had_error,
     collection, tag) and config values (config.lr, or just lr). Crashed runs (their
-    process died) show as crashed. Python: store.runs() / store.collection(NAME).runs().
+    process died) show as crashed. Python: store.run_table(where=…, sort=…, limit=…).
 
     \b
     Example:
