@@ -278,3 +278,13 @@ def test_listing_ignores_orphaned_rows_before_gc(fresh_store: rk.Store, store_pa
     assert list(fresh_store.backend.summaries([keep_id])) == [keep_id]
     fresh_store.gc()
     assert fresh_store.backend.summaries([zombie.id]) == {zombie.id: {}}
+
+
+def test_an_engine_without_delete_or_gc_says_so_cleanly(fresh_store: rk.Store) -> None:
+    from recordkit.backends.base import Backend
+
+    with pytest.raises(rk.StoreError, match="cannot delete runs yet"):
+        Backend.delete_runs(fresh_store.backend, ["x"])
+    with pytest.raises(rk.StoreError, match="cannot collect garbage yet"):
+        Backend.collect_garbage(fresh_store.backend)
+    assert Backend.referenced_blobs(fresh_store.backend) is None  # unknown: gc keeps every blob

@@ -355,9 +355,11 @@ class Backend(abc.ABC):
         feature adds (events, file index, links). Run folders are not the backend's business (the
         Store removes them). Unknown ids are skipped. With ``dry_run`` nothing changes and the counts
         say what would be deleted. ``rows`` counts by kind; the byte fields may stay 0 (space is
-        reclaimed by :meth:`collect_garbage`).
+        reclaimed by :meth:`collect_garbage`). An engine without it raises StoreError (a clean CLI error).
         """
-        raise NotImplementedError(f"{type(self).__name__} cannot delete runs yet")
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store's engine ({type(self).__name__}) cannot delete runs yet; upgrade recordkit")
 
     def collect_garbage(self, *, dry_run: bool = False) -> Removed:
         """Delete rows no run refers to any more, then give the freed space back to the file system.
@@ -370,7 +372,9 @@ class Backend(abc.ABC):
         (computed on a scratch copy), so ``gc`` then reclaims what ``gc --dry-run`` announced
         when nothing wrote in between.
         """
-        raise NotImplementedError(f"{type(self).__name__} cannot collect garbage yet")
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store's engine ({type(self).__name__}) cannot collect garbage yet; upgrade recordkit")
 
     def referenced_blobs(self) -> set[str] | None:
         """The sha256 of every blob a file row refers to, or None when this engine keeps no file index.
