@@ -820,8 +820,9 @@ class SQLiteBackend(Backend):
             try:
                 scopes = f"scope_id IN (SELECT id FROM scopes WHERE run_id {in_ids})"
                 removed.rows["records"] = self._delete_records(conn, scopes, (ids,))
-                for kind, table, column in RUN_OWNED_TABLES:
-                    removed.rows[kind] = conn.execute(f"DELETE FROM {table} WHERE {column} {in_ids}", (ids,)).rowcount
+                for kind, table, column in RUN_OWNED_TABLES:  # a table may be listed twice (links: both ends)
+                    count = conn.execute(f"DELETE FROM {table} WHERE {column} {in_ids}", (ids,)).rowcount
+                    removed.rows[kind] = removed.rows.get(kind, 0) + count
                 removed.rows["runs"] = conn.execute(f"DELETE FROM runs WHERE id {in_ids}", (ids,)).rowcount
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -840,7 +841,8 @@ class SQLiteBackend(Backend):
         tables = [r[0] for r in conn.execute("SELECT name FROM record_tables")]
         rows: dict[str, int] = {}
         for kind, table, column in RUN_OWNED_TABLES:
-            rows[kind] = conn.execute(f"DELETE FROM {table} WHERE {column} NOT IN (SELECT id FROM runs)").rowcount
+            count = conn.execute(f"DELETE FROM {table} WHERE {column} NOT IN (SELECT id FROM runs)").rowcount
+            rows[kind] = rows.get(kind, 0) + count
         rows["records"] = sum(
             conn.execute(f"DELETE FROM {name} WHERE scope_id NOT IN (SELECT id FROM scopes)").rowcount
             for name in tables
