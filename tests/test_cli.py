@@ -615,6 +615,10 @@ def test_an_ambiguous_prefix_is_one_clean_line(store_path: Path) -> None:
             break
     store.close()
     fails_cleanly(invoke("show", run.id[0], store=store_path), "ambiguous")
+    for command in (["show", run.id[0]], ["rm", run.id[0], "--yes"], ["diff", run.id[0], run.id]):
+        done = python_m(*command, "--store", str(store_path))  # a real process: one line, no traceback
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr.startswith("Error: run id prefix") and len(done.stderr.splitlines()) == 1
 
 
 def test_a_usage_error_exits_2(tiny_store: Path) -> None:
@@ -635,7 +639,14 @@ def test_python_m_recordkit_lists_runs(tiny_store: Path) -> None:
 
 
 def test_python_m_recordkit_errors_cleanly(tmp_path: Path, tiny_store: Path) -> None:
-    for args in (["ls", "--store", str(tmp_path / "missing")], ["show", "zzzz", "--store", str(tiny_store)]):
+    for args in (
+        ["ls", "--store", str(tmp_path / "missing")],
+        ["gc", "--store", str(tmp_path / "missing")],
+        ["show", "zzzz", "--store", str(tiny_store)],
+        ["ls", "--where", "status", "--store", str(tiny_store)],
+        ["ls", "--where", "stauts=failed", "--store", str(tiny_store)],
+        ["records", "--where", "=x", "--store", str(tiny_store)],
+    ):
         done = python_m(*args)
         assert done.returncode == 1
         assert done.stdout == ""
