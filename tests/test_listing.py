@@ -108,8 +108,9 @@ def test_sort_by_identity_or_config_then_limit(three_runs: rk.Store) -> None:
     assert names(three_runs.runs(limit=0)) == []
     with pytest.raises(rk.QueryError, match="cannot sort by 'nope'"):
         three_runs.run_table(sort="nope")
-    with pytest.raises(rk.QueryError, match="limit must be 0 or more"):
-        three_runs.run_table(limit=-1, sort="name")
+    for negative in (lambda: three_runs.run_table(limit=-1, sort="name"), lambda: three_runs.runs(limit=-1)):
+        with pytest.raises(rk.QueryError, match="limit must be 0 or more"):
+            negative()
 
 
 def test_run_table_rows(three_runs: rk.Store) -> None:

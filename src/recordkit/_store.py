@@ -155,9 +155,9 @@ class Store:
 
         if rows is None:
             rows = self._rows(collection)
-        if rows_only and not sort:  # no metric needed: no summaries read
+        if rows_only and not sort and (limit is None or limit >= 0):  # no metric needed: no summaries read
             kept = _listing.filter_rows(rows, where)
-            return kept if limit is None else kept[: max(limit, 0)]
+            return kept if limit is None else kept[:limit]
         chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
