@@ -202,6 +202,15 @@ def test_ls_sort_and_limit(tiny_store: Path) -> None:
     assert [row["config.lr"] for row in rows] == [0.1, 0.1]
 
 
+@pytest.mark.parametrize("command", ["ls", "records"])
+def test_the_store_may_be_the_first_argument(tiny_store: Path, command: str) -> None:
+    by_option = ok(command, "-f", "json", store=tiny_store)
+    assert ok(command, str(tiny_store), "-f", "json") == by_option
+    assert ok(command, str(tiny_store), "-f", "json", store=tiny_store) == by_option  # the same, twice: fine
+    result = invoke(command, str(tiny_store), store=tiny_store / "other")
+    assert result.exit_code == 2 and "give the store once" in result.stderr
+
+
 def test_ls_of_an_empty_store(store_path: Path) -> None:
     rk.open(store_path).close()
     assert "No runs" in ok("ls", store=store_path)

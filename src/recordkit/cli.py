@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import os
 import shlex
 import sys
@@ -80,6 +81,21 @@ def store_option(function: F) -> F:
         default=None,
         help="Store folder or URL.  [default: $RECORDKIT_STORE, else ./records]",
     )(function)
+
+
+def store_argument(function: F) -> F:
+    """An optional positional ``[STORE]``, the same as ``--store`` (both, differing, is a usage error)."""
+
+    @functools.wraps(function)
+    def merged(*args: Any, store_path: str | None = None, **kwargs: Any) -> Any:
+        given = kwargs.get("store")
+        if store_path is not None:
+            if given is not None and given != store_path:
+                raise click.UsageError(f"give the store once: STORE {store_path!r} or --store {given!r}")
+            kwargs["store"] = store_path
+        return function(*args, **kwargs)
+
+    return click.argument("store_path", required=False, metavar="[STORE]")(merged)  # type: ignore[return-value]
 
 
 def collection_option(function: F) -> F:
@@ -382,6 +398,7 @@ def demo(path: str | None, store: str | None, runs: int, epochs: int, seed: int)
 
 
 @main.command("ls")
+@store_argument
 @store_option
 @collection_option
 @where_option
@@ -509,6 +526,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
 
 
 @main.command("records")
+@store_argument
 @store_option
 @collection_option
 @click.option("--run", "run_refs", multiple=True, metavar="RUN", help="Only this run (id, prefix or COLL/N); repeat.")
