@@ -181,7 +181,7 @@ def make_row(
     The config is given nested (``config``) or already flattened to dotted keys (``flat_config``).
     """
     row = dict(identity)
-    columns = _METRIC_COLUMNS
+    columns = _metric_columns()
     for key, value in last.items():
         column = columns.get(key)
         if column is None:
@@ -195,6 +195,12 @@ def make_row(
 
 # Metric key -> column name, remembered: 10,000 runs share a handful of keys.
 _METRIC_COLUMNS: dict[str, str] = {}
+
+
+def _metric_columns() -> dict[str, str]:
+    if len(_METRIC_COLUMNS) > 100_000:  # a bound for long-lived processes reading many stores
+        _METRIC_COLUMNS.clear()
+    return _METRIC_COLUMNS
 
 
 def identity(row: RunRow) -> dict[str, Any]:
@@ -218,23 +224,10 @@ def identity(row: RunRow) -> dict[str, Any]:
 def table_row(row: RunRow, last: Mapping[str, Any]) -> dict[str, Any]:
     """One stored run and the last value of each of its keys as a run row.
 
-    The same as ``make_row(identity(row), last, row.config)``, written out: ``ls`` builds 10,000.
+    The same as ``make_row(identity(row), last, row.config)`` without its copies: ``ls`` builds 10,000.
     """
-    end = row.end_time
-    table = {
-        "collection": row.collection,
-        "number": row.number,
-        "error_number": row.error_number,
-        "id": row.id,
-        "name": row.name,
-        "status": row.status,
-        "start": row.start_time,
-        "duration": None if end is None else end - row.start_time,
-        "end": end,
-        "tags": list(row.tags),
-        "parent_id": row.parent_id,
-    }
-    columns = _METRIC_COLUMNS
+    table = identity(row)
+    columns = _metric_columns()
     for key, value in last.items():
         column = columns.get(key)
         if column is None:
