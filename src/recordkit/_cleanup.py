@@ -226,19 +226,28 @@ def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dr
 # --- collecting garbage ----------------------------------------------------------------------------
 
 
-def orphan_folders(store: Store, run_ids: set[str]) -> Iterator[Path]:
-    """Folders named like a run id, in a collection's folder, whose run is gone."""
+def orphan_folders(store: Store) -> list[Path]:
+    """Folders named like a run id, in a collection's folder, whose run is gone.
+
+    The folders are listed before the runs are read: a run's row is committed before its folder is
+    made, so a run starting meanwhile is seen in the runs and its folder is never taken for garbage.
+    """
     root = store.path
     if root is None:
-        return
+        return []
+    candidates = []
     for name in store.backend.collections():
         folder = root / name
-        if not folder.is_dir():
-            continue
-        for child in sorted(folder.iterdir()):
-            named_like_a_run = is_run_folder_name(child.name)
-            if named_like_a_run and child.name not in run_ids and child.is_dir() and not child.is_symlink():
-                yield child
+        if folder.is_dir():
+            candidates.extend(
+                child
+                for child in sorted(folder.iterdir())
+                if is_run_folder_name(child.name) and child.is_dir() and not child.is_symlink()
+            )
+    if not candidates:
+        return []
+    run_ids = {row.id for row in store.backend.find_runs()}
+    return [child for child in candidates if child.name not in run_ids]
 
 
 def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
@@ -265,8 +274,7 @@ def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
 def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
     """Remove orphaned rows, run folders without a run and unreferenced blobs; compact the database."""
     report = CleanupReport(dry_run)
-    run_ids = {row.id for row in store.backend.find_runs()}
-    folders = list(orphan_folders(store, run_ids))
+    folders = orphan_folders(store)
     blobs = list(orphan_blobs(store))
     removed = store.backend.collect_garbage(dry_run=dry_run)
     report.rows = removed.rows
