@@ -235,7 +235,7 @@ def orphan_folders(store: Store) -> list[Path]:
     root = store.path
     if root is None:
         return []
-    candidates = []
+    candidates: list[Path] = []
     for name in store.backend.collections():
         folder = root / name
         if folder.is_dir():
