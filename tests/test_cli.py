@@ -916,3 +916,41 @@ def test_progress_goes_to_a_terminal_stderr_only(small_store: Path) -> None:
     assert strict_json(out)["dry_run"] is False
     done = python_m("records", "-f", "csv", "--store", str(small_store))  # no terminal: no progress at all
     assert done.stderr == ""
+
+
+def test_show_lists_sub_runs_and_rm_takes_them_along(store_path: Path) -> None:
+    import time as _time
+
+    from recordkit.backends.base import NewRun
+
+    store = rk.open(store_path)
+    with store.collection("c").start_run(name="parent", capture=False) as parent:
+        parent.log(x=1)
+    backend = store.backend
+    backend.create_run(
+        NewRun(
+            id="00000000000000c1",
+            collection="c",
+            name="child",
+            start_time=_time.time(),
+            config={},
+            env={},
+            tags=[],
+            parent_id=parent.id,
+            host="h",
+            pid=os.getpid(),
+            folder="c/00000000000000c1",
+            root_scope=next(iter(backend.reserve_scope_ids(1))),
+        )
+    )
+    backend.end_run("00000000000000c1", "finished", _time.time(), None)
+    store.close()
+    shown = strict_json(ok("show", parent.id, "-f", "json", store=store_path))
+    assert [(c["id"], c["name"], c["status"]) for c in shown["children"]] == [("00000000000000c1", "child", "finished")]
+    assert "Sub-runs" in ok("show", parent.id, store=store_path)
+    assert strict_json(ok("show", "00000000000000c1", "-f", "json", store=store_path))["children"] == []
+    planned = strict_json(ok("rm", parent.id, "00000000000000c1", "--dry-run", "-f", "json", store=store_path))
+    assert [r["name"] for r in planned["runs"]] == ["parent"]  # the child goes with its parent, once
+    assert sorted(planned["run_ids"]) == sorted([parent.id, "00000000000000c1"])
+    ok("rm", parent.id, "--yes", store=store_path)
+    assert names_in(store_path) == []
