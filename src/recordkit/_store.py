@@ -154,11 +154,17 @@ class Store:
         from recordkit import _listing
 
         if rows is None:
-            rows = self._rows(collection)
+            from recordkit._writer import _gc_paused
+
+            with _gc_paused():
+                rows = self._rows(collection)
         if rows_only and not sort and (limit is None or limit >= 0):  # no metric needed: no summaries read
             kept = _listing.filter_rows(rows, where)
             return kept if limit is None else kept[:limit]
-        chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
+        from recordkit._writer import _gc_paused
+
+        with _gc_paused():  # 10,000 rows of fresh dicts, no cycles: the collector's passes cost a quarter
+            chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
     def _as_run(self, row: RunRow) -> Run:
