@@ -473,7 +473,8 @@ def test_rm_yes_json_and_dry_run(small_store: Path) -> None:
     planned = strict_json(ok("rm", first["id"][:6], "c/1", "--dry-run", "-f", "json", store=small_store))
     assert planned["dry_run"] is True
     assert planned["run_ids"] == [first["id"]]  # the same run given twice is deleted once
-    assert planned["rows"] == {"records": 3, "summary": 1, "scopes": 1, "runs": 1}
+    core = ("records", "summary", "scopes", "runs")
+    assert {k: planned["rows"][k] for k in core} == {"records": 3, "summary": 1, "scopes": 1, "runs": 1}
     assert names_in(small_store) == ["lr=0.1", "lr=0.2", "lr=0.3"]
     done = strict_json(ok("rm", "c/1", "--yes", "-f", "json", store=small_store))
     assert {k: v for k, v in done.items() if k != "dry_run"} == {k: v for k, v in planned.items() if k != "dry_run"}

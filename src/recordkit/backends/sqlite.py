@@ -91,12 +91,23 @@ _RUN_FROM = "runs r JOIN collections c ON c.id = r.collection_id"
 
 # Tables whose rows belong to a run: (kind reported to the user, table, the column holding the run id).
 # Deleting a run deletes its rows in each, and gc deletes the rows whose run is gone. A feature that
-# adds a per-run table (events, file index, links) adds a line here. Records belong to a run through
+# adds a per-run table adds a line here; lines for tables a store does not have (yet) are skipped.
+# A table may be listed twice (a link belongs to both its runs). Records belong to a run through
 # their scope and are handled apart; ``runs`` comes last.
 RUN_OWNED_TABLES: tuple[tuple[str, str, str], ...] = (
     ("summary", "summary", "run_id"),
+    ("events", "events", "run_id"),
+    ("files", "files", "run_id"),
+    ("links", "links", "source_id"),
+    ("links", "links", "target_id"),
     ("scopes", "scopes", "run_id"),
 )
+
+
+def _owned_tables(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The RUN_OWNED_TABLES lines whose table this store has."""
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return [line for line in RUN_OWNED_TABLES if line[1] in present]
 
 
 @contextlib.contextmanager
@@ -820,7 +831,7 @@ class SQLiteBackend(Backend):
             try:
                 scopes = f"scope_id IN (SELECT id FROM scopes WHERE run_id {in_ids})"
                 removed.rows["records"] = self._delete_records(conn, scopes, (ids,))
-                for kind, table, column in RUN_OWNED_TABLES:  # a table may be listed twice (links: both ends)
+                for kind, table, column in _owned_tables(conn):
                     count = conn.execute(f"DELETE FROM {table} WHERE {column} {in_ids}", (ids,)).rowcount
                     removed.rows[kind] = removed.rows.get(kind, 0) + count
                 removed.rows["runs"] = conn.execute(f"DELETE FROM runs WHERE id {in_ids}", (ids,)).rowcount
@@ -840,7 +851,7 @@ class SQLiteBackend(Backend):
         """Delete rows whose run (or, for records, whose scope) is gone; counts by kind."""
         tables = [r[0] for r in conn.execute("SELECT name FROM record_tables")]
         rows: dict[str, int] = {}
-        for kind, table, column in RUN_OWNED_TABLES:
+        for kind, table, column in _owned_tables(conn):
             count = conn.execute(f"DELETE FROM {table} WHERE {column} NOT IN (SELECT id FROM runs)").rowcount
             rows[kind] = rows.get(kind, 0) + count
         rows["records"] = sum(
