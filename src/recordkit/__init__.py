@@ -10,6 +10,7 @@ from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
+    MirrorError,
     MissingDependencyError,
     NoActiveRunError,
     QueryError,
@@ -25,13 +26,19 @@ from recordkit._exceptions import (
 from recordkit._records import Record, Records
 from recordkit._run import Run, RunStatus, Scope
 from recordkit._settings import Settings
+from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
+from recordkit._sql import SQLResult
 from recordkit._store import Collection, Store, open
 from recordkit._version import __version__
 
 __all__ = [
+    "CSV",
     "Collection",
     "ConfigError",
     "InvalidNameError",
+    "Mirror",
+    "MirrorError",
+    "MirrorRecord",
     "MissingDependencyError",
     "NoActiveRunError",
     "QueryError",
@@ -44,12 +51,14 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SQLResult",
     "Scope",
     "Settings",
     "StorageError",
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "TensorBoard",
     "__version__",
     "current_run",
     "finish",

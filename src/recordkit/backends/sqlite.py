@@ -23,7 +23,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -742,6 +742,11 @@ class SQLiteBackend(Backend):
                 (run_id,),
             )
             return {r[0]: KeySummary(V.loads(r[1]), r[2], r[3], r[4], r[5]) for r in cursor}
+
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        from recordkit._sql import sqlite_query
+
+        return sqlite_query(self.path, query, params)
 
     def max_seq(self, run_id: str) -> int:
         best = -1
