@@ -9,6 +9,8 @@ records stay stored.
 A record's *label* names where it was logged: the run's root scope has the empty label; a harvested
 group (``run.collect``) is its group name (``tuple_miner``); any other scope is its fields as
 ``key=value`` (comma-joined), with nested scopes joined by ``/`` (``model=m1/training=True``).
+A label is made from the fields a scope has when it is created, so a field added later
+(``scope["note"] = ...``) does not move the scope's series to another tag or file.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from recordkit import _values as V
 from recordkit._exceptions import StoreError
 from recordkit._harvest import GROUP_FIELD
-from recordkit.backends.base import CreateScope, UpdateScope
+from recordkit.backends.base import CreateScope
 
 if TYPE_CHECKING:
     from recordkit.backends.base import Backend, RunRow, WriteItem
@@ -293,7 +295,7 @@ def plain_record_values(values: dict[str, Any]) -> dict[str, Any]:
 class MirrorFeed:
     """Turns committed write items into mirror records and hands them to the mirrors.
 
-    It follows scopes from the items it sees (``CreateScope``, ``UpdateScope``) and asks the backend
+    It follows scopes from the ``CreateScope`` items it sees and asks the backend
     only for scopes made before it started (a run's root scope, a resumed run's scopes).
     """
 
@@ -329,11 +331,6 @@ class MirrorFeed:
                 )
             elif isinstance(item, CreateScope):
                 self._scopes[item.id] = (item.parent_id, dict(item.fields))
-            elif isinstance(item, UpdateScope):
-                scope = self._scopes.get(item.id)
-                if scope is not None:
-                    scope[1].update(item.fields)
-                self._labels.clear()  # a field added later changes the labels below it
         if not records:
             return
         for mirror in self.mirrors:
