@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tests.conftest import fast_run
 
 import recordkit as rk
 from recordkit._harvest import harvest
-from tests.conftest import fast_run
 
 
 class BatchHardMiner:
@@ -140,7 +140,7 @@ def test_groups_are_scopes_created_once(collection: rk.Collection) -> None:
 def test_a_value_that_cannot_be_stored_names_the_group(collection: rk.Collection) -> None:
     bad = Node("x")
     bad.visits = object()  # type: ignore[assignment]
-    with fast_run(collection) as run, pytest.raises(TypeError, match="group 'bad'.*visits"):
+    with fast_run(collection) as run, pytest.raises(TypeError, match=r"group 'bad'.*visits"):
         run.collect({"bad": bad})
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import torch
+from tests.conftest import fast_run
 
 import recordkit as rk
 from recordkit._sinks import file_stem
-from tests.conftest import fast_run
 
 EventAccumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator", reason="tensorboard is not installed"

@@ -176,6 +176,10 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, 
     return _OK if action in _ALLOWED else _DENY
 
 
+# What SQLite says when the authorizer, query_only or mode=ro stops a statement.
+_REFUSALS = ("not authorized", "authorization denied", "readonly", "read-only", "cannot modify")
+
+
 @contextlib.contextmanager
 def _query_errors(query: str) -> Iterator[None]:
     import sqlite3
@@ -184,7 +188,7 @@ def _query_errors(query: str) -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:
         text = str(exc)
-        if any(word in text for word in ("not authorized", "readonly", "read-only", "cannot modify")):
+        if any(word in text for word in _REFUSALS):
             raise QueryError(
                 f"store.sql() only reads: {query.strip()[:80]!r} would change something ({text}); "
                 "use the Python API to record, and recordkit commands to delete"
@@ -206,7 +210,9 @@ def sqlite_query(
     import sqlite3
 
     with _query_errors(query):
-        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60)
+        conn = sqlite3.connect(
+            Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60, isolation_level=None
+        )
     try:
         with _query_errors(query):
             conn.create_function("rk_extra", 2, _extra_value, deterministic=True)
