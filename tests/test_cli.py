@@ -115,7 +115,7 @@ COMMANDS = sorted(main.commands)
 
 
 def test_the_group_has_the_commands() -> None:
-    assert COMMANDS == ["demo", "diff", "ls", "records", "show"]
+    assert COMMANDS == ["demo", "diff", "export", "ls", "plot", "records", "show", "sql"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
