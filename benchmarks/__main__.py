@@ -27,6 +27,8 @@ DESCRIPTIONS = {
     "import": "`import recordkit` time over a bare interpreter; heavy modules not imported",
     "start": "start_run with full capture in a dirty git repository vs one `git status` spawn",
     "query": "avg(x) where episode=2 over 3 runs × 10 episodes vs raw SQLite on a plain table",
+    "harvest": "run.collect of `_record_these` objects, caller's thread, vs logging the same values by hand",
+    "export": "sealing a run into Parquet and exporting the dataset (rec/s), bytes per sealed record",
 }
 
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import fast_run
 
 import recordkit as rk
-from tests.conftest import fast_run
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (a matplotlib dependency) is not installed")
 pytest.importorskip("matplotlib", reason="matplotlib is not installed")

@@ -85,17 +85,19 @@ def conform(pa: Any, table: Any, schema: Any) -> Any:
 
 
 def export_parquet(store: Store, out: Path, *, collection: str | None = None) -> list[Path]:
-    from recordkit._parquet import require_pyarrow, run_table, seal_run, write_parquet
+    from recordkit._parquet import is_fresh, require_pyarrow, run_table, seal_run, sealed_path, write_parquet
 
     pa = require_pyarrow()
     import pyarrow.parquet as pq
 
     sources: list[tuple[RunRow, Any]] = []  # (run, sealed path or in-memory table)
     for row in _rows(store, collection):
-        if row.status in LIVE_STATUSES or not store.settings.seal or store.path is None:
+        if row.status in LIVE_STATUSES or store.path is None:
             sources.append((row, run_table(store, row)))
-        else:
-            sources.append((row, seal_run(store, row)))
+        elif store.settings.seal or is_fresh(sealed_path(store, row), row):
+            sources.append((row, seal_run(store, row)))  # a fresh sealed file is used as it is
+        else:  # sealing is off: build the table without leaving a file in the run folder
+            sources.append((row, run_table(store, row)))
     schemas = [pq.read_schema(src) if isinstance(src, Path) else src.schema for _, src in sources]
     schema = unified_schema(pa, schemas)
     schema = pa.schema([f for f in schema if f.name != "collection"])  # it is the partition folder

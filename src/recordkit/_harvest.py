@@ -40,25 +40,42 @@ _LEAF_TYPES = (
 _TRANSPARENT = ("_modules",)
 
 
-def _is_leaf(value: Any) -> bool:
-    if isinstance(value, _LEAF_TYPES):
+# type -> is a leaf; the walk meets the same few types at every step, so each is judged once.
+_leaf_types: dict[type, bool] = {}
+
+
+def _judge(cls: type) -> bool:
+    if issubclass(cls, _LEAF_TYPES):
         return True
-    module = type(value).__module__
     # Tensors, arrays, frames: values, not containers of objects (and walking them would be slow).
-    return module.startswith(("torch", "numpy", "pandas", "polars", "pyarrow")) and not _is_torch_module(value)
+    heavy = cls.__module__.startswith(("torch", "numpy", "pandas", "polars", "pyarrow"))
+    return heavy and not any(c.__name__ == "Module" and c.__module__ == "torch.nn.modules.module" for c in cls.__mro__)
 
 
-def _is_torch_module(value: Any) -> bool:
-    return any(c.__name__ == "Module" and c.__module__ == "torch.nn.modules.module" for c in type(value).__mro__)
+def _is_leaf(value: Any) -> bool:
+    cls = type(value)
+    leaf = _leaf_types.get(cls)
+    if leaf is None:
+        leaf = _leaf_types[cls] = _judge(cls)
+    return leaf
+
+
+_MISSING = object()
 
 
 def _attribute_names(obj: Any, attrs: Sequence[str]) -> list[str]:
     names: list[str] = []
+    fields = getattr(obj, "__dict__", None)
     for attr in attrs:
-        try:
-            listed = getattr(obj, attr, None)
-        except Exception:  # a property that raises is not a list of names
-            listed = None
+        if fields is not None and attr in fields:
+            listed = fields[attr]
+        elif getattr(type(obj), attr, _MISSING) is _MISSING:
+            continue  # neither the instance nor its class has it: no slow __getattr__ (torch modules)
+        else:
+            try:
+                listed = getattr(obj, attr, None)
+            except Exception:  # a property that raises is not a list of names
+                continue
         if isinstance(listed, str):
             listed = [listed]
         if isinstance(listed, (list, tuple, set, frozenset)):
@@ -80,21 +97,17 @@ def _children(value: Any) -> Iterator[tuple[str | None, Any]]:
         return
     if isinstance(value, (set, frozenset)):
         return
-    try:
-        fields = vars(value)
-    except TypeError:  # no __dict__ (slots, builtins)
-        return
-    if len(fields) > MAX_ITEMS:
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is not dict or len(fields) > MAX_ITEMS:  # slots, builtins, or too many to search
         return
     for name, child in fields.items():
-        if name.startswith("__"):
-            continue
-        if name in _TRANSPARENT and isinstance(child, Mapping):
-            for key, grandchild in child.items():
-                yield None if key == "module" else str(key), grandchild
+        if name[0] == "_":
+            if name in _TRANSPARENT and isinstance(child, Mapping):
+                for key, grandchild in child.items():
+                    yield None if key == "module" else str(key), grandchild
         elif name == "module":
             yield None, child  # torch DataParallel / DistributedDataParallel wrap the model as .module
-        elif not name.startswith("_"):
+        else:
             yield name, child
 
 
@@ -137,9 +150,10 @@ def harvest(objects: Any, attrs: Sequence[str] = ("_record_these",)) -> dict[str
         children = [
             (path if part is None else (f"{path}.{part}" if path else part), child, depth + 1)
             for part, child in _children(value)
-            if not _is_leaf(child)
+            if not (_leaf_types.get(type(child)) or _is_leaf(child))
         ]
-        stack.extend(reversed(children))
+        if children:
+            stack.extend(reversed(children))
     return {name: values for name, values in groups.items() if values}
 
 
