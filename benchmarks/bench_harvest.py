@@ -64,7 +64,7 @@ def _by_hand(run: Any, graph: dict[str, Any]) -> Any:
     from recordkit._harvest import harvest
 
     groups = harvest(graph)
-    scopes = {name: run.scope(group=f"hand.{name}") for name in groups}
+    scopes = {name: run.scope(group_name=f"hand.{name}") for name in groups}
     objects = _objects_by_path(graph, list(groups))
 
     def record() -> None:

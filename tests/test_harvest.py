@@ -106,18 +106,18 @@ def test_harvested_values_read_flat_with_scalars_and_lists(collection: rk.Collec
         m1 = run.scope(model="m1")
         for step in range(3):
             m1.collect({"tuple_miner": BatchHardMiner(pos=step / 10), "window": Window()}, step=step)
-    rows = collection.records.where(group="tuple_miner")
+    rows = collection.records.where(group_name="tuple_miner")
     assert len(rows) == 3
     first = rows[0]
-    assert first["model"] == "m1" and first["group"] == "tuple_miner" and first["step"] == 0
+    assert first["model"] == "m1" and first["group_name"] == "tuple_miner" and first["step"] == 0
     # One-element tensors and arrays are numbers; longer ones lists.
     assert first["hardest_triplet_dist"] == 0.25 and type(first["hardest_triplet_dist"]) is float
     assert first["hardest_neg_pair_dist"] == 2.0 and type(first["hardest_neg_pair_dist"]) is float
     assert [r["hardest_pos_pair_dist"] for r in rows] == pytest.approx([0.0, 0.1, 0.2])
     assert [r["step"] for r in rows] == [0, 1, 2]
-    window = collection.records.where(group="window")[0]
+    window = collection.records.where(group_name="window")[0]
     assert window["history"] == [1.0, 2.0, 3.0] and window["best"] == [4, 5]
-    assert collection.records.where(group="tuple_miner").mean("hardest_triplet_dist") == pytest.approx(0.25)
+    assert collection.records.where(group_name="tuple_miner").mean("hardest_triplet_dist") == pytest.approx(0.25)
 
 
 class Window:

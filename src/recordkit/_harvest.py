@@ -7,8 +7,8 @@ them for every such object it can reach, so adding a series never touches the lo
 ``collect`` walks dicts, lists, tuples and the attributes of plain objects (depth first, each object
 once, so cycles are safe). Every object that lists attributes becomes a *group*, named by the path that
 reached it (``tuple_miner``, ``losses.0``, ``trainer.miner``); each group is a child scope with the field
-``group=<name>`` and the object's values are one record in it, so harvested values read flat like any
-other record (``col.records.where(group="tuple_miner")``).
+``group_name=<name>`` and the object's values are one record in it, so harvested values read flat like any
+other record (``col.records.where(group_name="tuple_miner")``).
 
 This runs in the caller's thread, so it only reads attributes and hands values to ``Scope.log``:
 tensors are detached there and converted by the writer thread (one element → a number, more → a list).
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from recordkit._run import Scope
 
 #: The scope field that names a harvested group.
-GROUP_FIELD = "group"
+GROUP_FIELD = "group_name"
 #: How deep the walk goes below the object given (a guard against huge object graphs).
 MAX_DEPTH = 12
 #: Containers longer than this are not searched (a dataset is not a place where loggable objects hide).
@@ -160,7 +160,7 @@ def harvest(objects: Any, attrs: Sequence[str] = ("_record_these",)) -> dict[str
 def collect(
     scope: Scope, objects: Any, step: int | None = None, attrs: Sequence[str] = ("_record_these",)
 ) -> dict[str, dict[str, Any]]:
-    """Record what ``harvest`` finds: one record per group, in a child scope ``group=<name>`` of ``scope``.
+    """Record what ``harvest`` finds: one record per group, in a child scope ``group_name=<name>`` of ``scope``.
 
     Returns what was recorded, by group. A value that cannot be stored raises ``TypeError`` naming
     the group and attribute.

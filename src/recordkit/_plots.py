@@ -88,6 +88,7 @@ def plot_run(run: Run, keys: list[str], *, by: str | None, path: str | os.PathLi
 
     if not keys or not all(isinstance(k, str) and k for k in keys):
         raise QueryError(f"plot() takes one or more key names, not {keys!r}")
+    run._store.flush()  # a live run's latest records are plotted too
     series: list[Series] = []
     by_label = _by_label(by)
     for key in keys:
@@ -106,6 +107,7 @@ def plot_collection(
 
     if not isinstance(key, str) or not key:
         raise QueryError(f"plot() takes a key name, not {key!r}")
+    col.store.flush()
     records = col.records.where(**where).having(key) if where else col.records.having(key)
     runs = {run.id: run for run in col.runs()}
     by_label = _by_label(by)

@@ -148,14 +148,14 @@ class Scope:
 
         Dicts, lists and objects' attributes are searched (cycles are safe; ``.module`` wrappers are
         unwrapped). Each object found is a group named by its path (``tuple_miner``, ``trainer.miner``),
-        recorded as one record in a child scope ``group=<name>``. An object without the list records
+        recorded as one record in a child scope ``group_name=<name>``. An object without the list records
         nothing. Returns the recorded values by group.
 
         Examples
         --------
         >>> run.collect({"tuple_miner": miner})                                   # doctest: +SKIP
         >>> run.collect(models, attrs=("_record_these", "_record_these_stats"))   # doctest: +SKIP
-        >>> col.records.where(group="tuple_miner").mean("hardest_pos_pair_dist")  # doctest: +SKIP
+        >>> col.records.where(group_name="tuple_miner").mean("hardest_pos_pair_dist")  # doctest: +SKIP
         """
         from recordkit._harvest import collect
 
