@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -242,6 +243,8 @@ class _Sealer:
         self.jobs.put((store, row))
 
     def _loop(self) -> None:
+        with contextlib.suppress(ImportError):
+            import pyarrow.parquet  # noqa: F401  (loaded at once: the first job should not wait for it)
         while True:
             store, row = self.jobs.get()
             try:
@@ -271,12 +274,22 @@ _sealer: _Sealer | None = None
 _sealer_lock = threading.Lock()
 
 
+_exiting = False
+
+
 def seal_later(store: Store, row: RunRow) -> None:
-    """Queue a finished run for sealing (nothing happens without pyarrow: export seals it later)."""
+    """Queue a finished run for sealing (nothing happens without pyarrow: export seals it later).
+
+    pyarrow is imported by the sealer thread, not here: it takes about 0.2 s, and finish() must not.
+    """
     global _sealer
+    if _exiting or importlib.util.find_spec("pyarrow") is None:
+        return
+    # pyarrow imports concurrent.futures.thread, which refuses to load once the interpreter is shutting
+    # down; loaded here (a few ms, once), a script that ends right after finish() still gets its file.
     try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
+        import concurrent.futures.thread  # noqa: F401
+    except RuntimeError:  # already shutting down (a run finished by the exit handler): sealed at export
         return
     if _sealer is None:
         with _sealer_lock:
@@ -293,7 +306,11 @@ def wait_sealed(store: Store | None = None, timeout: float | None = None) -> Non
 
 
 def _wait_at_exit() -> None:
+    global _exiting
     wait_sealed(None, EXIT_WAIT)
+    # Runs finished later by the exit handler itself are sealed at the next export: a half-written
+    # temporary file from a thread killed at exit helps no one.
+    _exiting = True
 
 
 def _forget_after_fork() -> None:

@@ -117,7 +117,8 @@ class Store:
         if self.settings.seal and self.path is not None:
             from recordkit._parquet import seal_later
 
-            seal_later(self, row)
+            with contextlib.suppress(Exception):  # sealing is a convenience; the run's end must never fail
+                seal_later(self, row)
 
     # --- analytics ---------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> SQLResult:
