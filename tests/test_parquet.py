@@ -111,3 +111,52 @@ def test_a_failed_run_is_sealed_with_its_status(collection: rk.Collection) -> No
     wait_sealed(collection.store)
     row = pq.read_table(sealed_file(run)).to_pylist()[0]
     assert (row["status"], row["had_error"], row["error_number"]) == ("failed", True, 1)
+
+
+def test_a_script_that_ends_right_after_finish_still_gets_its_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import recordkit as rk\n"
+        "with rk.open('records').collection('study').start_run(capture=False) as run:\n"
+        "    for i in range(1000):\n"
+        "        run.log(x=i, step=i)\n"
+        "print(run.folder)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    folder = tmp_path / done.stdout.strip()
+    assert pq.read_table(folder / SEALED_NAME, columns=["x"]).column("x").to_pylist() == list(range(1000))
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_run_finished_by_the_exit_handler_is_sealed_at_export(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import recordkit as rk\n"
+        "run = rk.open('records').collection('study').start_run(capture=False)\n"
+        "run.log(x=1.5)\n"
+        "print(run.folder)\n",  # no finish(): the exit handler finishes the run
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    with rk.open(tmp_path / "records") as store:
+        (path,) = store.export_parquet(tmp_path / "out")
+        assert pq.read_table(path).column("x").to_pylist() == [1.5]
+    assert (tmp_path / done.stdout.strip() / SEALED_NAME).exists()
+
+
+def test_a_run_without_records_and_nested_config_seals(collection: rk.Collection) -> None:
+    with fast_run(collection, config={"layers": [64, 32], "empty": {}, "opt": {"lr": 0.1}}) as run:
+        pass
+    table = pq.read_table(collection.store.seal(run))
+    assert table.num_rows == 0
+    assert str(table.schema.field("config.layers").type) == "list<element: int64>"
+    assert str(table.schema.field("config.empty").type) == "string"  # a dict is kept as JSON text

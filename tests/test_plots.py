@@ -79,3 +79,11 @@ def test_nothing_to_plot_is_a_clear_error(collection: rk.Collection) -> None:
         run.plot("note")
     with pytest.raises(rk.QueryError, match="key name"):
         run.plot([])
+
+
+def test_a_live_run_plots_what_it_logged_so_far(collection: rk.Collection) -> None:
+    run = fast_run(collection)
+    for step in range(7):
+        run.log(loss=1 / (step + 1), step=step)
+    assert series_of(run.plot("loss")) == [{"label": "loss", "points": 7}]  # no flush() needed first
+    run.finish()

@@ -146,3 +146,14 @@ def test_the_store_file_is_untouched_by_a_query(episodes: rk.Store, store_path: 
     episodes.sql("select * from records")
     after = sqlite3.connect(store_path / "recordkit.db").execute("select count(*) from sqlite_master").fetchone()
     assert before == after  # the views are TEMP objects of the query's own connection
+
+
+def test_a_store_table_gets_its_view_when_it_exists(fresh_store: rk.Store, store_path: Path) -> None:
+    with pytest.raises(rk.QueryError, match="no such table: events"):
+        fresh_store.sql("select * from events")
+    conn = sqlite3.connect(store_path / "recordkit.db")  # as a newer store version would have it
+    conn.execute("create table events (run_id text, name text, time real)")
+    conn.execute("insert into events values ('r1', 'eval/done', 1.5)")
+    conn.commit()
+    conn.close()
+    assert fresh_store.sql("select name, time from events where run_id = ?", ["r1"]).rows == [("eval/done", 1.5)]

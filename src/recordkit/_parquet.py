@@ -98,6 +98,8 @@ def _constant(pa: Any, value: Any, n: int) -> Any:
     single = to_array(pa, [value])
     if single.type == pa.null():
         return pa.nulls(n)
+    if n == 0:  # a run without records still has its columns (pa.repeat refuses 0 of a list)
+        return single.slice(0, 0)
     return pa.repeat(single[0], n)
 
 
