@@ -21,11 +21,14 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import MirrorError, RecordkitWarning, RunStateError, StorageError
 from recordkit._settings import Settings
 from recordkit.backends.base import Backend, UpdateRun, WriteItem
+
+if TYPE_CHECKING:
+    from recordkit._sinks import MirrorFeed
 
 
 class _Marker:
@@ -48,8 +51,8 @@ class Channel:
         self.batch = writer.settings.batch_size
         self.markers = 0  # flush markers queued and not yet taken
         self.marker_lock = threading.Lock()
-        #: Mirrors fed after each committed batch (``recordkit._sinks.MirrorFeed``); None: none.
-        self.mirrors: Any = None
+        #: Mirrors fed after each committed batch; None (the default) leaves the writer's path as it was.
+        self.mirrors: MirrorFeed | None = None
 
     def put(self, item: WriteItem) -> None:
         queue = self.queue
@@ -253,8 +256,11 @@ class Writer:
 
     def _mirror(self, channel: Channel, items: list[WriteItem]) -> None:
         """Feed the committed items to the mirrors; a failure is reported, never retried or fatal."""
+        feed = channel.mirrors
+        if feed is None:
+            return
         try:
-            channel.mirrors.feed(items)
+            feed.feed(items)
         except Exception as exc:
             error = MirrorError(f"a mirror could not write records ({type(exc).__name__}: {exc}); they are stored")
             error.__cause__ = exc

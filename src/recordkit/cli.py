@@ -8,6 +8,9 @@ command                     Python
 ``recordkit show RUN``      ``store.run(id_or_prefix)`` / ``store.collection(name).run(number)``
 ``recordkit records``       ``store.collection(name).records.where(key=value)``
 ``recordkit diff A B``      two runs' ``config``, ``env`` and ``summary()``
+``recordkit sql QUERY``     ``store.sql(query, params)``
+``recordkit export``        ``store.export(out, format=...)`` / ``store.export_parquet(out)``
+``recordkit plot RUN KEY``  ``run.plot(keys, by=..., path=...)``
 ==========================  ====================================================================
 
 Commands open a store, call the method, and hand the result to :mod:`recordkit._report` (pure
