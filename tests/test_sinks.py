@@ -210,3 +210,15 @@ def test_two_labels_with_the_same_file_name_stay_apart(store_path: Path) -> None
     assert names == ["kind=a_b-2.csv", "kind=a_b.csv"]
     values: dict[str, Any] = {n: read_csv(run.folder / "csv" / n)[1][2] for n in names}
     assert sorted(values.values()) == ["1", "2"]
+
+
+def test_a_store_opened_by_a_relative_path_mirrors_into_its_run_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with rk.open("records", mirrors=["csv", "tensorboard"]) as store, fast_run(store.collection("study")) as run:
+        run.log(x=1.0)
+    folder = tmp_path / "records" / "study" / run.id
+    assert read_csv(folder / "csv" / "run.csv")[1][2] == "1.0"
+    assert read_scalars(folder / "tensorboard")["x"][0][:2] == (0, 1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records"]  # nothing written beside the store

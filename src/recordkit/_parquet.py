@@ -55,13 +55,10 @@ def require_pyarrow() -> Any:
 
 
 def run_dir(store: Store, row: RunRow) -> Path:
-    """The run's folder; a relative one (store opened by a relative path) is found under the store."""
-    folder = Path(row.folder)
-    if not folder.is_absolute() and store.path is not None:
-        candidate = store.path / row.collection / row.id
-        if candidate.is_dir() or not folder.is_dir():
-            return candidate
-    return folder
+    """The run's folder (stored relative to the store's folder)."""
+    from recordkit._run import run_folder
+
+    return run_folder(store.path, row)
 
 
 def sealed_path(store: Store, row: RunRow) -> Path:

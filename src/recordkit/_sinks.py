@@ -40,6 +40,7 @@ class MirrorRecord:
 
     run_id: str
     collection: str
+    #: The run's folder, absolute.
     run_folder: str
     label: str
     step: int
@@ -299,9 +300,10 @@ class MirrorFeed:
     only for scopes made before it started (a run's root scope, a resumed run's scopes).
     """
 
-    def __init__(self, backend: Backend, mirrors: Sequence[Mirror]) -> None:
+    def __init__(self, backend: Backend, mirrors: Sequence[Mirror], root: Path | None = None) -> None:
         self.backend = backend
         self.mirrors = list(mirrors)
+        self.root = root  # the store's folder: run folders are stored relative to it
         self._scopes: dict[int, tuple[int | None, dict[str, Any]]] = {}
         self._labels: dict[int, str] = {}
         self._runs: dict[str, RunRow] = {}
@@ -325,7 +327,7 @@ class MirrorFeed:
                 run = self._run(run_id)
                 records.append(
                     MirrorRecord(
-                        run_id, run.collection, run.folder, self._label(run_id, scope_id), step, when,
+                        run_id, run.collection, self._folder(run), self._label(run_id, scope_id), step, when,
                         plain_record_values(values),
                     )
                 )
@@ -347,6 +349,11 @@ class MirrorFeed:
         for mirror in self.mirrors:
             with mirror.lock:
                 mirror.close()
+
+    def _folder(self, row: RunRow) -> str:
+        from recordkit._run import run_folder
+
+        return str(run_folder(self.root, row))
 
     def _run(self, run_id: str) -> RunRow:
         row = self._runs.get(run_id)

@@ -92,7 +92,7 @@ class Store:
             made = make_mirrors(given)
             for mirror in made:
                 mirror.bind(self.path)
-            self._channel.mirrors = MirrorFeed(backend, made)
+            self._channel.mirrors = MirrorFeed(backend, made, self.path)
         self.reap()
 
     @property
