@@ -6,6 +6,9 @@
 ...     run.log(loss=0.3)
 """
 
+import importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._exceptions import (
     ConfigError,
@@ -26,10 +29,36 @@ from recordkit._exceptions import (
 from recordkit._records import Record, Records
 from recordkit._run import Run, RunStatus, Scope
 from recordkit._settings import Settings
-from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
-from recordkit._sql import SQLResult
 from recordkit._store import Collection, Store, open
 from recordkit._version import __version__
+
+if _TYPE_CHECKING:
+    from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
+    from recordkit._sql import SQLResult
+
+# Names loaded on first use: their modules are only needed by stores with mirrors and by SQL, and
+# `import recordkit` stays fast (DESIGN.md §5).
+_LAZY = {
+    "CSV": "recordkit._sinks",
+    "Mirror": "recordkit._sinks",
+    "MirrorRecord": "recordkit._sinks",
+    "TensorBoard": "recordkit._sinks",
+    "SQLResult": "recordkit._sql",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recordkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "CSV",
