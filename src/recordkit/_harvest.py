@@ -83,22 +83,39 @@ def _attribute_names(obj: Any, attrs: Sequence[str]) -> list[str]:
     return names
 
 
+_MAPPING, _SEQUENCE, _OTHER = 0, 1, 2
+# type -> how its children are found; judged once per type (isinstance against an ABC is slow).
+_kinds: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    kind = _kinds.get(cls)
+    if kind is None:
+        if issubclass(cls, Mapping):
+            kind = _MAPPING
+        elif issubclass(cls, (list, tuple)):
+            kind = _SEQUENCE
+        else:
+            kind = _OTHER
+        _kinds[cls] = kind
+    return kind
+
+
 def _children(value: Any) -> Iterator[tuple[str | None, Any]]:
     """(path part, child) pairs; a None part keeps the parent's path (a DataParallel's ``.module``)."""
-    if isinstance(value, Mapping):
+    kind = _kind(type(value))
+    if kind == _MAPPING:
         if len(value) <= MAX_ITEMS:
             for key, child in value.items():
                 yield str(key), child
         return
-    if isinstance(value, (list, tuple)):
+    if kind == _SEQUENCE:
         if len(value) <= MAX_ITEMS:
             for index, child in enumerate(value):
                 yield str(index), child
         return
-    if isinstance(value, (set, frozenset)):
-        return
     fields = getattr(value, "__dict__", None)
-    if type(fields) is not dict or len(fields) > MAX_ITEMS:  # slots, builtins, or too many to search
+    if type(fields) is not dict or not fields or len(fields) > MAX_ITEMS:  # slots, builtins, or too many
         return
     for name, child in fields.items():
         if name[0] == "_":
@@ -127,15 +144,20 @@ def harvest(objects: Any, attrs: Sequence[str] = ("_record_these",)) -> dict[str
     """
     if isinstance(attrs, str):
         attrs = (attrs,)
+    if _is_leaf(objects):
+        return {}
     groups: dict[str, dict[str, Any]] = {}
     seen: set[int] = set()
-    root_name = "" if isinstance(objects, (Mapping, list, tuple)) else type(objects).__name__
+    leaf_types = _leaf_types
+    root_name = "" if _kind(type(objects)) != _OTHER else type(objects).__name__
     stack: list[tuple[str, Any, int]] = [(root_name, objects, 0)]
+    pop = stack.pop
     while stack:
-        path, value, depth = stack.pop()
-        if _is_leaf(value) or id(value) in seen:
+        path, value, depth = pop()
+        key = id(value)
+        if key in seen:
             continue
-        seen.add(id(value))
+        seen.add(key)
         names = _attribute_names(value, attrs)
         if names:
             group = groups.setdefault(path or type(value).__name__, {})
@@ -146,14 +168,19 @@ def harvest(objects: Any, attrs: Sequence[str] = ("_record_these",)) -> dict[str
                     continue  # listed but not computed yet (e.g. before the first forward pass)
         if depth >= MAX_DEPTH:
             continue
-        # Pushed in reverse so that the walk meets children in their natural order.
-        children = [
-            (path if part is None else (f"{path}.{part}" if path else part), child, depth + 1)
-            for part, child in _children(value)
-            if not (_leaf_types.get(type(child)) or _is_leaf(child))
-        ]
-        if children:
-            stack.extend(reversed(children))
+        depth += 1
+        prefix = f"{path}." if path else ""
+        # Children are collected, then pushed in reverse, so the walk meets them in their natural order.
+        found: list[tuple[str, Any, int]] = []
+        for part, child in _children(value):
+            leaf = leaf_types.get(type(child))
+            if leaf is None:
+                leaf = _is_leaf(child)
+            if not leaf:
+                found.append((path if part is None else prefix + part, child, depth))
+        if found:
+            found.reverse()
+            stack.extend(found)
     return {name: values for name, values in groups.items() if values}
 
 
