@@ -147,3 +147,17 @@ def test_a_value_that_cannot_be_stored_names_the_group(collection: rk.Collection
 def test_a_string_names_one_list_attribute() -> None:
     loss = Loss()
     assert set(harvest({"loss": loss}, attrs="_record_these_stats")["loss"]) == {"pos_pairs"}
+
+
+def test_big_containers_and_deep_paths_are_not_searched() -> None:
+    from collections import OrderedDict
+
+    from recordkit._harvest import MAX_DEPTH, MAX_ITEMS
+
+    big = [Node("x") for _ in range(MAX_ITEMS + 1)]
+    assert harvest({"dataset": big}) == {}
+    deep: dict[str, Any] = {"leaf": Node("abc")}
+    for _ in range(MAX_DEPTH):
+        deep = {"d": deep}
+    assert harvest(deep) == {}
+    assert harvest({"ok": OrderedDict(inner=Node("ab"))}) == {"ok.inner": {"visits": 2}}  # any Mapping
