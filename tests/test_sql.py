@@ -40,7 +40,7 @@ def test_the_views_and_their_columns(episodes: rk.Store) -> None:
     assert [r["run_name"] for r in runs.to_dicts()] == ["e0", "e1"]
     assert episodes.sql("select json_extract(config, '$.opt.name') from runs").rows == [("sgd",), ("sgd",)]
     assert episodes.sql("select count(*) from scopes").scalar() == 2 * 4  # a root and 3 episodes per run
-    assert set(VIEWS) >= {"runs", "records", "scopes", "events", "files"}
+    assert set(VIEWS) >= {"runs", "records", "scopes", "events", "files", "links"}
 
 
 def test_answers_agree_with_the_records_view(episodes: rk.Store) -> None:

@@ -14,7 +14,10 @@ objects, which SQLite resolves before the tables of the same name:
 ``scopes``
     ``scope_id, run_id, parent_id, fields`` (the scope's own fields as JSON text).
 
-The views are listed in :data:`VIEWS`: a new one (``events``, ``files``) is one entry there.
+``events``, ``files``, ``links``
+    the store's tables of the same names, as they are, when the store has them.
+
+The views are listed in :data:`VIEWS`: a new one is one entry there.
 
 Then ``PRAGMA query_only`` and an authorizer that allows only reading (SELECT, reads, functions,
 recursive CTEs) make sure nothing can write, attach or change settings; parameters are bound by
@@ -165,6 +168,7 @@ VIEWS: dict[str, Callable[[sqlite3.Connection], object]] = {
     "records": _records_view,
     "events": _table_view("events", "events"),
     "files": _table_view("files", "files"),
+    "links": _table_view("links", "links"),
 }
 
 # Authorizer action codes that only read: SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE.
