@@ -161,3 +161,31 @@ def test_big_containers_and_deep_paths_are_not_searched() -> None:
         deep = {"d": deep}
     assert harvest(deep) == {}
     assert harvest({"ok": OrderedDict(inner=Node("ab"))}) == {"ok.inner": {"visits": 2}}  # any Mapping
+
+
+def test_the_callers_thread_does_not_convert_tensors(collection: rk.Collection) -> None:
+    with fast_run(collection) as run:
+        got = run.collect({"tuple_miner": BatchHardMiner()})
+        # What collect hands back is what it read: tensors stay tensors until the writer converts them.
+        assert isinstance(got["tuple_miner"]["hardest_triplet_dist"], torch.Tensor)
+    assert type(run.records[0]["hardest_triplet_dist"]) is float
+
+
+class Slotted:
+    __slots__ = ("_record_these", "value")
+
+    def __init__(self) -> None:
+        self._record_these = ["value"]
+        self.value = 3
+
+
+class WithProperty:
+    @property
+    def _record_these(self) -> list[str]:
+        return ["value"]
+
+    value = 4
+
+
+def test_lists_in_slots_and_properties_are_found() -> None:
+    assert harvest({"s": Slotted(), "p": WithProperty()}) == {"s": {"value": 3}, "p": {"value": 4}}
