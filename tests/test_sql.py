@@ -157,3 +157,17 @@ def test_a_store_table_gets_its_view_when_it_exists(fresh_store: rk.Store, store
     conn.commit()
     conn.close()
     assert fresh_store.sql("select name, time from events where run_id = ?", ["r1"]).rows == [("eval/done", 1.5)]
+
+
+def test_many_record_tables_are_nested_under_sqlites_compound_limit(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recordkit import _sql
+
+    monkeypatch.setattr(_sql, "_ARMS_PER_SELECT", 2)  # as if there were more than 400 record tables
+    with fast_run(collection) as run:
+        for i in range(5):
+            run.scope(part=i).log({f"k{i}": i, "shared": 1.5})  # five key sets, five tables
+    store = collection.store
+    assert store.sql("select count(*), sum(shared), sum(k4) from records").rows == [(5, 7.5, 4)]
+    assert store.sql("select k2 from records where part = ?", [2]).scalar() == 2

@@ -54,6 +54,10 @@ CREATE TEMP VIEW scopes AS SELECT id AS scope_id, run_id, parent_id, fields FROM
 """
 
 
+# Record tables per compound SELECT in the records view (SQLite's limit is 500 terms).
+_ARMS_PER_SELECT = 400
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -138,6 +142,11 @@ def _records_view(conn: sqlite3.Connection) -> None:
     if not arms:
         empty = ["NULL AS step", "NULL AS time", *(f"NULL AS {f}" for f in (*RUN_FIELDS, *internal))]
         arms.append(f"SELECT {', '.join(empty)} WHERE 0")
+    if len(arms) > _ARMS_PER_SELECT:  # SQLite allows 500 terms in one compound SELECT: nest them
+        arms = [
+            "SELECT * FROM (" + " UNION ALL ".join(arms[i : i + _ARMS_PER_SELECT]) + ")"
+            for i in range(0, len(arms), _ARMS_PER_SELECT)
+        ]
     conn.execute("CREATE TEMP VIEW records AS " + " UNION ALL ".join(arms))
 
 
