@@ -53,7 +53,15 @@ class Mirror(abc.ABC):
 
     Subclasses implement ``write``; ``end_run`` and ``close`` release files. Every method is called
     with the mirror's lock held, from the writer thread (``write``) or the thread finishing a run or
-    closing the store.
+    closing the store. A subclass that defines ``__init__`` calls ``super().__init__(directory)``.
+
+    Examples
+    --------
+    >>> class Printer(rk.Mirror):                                   # doctest: +SKIP
+    ...     def write(self, records):
+    ...         for r in records:
+    ...             print(r.label, r.step, dict(r.values))
+    >>> store = rk.open("records", mirrors=[Printer()])             # doctest: +SKIP
     """
 
     #: What the mirror is called in warnings and errors.
