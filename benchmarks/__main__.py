@@ -28,6 +28,8 @@ DESCRIPTIONS = {
     "start": "start_run with full capture in a dirty git repository vs one `git status` spawn",
     "query": "avg(x) where episode=2 over 3 runs × 10 episodes vs raw SQLite on a plain table",
     "ls": "`recordkit ls` over 10,000 runs, end to end and as a library call, vs bare start-up and raw SELECT",
+    "harvest": "run.collect of `_record_these` objects, caller's thread, vs logging the same values by hand",
+    "export": "sealing a run into Parquet and exporting the dataset (rec/s), bytes per sealed record",
 }
 
 

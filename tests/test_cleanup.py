@@ -36,6 +36,7 @@ def record(collection: rk.Collection, name: str, count: int) -> rk.Run:
         for i in range(count):
             child.log(loss=1 / (i + 1), i=i)
             run.next_step()
+    collection.store.seal(run)  # the background seal is done before a test takes snapshots
     return run
 
 

@@ -194,7 +194,9 @@ def test_four_processes_start_runs_at_once(tmp_path: Path, children: list[Child]
     store_path = tmp_path / "records"
     if store_exists:
         rk.open(store_path).close()
-    script = _script(tmp_path, "concurrent", CONCURRENT)
+    # Not "concurrent.py": the script's folder comes first on sys.path, and that name would hide the
+    # standard library's concurrent package from every import in the child (pyarrow uses it).
+    script = _script(tmp_path, "concurrent_starts", CONCURRENT)
     go = tmp_path / "go"
     n = 3000
     workers = [1, 2, 3, 4]

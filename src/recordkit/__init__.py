@@ -6,11 +6,15 @@
 ...     run.log(loss=0.3)
 """
 
+import importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._cleanup import CleanupReport
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
+    MirrorError,
     MissingDependencyError,
     NoActiveRunError,
     QueryError,
@@ -29,11 +33,43 @@ from recordkit._settings import Settings
 from recordkit._store import Collection, Store, open
 from recordkit._version import __version__
 
+if _TYPE_CHECKING:
+    from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
+    from recordkit._sql import SQLResult
+
+# Names loaded on first use: their modules are only needed by stores with mirrors and by SQL, and
+# `import recordkit` stays fast (DESIGN.md §5).
+_LAZY = {
+    "CSV": "recordkit._sinks",
+    "Mirror": "recordkit._sinks",
+    "MirrorRecord": "recordkit._sinks",
+    "TensorBoard": "recordkit._sinks",
+    "SQLResult": "recordkit._sql",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recordkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
+    "CSV",
     "CleanupReport",
     "Collection",
     "ConfigError",
     "InvalidNameError",
+    "Mirror",
+    "MirrorError",
+    "MirrorRecord",
     "MissingDependencyError",
     "NoActiveRunError",
     "QueryError",
@@ -46,12 +82,14 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SQLResult",
     "Scope",
     "Settings",
     "StorageError",
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "TensorBoard",
     "__version__",
     "current_run",
     "finish",

@@ -6,6 +6,7 @@ Every error derives from one root so ``except rk.RecordkitError`` catches them a
     ├── StoreError              the store cannot be opened, read or written
     │   ├── StoreNotFoundError  a store path or URL that does not exist (and may not be created)
     │   ├── StorageError        the engine failed (disk full, locked too long, connection lost)
+    │   ├── MirrorError         a mirror (TensorBoard, CSV) could not write; the records are stored
     │   └── InvalidNameError    a collection, run or file name that is empty or would escape the store
     ├── RunError                a run was used in a way its state does not allow
     │   ├── RunNotFoundError    no run has that id, number or prefix
@@ -38,6 +39,10 @@ class StoreNotFoundError(StoreError):
 
 class StorageError(StoreError):
     """The storage engine failed; the engine's own error is chained as ``__cause__``."""
+
+
+class MirrorError(StoreError):
+    """A mirror (TensorBoard, CSV) failed in the background; the records themselves are stored."""
 
 
 class InvalidNameError(StoreError, ValueError):

@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -140,6 +140,26 @@ class Scope:
         pending, self.pending = self.pending, {}
         if pending:
             self.log(pending, step=step)
+
+    def collect(
+        self, objects: Any, step: int | None = None, attrs: str | Sequence[str] = ("_record_these",)
+    ) -> dict[str, dict[str, Any]]:
+        """Record the attributes each object lists in ``_record_these``, found recursively in ``objects``.
+
+        Dicts, lists and objects' attributes are searched (cycles are safe; ``.module`` wrappers are
+        unwrapped). Each object found is a group named by its path (``tuple_miner``, ``trainer.miner``),
+        recorded as one record in a child scope ``group_name=<name>``. An object without the list records
+        nothing. Returns the recorded values by group.
+
+        Examples
+        --------
+        >>> run.collect({"tuple_miner": miner})                                   # doctest: +SKIP
+        >>> run.collect(models, attrs=("_record_these", "_record_these_stats"))   # doctest: +SKIP
+        >>> col.records.where(group_name="tuple_miner").mean("hardest_pos_pair_dist")  # doctest: +SKIP
+        """
+        from recordkit._harvest import collect
+
+        return collect(self, objects, step, (attrs,) if isinstance(attrs, str) else tuple(attrs))
 
     def __repr__(self) -> str:
         return f"<Scope {self.scope_id} of run {self._run.id} {dict(self._fields)!r}>"
@@ -353,6 +373,7 @@ class Run(Scope):
         self._row = self._store.backend.end_run(self.id, status.value, time.time(), info)
         _lifecycle.forget(self)
         write_meta(self._row, self._store.path)
+        self._store._finished(self._row)  # mirrors closed, Parquet sealed in the background
         if pending_error is not None:
             raise pending_error
 
@@ -389,6 +410,22 @@ class Run(Scope):
                 steps.append(record["step"])
                 values.append(value)
         return steps, values
+
+    def plot(
+        self, keys: str | Sequence[str], *, by: str | None = None, path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Save a PNG of ``keys`` against step (one line per key, or per key and value of ``by``).
+
+        Default path: ``<run folder>/plots/<keys>.png``. Needs matplotlib (``pip install 'recordkit[plot]'``).
+
+        Examples
+        --------
+        >>> run.plot(["loss", "acc"])                 # doctest: +SKIP
+        >>> run.plot("loss", by="model")              # doctest: +SKIP
+        """
+        from recordkit._plots import plot_run
+
+        return plot_run(self, [keys] if isinstance(keys, str) else list(keys), by=by, path=path)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per key: last value, its step, min, max and count (kept on write; no scan)."""

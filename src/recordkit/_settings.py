@@ -14,9 +14,13 @@ Precedence: a keyword argument beats an environment variable, which beats the de
 | ``RECORDKIT_LEASE``            | lease (s)           | 60      |
 | ``RECORDKIT_ENV_ALLOW``        | env_allow           | (none)  |
 | ``RECORDKIT_ENV_DENY``         | env_deny            | (none)  |
+| ``RECORDKIT_SEAL``             | seal                | 1       |
+| ``RECORDKIT_MIRRORS``          | mirrors             | (none)  |
 
 ``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
+``RECORDKIT_SEAL`` (``1``/``0``, ``true``/``false``) seals each finished run into Parquet in the background.
+``RECORDKIT_MIRRORS`` is a comma-separated list of mirrors (``tensorboard``, ``csv``) every store feeds.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "lease": ("RECORDKIT_LEASE", float),
     "env_allow": ("RECORDKIT_ENV_ALLOW", str),
     "env_deny": ("RECORDKIT_ENV_DENY", str),
+    "seal": ("RECORDKIT_SEAL", bool),
+    "mirrors": ("RECORDKIT_MIRRORS", str),
 }
 
 
@@ -64,6 +70,11 @@ class Settings:
         A run whose heartbeat is older than this (and whose process cannot be checked) is crashed.
     env_allow, env_deny
         Environment variable names (or globs) never redacted / always redacted in captured environments.
+    seal
+        Seal each finished run into ``<run folder>/records.parquet`` (zstd) in the background; needs pyarrow
+        (without it, runs are sealed later, when exported).
+    mirrors
+        Names of the mirrors (``"tensorboard"``, ``"csv"``) every store opened with these settings feeds.
     """
 
     store: str = "records"
@@ -76,6 +87,8 @@ class Settings:
     lease: float = 60.0
     env_allow: tuple[str, ...] = ()
     env_deny: tuple[str, ...] = ()
+    seal: bool = True
+    mirrors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop", "raise"):
@@ -97,10 +110,15 @@ def load_settings(**overrides: Any) -> Settings:
         elif variable in os.environ:
             raw = os.environ[variable]
             try:
-                values[name] = _split(raw) if name in ("env_allow", "env_deny") else kind(raw)
+                if name in ("env_allow", "env_deny", "mirrors"):
+                    values[name] = _split(raw)
+                elif kind is bool:
+                    values[name] = _boolean(raw)
+                else:
+                    values[name] = kind(raw)
             except ValueError:
                 raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
-    for name in ("env_allow", "env_deny"):
+    for name in ("env_allow", "env_deny", "mirrors"):
         if isinstance(values.get(name), str):
             values[name] = _split(values[name])
         elif name in values:
@@ -110,3 +128,12 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _boolean(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recordkit import _lifecycle
-from recordkit._exceptions import RunNotFoundError, StoreError
+from recordkit._exceptions import QueryError, RunNotFoundError, StoreError
 from recordkit._names import check_name
 from recordkit._run import Run, new_run_id, this_host, this_pid, write_meta
 from recordkit._settings import Settings, load_settings
@@ -21,9 +21,17 @@ if TYPE_CHECKING:
     from recordkit._cleanup import CleanupReport
     from recordkit._listing import Where
     from recordkit._records import Records
+    from recordkit._sinks import Mirror
+    from recordkit._sql import SQLResult
 
 
-def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **settings: Any) -> Store:
+def open(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    create: bool = True,
+    mirrors: Sequence[Mirror | str] | None = None,
+    **settings: Any,
+) -> Store:
     """Open (or create) a store.
 
     Parameters
@@ -33,6 +41,10 @@ def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **s
         Default: ``RECORDKIT_STORE``, else ``./records``.
     create
         With False, a missing folder store raises ``StoreError`` instead of being created.
+    mirrors
+        Copies of every record fed by the background writer: ``rk.TensorBoard(dir)``, ``rk.CSV(dir)``,
+        or their names ``"tensorboard"``, ``"csv"`` (written into each run's folder).
+        Default: ``RECORDKIT_MIRRORS``, else none.
     **settings
         Overrides for :class:`recordkit.Settings` (``flush_interval``, ``buffer_size``…).
 
@@ -45,7 +57,7 @@ def open(path: str | os.PathLike[str] | None = None, *, create: bool = True, **s
     """
     resolved = load_settings(**settings)
     target = os.fspath(path) if path is not None else resolved.store
-    return Store(_open_backend(target, create=create), resolved)
+    return Store(_open_backend(target, create=create), resolved, mirrors=mirrors)
 
 
 def _open_backend(target: str, *, create: bool) -> Backend:
@@ -70,12 +82,107 @@ def _open_backend(target: str, *, create: bool) -> Backend:
 class Store:
     """Where runs live. Open one with :func:`recordkit.open`."""
 
-    def __init__(self, backend: Backend, settings: Settings) -> None:
+    def __init__(self, backend: Backend, settings: Settings, mirrors: Sequence[Mirror | str] | None = None) -> None:
         self.backend = backend
         self.settings = settings
         self._writer = get_writer(settings)
         self._channel = self._writer.channel(backend)
+        given = settings.mirrors if mirrors is None else mirrors
+        if given:
+            from recordkit._sinks import MirrorFeed, make_mirrors
+
+            made = make_mirrors(given)
+            for mirror in made:
+                mirror.bind(self.path)
+            self._channel.mirrors = MirrorFeed(backend, made, self.path)
         self.reap()
+
+    @property
+    def mirrors(self) -> list[Mirror]:
+        """The mirrors this store feeds (TensorBoard, CSV)."""
+        feed = self._channel.mirrors
+        return [] if feed is None else list(feed.mirrors)
+
+    def _finished(self, row: RunRow) -> None:
+        """A run of this store finished (its records are committed): close its mirrors, seal it."""
+        feed = self._channel.mirrors
+        if feed is not None:
+            try:
+                feed.end_run(row.id)
+            except Exception as exc:  # a mirror's file: reported, never fatal to the run's end
+                import warnings
+
+                from recordkit._exceptions import RecordkitWarning
+
+                warnings.warn(f"recordkit could not close the mirrors of run {row.id}: {exc}", RecordkitWarning,
+                              stacklevel=3)
+        if self.settings.seal and self.path is not None:
+            from recordkit._parquet import seal_later
+
+            with contextlib.suppress(Exception):  # sealing is a convenience; the run's end must never fail
+                seal_later(self, row)
+
+    # --- analytics ---------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> SQLResult:
+        """Run one read-only SQL query over the documented views (``runs``, ``records``, ``scopes``…).
+
+        ``records`` holds every record flat: run fields, ``scope_id``, ``seq``, ``step``, ``time``, one
+        column per record key and per scope field (see docs/analytics.md). Values are bound with
+        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes is refused
+        with ``QueryError``.
+
+        Examples
+        --------
+        >>> store.sql("select avg(x) from records where episode = ?", [2]).scalar()   # doctest: +SKIP
+        >>> store.sql("select run_name, max(acc) from records group by run_id").to_pandas()  # doctest: +SKIP
+        """
+        from recordkit._sql import SQLResult
+
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError(f"store.sql() takes the query as a non-empty string, not {query!r}")
+        if isinstance(params, (str, bytes)):
+            raise QueryError(f"params must be a list of values or a dict of names, not the string {params!r}")
+        self.reap()  # a run whose process died reads crashed here too
+        self.flush()
+        columns, rows = self.backend.sql(query, params)
+        return SQLResult(columns, rows)
+
+    def seal(self, run: Run | str) -> Path:
+        """Write a finished run's records to ``<run folder>/records.parquet`` now (zstd; temp file + rename).
+
+        Finished runs are sealed in the background anyway (setting ``seal``); this waits for it.
+        """
+        from recordkit._parquet import seal_run
+
+        row = self._find_row(run.id if isinstance(run, Run) else run)
+        return seal_run(self, row)
+
+    def export_parquet(self, out: str | os.PathLike[str], *, collection: str | None = None) -> list[Path]:
+        """Write a hive-partitioned Parquet dataset: ``out/collection=<name>/run=<id>/part-0.parquet``.
+
+        Every file has the same columns (a key one run never logged is null there), so DuckDB, Polars
+        and Spark read the folder as one table. Finished runs are copied from their sealed files (sealed
+        now if needed); live runs are written as they are so far. Returns the files written.
+
+        Examples
+        --------
+        >>> store.export_parquet("out/")                                             # doctest: +SKIP
+        >>> duckdb.sql("select avg(x) from read_parquet('out/**/*.parquet', hive_partitioning=true)")  # doctest: +SKIP
+        """
+        from recordkit._export import export_parquet
+
+        return export_parquet(self, Path(out), collection=collection)
+
+    def export(
+        self, out: str | os.PathLike[str], *, format: str = "parquet", collection: str | None = None
+    ) -> list[Path]:
+        """Write every run's flat records under ``out`` as ``parquet``, ``csv`` or ``jsonl`` files.
+
+        The layout is the same for each format: ``out/collection=<name>/run=<id>/part-0.<format>``.
+        """
+        from recordkit._export import export
+
+        return export(self, Path(out), format=format, collection=collection)
 
     @property
     def url(self) -> str:
@@ -196,6 +303,9 @@ class Store:
         640
         """
         from recordkit._cleanup import delete_runs
+        from recordkit._parquet import wait_sealed
+
+        wait_sealed(self)  # a background seal must not write into a folder being deleted
 
         row = self._find_row(run.id if isinstance(run, Run) else run)
         return delete_runs(self, [row], force=force, dry_run=dry_run)
@@ -217,6 +327,9 @@ class Store:
         1048576
         """
         from recordkit._cleanup import collect_garbage
+        from recordkit._parquet import wait_sealed
+
+        wait_sealed(self)  # a sealed file being written is no garbage, and gc must count it once
 
         self.flush()
         return collect_garbage(self, dry_run=dry_run)
@@ -286,6 +399,12 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        from recordkit._parquet import wait_sealed
+
+        wait_sealed(self)
+        feed = self._channel.mirrors
+        if feed is not None:
+            feed.close()
         self.backend.close()
 
     def __enter__(self) -> Store:
@@ -507,6 +626,22 @@ class Collection:
         from recordkit._records import Records
 
         return Records(self.store, collection=self.name)
+
+    def plot(
+        self, key: str, *, by: str | None = None, path: str | os.PathLike[str] | None = None, **where: Any
+    ) -> Path:
+        """Save a PNG of ``key`` against step: one line per run, or per run and value of ``by``.
+
+        ``where`` filters the records first (as ``records.where``). Default path:
+        ``<store>/<collection>/plots/<key>.png``. Needs matplotlib (``pip install 'recordkit[plot]'``).
+
+        Examples
+        --------
+        >>> col.plot("loss", by="model", training=True)    # doctest: +SKIP
+        """
+        from recordkit._plots import plot_collection
+
+        return plot_collection(self, key, by=by, path=path, where=where)
 
     def __len__(self) -> int:
         return len(self.store.backend.find_runs(self.name))

@@ -21,11 +21,14 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recordkit._exceptions import RecordkitWarning, RunStateError, StorageError
+from recordkit._exceptions import MirrorError, RecordkitWarning, RunStateError, StorageError
 from recordkit._settings import Settings
 from recordkit.backends.base import Backend, UpdateRun, WriteItem
+
+if TYPE_CHECKING:
+    from recordkit._sinks import MirrorFeed
 
 
 class _Marker:
@@ -48,6 +51,8 @@ class Channel:
         self.batch = writer.settings.batch_size
         self.markers = 0  # flush markers queued and not yet taken
         self.marker_lock = threading.Lock()
+        #: Mirrors fed after each committed batch; None (the default) leaves the writer's path as it was.
+        self.mirrors: MirrorFeed | None = None
 
     def put(self, item: WriteItem) -> None:
         queue = self.queue
@@ -145,6 +150,8 @@ class Writer:
     def raise_error(self) -> None:
         error, self.error = self.error, None
         if error is not None:
+            if isinstance(error, MirrorError):
+                raise error
             if isinstance(error, StorageError):
                 raise StorageError(f"{error} (recorded data is kept in memory and retried)") from error
             raise StorageError(f"recordkit could not store data in the background: {error!r}") from error
@@ -201,6 +208,8 @@ class Writer:
                     channel.markers -= len(markers)
             else:
                 items = chunk
+            if items and channel.mirrors is not None:
+                items = channel.mirrors.prepare(items)  # tensors converted once, for backend and mirrors
             with _gc_paused():
                 kept = self._write(channel, items) if items else []
             if kept:
@@ -241,7 +250,27 @@ class Writer:
             return self._write(channel, items[middle:])
         if isinstance(self.error, StorageError) and getattr(self.error, "_recordkit_retried", False):
             self.error = None  # the kept data is now written: nothing was lost, nothing to raise
+        if channel.mirrors is not None:
+            self._mirror(channel, items)
         return []
+
+    def _mirror(self, channel: Channel, items: list[WriteItem]) -> None:
+        """Feed the committed items to the mirrors; a failure is reported, never retried or fatal."""
+        feed = channel.mirrors
+        if feed is None:
+            return
+        try:
+            feed.feed(items)
+        except Exception as exc:
+            error = MirrorError(f"a mirror could not write records ({type(exc).__name__}: {exc}); they are stored")
+            error.__cause__ = exc
+            if self.error is None or getattr(self.error, "_recordkit_retried", False):
+                self.error = error
+            self._warn_once(
+                f"mirror:{type(exc).__name__}",
+                f"recordkit could not write a mirror in the background ({exc}); the records are stored, "
+                "training continues, and flush()/finish() will raise this error",
+            )
 
     def _fail(self, kind: str, exc: BaseException) -> None:
         self.failures += 1

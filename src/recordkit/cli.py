@@ -10,6 +10,9 @@ command                     Python
 ``recordkit diff A B``      two runs' ``config``, ``env`` and ``summary()``
 ``recordkit rm RUN…``       ``store.delete_run(run, force=…, dry_run=…)``
 ``recordkit gc``            ``store.gc(dry_run=…)``
+``recordkit sql QUERY``     ``store.sql(query, params)``
+``recordkit export``        ``store.export(out, format=...)`` / ``store.export_parquet(out)``
+``recordkit plot RUN KEY``  ``run.plot(keys, by=..., path=...)``
 ==========================  ====================================================================
 
 Commands open a store, call the method, and hand the result to :mod:`recordkit._report` (pure
@@ -760,6 +763,83 @@ def gc(store: str | None, dry_run: bool, fmt: str) -> None:
     print_table(_console(), make_table(["removed", "count", "bytes"], rows, title=title))
     verb = "Would reclaim" if dry_run else "Reclaimed"
     click.echo(f"{verb} {R.human_bytes(report.bytes_reclaimed)} ({report.bytes_reclaimed:,} bytes).")
+
+
+# --- analytics: sql, export, plot ------------------------------------------------------------------
+
+
+@main.command("sql")
+@click.argument("query", metavar="QUERY")
+@store_option
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="VALUE",
+    help="Bind the next ? placeholder (JSON when it parses, else text); repeat in order.",
+)
+@format_option("table", "csv", "json")
+def sql(query: str, store: str | None, params: tuple[str, ...], fmt: str) -> None:
+    """Run one read-only SQL query over the views runs, records and scopes.
+
+    records holds every record flat (its keys, scope fields and run fields as
+    columns). Anything that writes is refused. Python: store.sql(QUERY, params).
+
+    \b
+    Example:
+        recordkit sql "select run_name, avg(loss) from records where phase = ? group by run_id" -p eval
+    """
+    result = open_store(store).sql(query, [R.parse_value(p) for p in params])
+    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    if fmt == "table" and not rows:
+        click.echo("No rows.")
+        return
+    write_rows(fmt, result.columns, rows, times=R.RECORD_TIME_COLUMNS, durations=R.RECORD_DURATION_COLUMNS)
+
+
+@main.command("export")
+@store_option
+@collection_option
+@click.option("--out", "-o", "out", required=True, metavar="DIR", help="Folder to write the dataset into.")
+@format_option("parquet", "csv", "jsonl")
+def export(store: str | None, collection: str | None, out: str, fmt: str) -> None:
+    """Write every run's flat records as a hive-partitioned dataset under DIR.
+
+    Files go to DIR/collection=NAME/run=ID/part-0.FORMAT; Parquet files share one
+    schema, so DuckDB, Polars and Spark read DIR as one table.
+    Python: store.export(DIR, format=FORMAT) / store.export_parquet(DIR).
+
+    \b
+    Example:
+        recordkit export --format parquet --out dataset/ && duckdb -c "select count(*) from 'dataset/**/*.parquet'"
+    """
+    opened = open_store(store)
+    written = opened.export(out, format=fmt, collection=collection)
+    click.echo(f"Wrote {len(written)} {fmt} file(s) under {Path(out).resolve()}")
+
+
+@main.command("plot")
+@click.argument("run_ref", metavar="RUN")
+@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@store_option
+@click.option("--by", "by", metavar="FIELD", default=None, help="One line per value of this field (e.g. model).")
+@click.option(
+    "--out", "-o", "out", metavar="FILE.png", default=None, help="Where to save.  [default: RUN_FOLDER/plots/KEYS.png]"
+)
+def plot(run_ref: str, keys: tuple[str, ...], store: str | None, by: str | None, out: str | None) -> None:
+    """Save a PNG of KEY... against step for one run (needs matplotlib).
+
+    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER.
+    Python: run.plot([KEY, ...], by=FIELD, path=FILE).
+
+    \b
+    Example:
+        recordkit plot demo/3 loss acc --out curves.png
+    """
+    opened = open_store(store)
+    path = find_run(opened, run_ref).plot(list(keys), by=by, path=out)
+    click.echo(str(Path(path).resolve()))
 
 
 if __name__ == "__main__":  # pragma: no cover

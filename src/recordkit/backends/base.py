@@ -384,6 +384,17 @@ class Backend(abc.ABC):
         """
         return None
 
+    # --- analytics (optional) ----------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(column names, rows) of one read-only query over the views documented in docs/analytics.md.
+
+        Parameters are bound by the engine, never pasted. Anything that would write must raise
+        :class:`recordkit.QueryError`. Engines without SQL views keep this default.
+        """
+        from recordkit._exceptions import QueryError
+
+        raise QueryError(f"{type(self).__name__} does not support store.sql(); export to Parquet and use DuckDB")
+
 
 def merged_scope_fields(scopes: Mapping[int, ScopeRow]) -> dict[int, dict[str, Any]]:
     """Each scope's fields merged with its ancestors' (nearest wins). Pure; used by every backend."""

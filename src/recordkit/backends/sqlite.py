@@ -602,7 +602,9 @@ class SQLiteBackend(Backend):
         name = f"records_{n}"
         table = _Table(name)
         for i, key in enumerate(keys):
-            table.add(key, f"c{i}", V.kind_of(values[key]))
+            # A tensor's kind is known once converted (in _convert_column): leave it open until then.
+            value = values[key]
+            table.add(key, f"c{i}", None if V.needs_materialize(value) else V.kind_of(value))
         # Untyped columns: SQLite keeps each value as given (no affinity conversions).
         columns = "".join(f", {table.cols[k]}" for k in table.order)
         conn.execute(
@@ -895,6 +897,10 @@ class SQLiteBackend(Backend):
         finally:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        from recordkit._sql import sqlite_query
+
+        return sqlite_query(self.path, query, params)
 
     def max_seq(self, run_id: str) -> int:
         best = -1
