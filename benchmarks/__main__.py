@@ -30,6 +30,7 @@ DESCRIPTIONS = {
     "ls": "`recordkit ls` over 10,000 runs, end to end and as a library call, vs bare start-up and raw SELECT",
     "harvest": "run.collect of `_record_these` objects, caller's thread, vs logging the same values by hand",
     "export": "sealing a run into Parquet and exporting the dataset (rec/s), bytes per sealed record",
+    "postgres": "ingest into PostgreSQL with 1 and 4 writer processes vs raw binary COPY, beside the folder store",
 }
 
 

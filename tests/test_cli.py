@@ -115,7 +115,7 @@ COMMANDS = sorted(main.commands)
 
 
 def test_the_group_has_the_commands() -> None:
-    assert {"demo", "diff", "export", "gc", "ls", "plot", "records", "rm", "show", "sql"} <= set(COMMANDS)
+    assert {"demo", "diff", "export", "gc", "ls", "plot", "records", "rm", "show", "sql", "sync"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

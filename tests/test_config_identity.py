@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import fast_run
+from tests.conftest import everything_stored, fast_run
 
 import recordkit as rk
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
 @dataclasses.dataclass
@@ -131,7 +133,7 @@ def test_secrets_never_reach_the_store(
     monkeypatch.setenv("HARMLESS", "visible-value")
     with collection.start_run() as run:
         run.log(x=1.0)
-    everything = b"".join(p.read_bytes() for p in store_path.rglob("*") if p.is_file())
+    everything = everything_stored(collection.store)
     assert b"tok-very-secret-1" not in everything and b"pw-very-secret-2" not in everything
     assert run.env["env_vars"]["HARMLESS"] == "visible-value"
 

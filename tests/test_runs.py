@@ -11,6 +11,8 @@ from tests.conftest import fast_run
 
 import recordkit as rk
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def _outcomes(collection: rk.Collection, outcomes: list[str]) -> None:
     for outcome in outcomes:

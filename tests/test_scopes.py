@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
-from tests.conftest import fast_run
+import pytest
+from tests.conftest import engine_rows, fast_run
 
 import recordkit as rk
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
 def test_records_read_their_scopes_fields_flat(collection: rk.Collection) -> None:
@@ -44,15 +44,15 @@ def test_fields_added_later_are_seen_by_every_record(collection: rk.Collection) 
     assert model["note"] == "late" and model.fields == {"model": "m1", "note": "late"}
 
 
-def test_scope_fields_are_stored_once_not_per_record(collection: rk.Collection, store_path: Path) -> None:
+def test_scope_fields_are_stored_once_not_per_record(collection: rk.Collection) -> None:
     with fast_run(collection) as run:
         scope = run.scope(description="x" * 10_000)
         for i in range(200):
             scope.log(i=i)
-    with sqlite3.connect(store_path / "recordkit.db") as conn:
-        (count,) = conn.execute("SELECT count(*) FROM scopes WHERE fields LIKE '%xxxxxxxx%'").fetchone()
-        tables = [t for (t,) in conn.execute("SELECT name FROM record_tables")]
-        stored = sum(conn.execute(f"SELECT count(*) FROM {t} WHERE extra LIKE '%xxxx%'").fetchone()[0] for t in tables)
+    store = collection.store
+    ((count,),) = engine_rows(store, "SELECT count(*) FROM scopes WHERE fields LIKE '%xxxxxxxx%'")
+    tables = [t for (t,) in engine_rows(store, "SELECT name FROM record_tables")]
+    stored = sum(engine_rows(store, f"SELECT count(*) FROM {t} WHERE extra LIKE '%xxxx%'")[0][0] for t in tables)  # type: ignore[misc]
     assert count == 1
     assert stored == 0
     assert all(r["description"] == "x" * 10_000 for r in collection.records)

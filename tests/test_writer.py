@@ -9,43 +9,34 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.conftest import fast_run
+from tests.conftest import fast_run, record_count
 
 import recordkit as rk
 from recordkit._settings import load_settings
 from recordkit._store import Store
 from recordkit.backends.sqlite import SQLiteBackend
 
-
-def _count(store_path: Path, run_id: str) -> int:
-    with sqlite3.connect(store_path / "recordkit.db") as conn:
-        tables = [t for (t,) in conn.execute("SELECT name FROM record_tables")]
-        return sum(
-            conn.execute(
-                f"SELECT count(*) FROM {t} WHERE scope_id IN (SELECT id FROM scopes WHERE run_id = ?)", (run_id,)
-            ).fetchone()[0]
-            for t in tables
-        )
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
-def test_flush_makes_records_durable_for_another_connection(collection: rk.Collection, store_path: Path) -> None:
+def test_flush_makes_records_durable_for_another_connection(collection: rk.Collection) -> None:
     run = fast_run(collection)
     for i in range(1000):
         run.log(i=i)
     run.flush()
-    assert _count(store_path, run.id) == 1000
+    assert record_count(collection.store, run.id) == 1000
     run.finish()
 
 
-def test_records_become_durable_within_the_flush_interval(collection: rk.Collection, store_path: Path) -> None:
+def test_records_become_durable_within_the_flush_interval(collection: rk.Collection) -> None:
     run = fast_run(collection)
     run.log(i=1)
     deadline = threading.Event()
     for _ in range(100):  # up to 5 s: generous for a noisy machine, still bounded
-        if _count(store_path, run.id) == 1:
+        if record_count(collection.store, run.id) == 1:
             break
         deadline.wait(0.05)
-    assert _count(store_path, run.id) == 1
+    assert record_count(collection.store, run.id) == 1
     run.finish()
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._cleanup import CleanupReport
+from recordkit._distributed import DistInfo, dist_info
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
@@ -31,6 +32,7 @@ from recordkit._records import Record, Records
 from recordkit._run import Run, RunStatus, Scope
 from recordkit._settings import Settings
 from recordkit._store import Collection, Store, open
+from recordkit._sync import SyncReport
 from recordkit._version import __version__
 
 if _TYPE_CHECKING:
@@ -66,6 +68,7 @@ __all__ = [
     "CleanupReport",
     "Collection",
     "ConfigError",
+    "DistInfo",
     "InvalidNameError",
     "Mirror",
     "MirrorError",
@@ -89,9 +92,11 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "SyncReport",
     "TensorBoard",
     "__version__",
     "current_run",
+    "dist_info",
     "finish",
     "init",
     "log",

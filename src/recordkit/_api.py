@@ -25,8 +25,13 @@ def init(
     store: str | Store | None = None,
     capture: bool | Sequence[str] = True,
     seed: int | None = None,
+    distributed: bool = False,
+    rank_zero_only: bool = False,
 ) -> Run:
     """Start a run in collection ``project`` and make it the current run.
+
+    With ``distributed=True`` every rank of a torchrun / DDP / Slurm job joins one run (see
+    ``Collection.start_run``); ``rank_zero_only=True`` then makes ``rk.log`` a no-op on other ranks.
 
     Examples
     --------
@@ -36,7 +41,9 @@ def init(
     """
     global _latest
     opened = store if isinstance(store, Store) else open_store(store)
-    run = opened.collection(project).start_run(config, name=name, tags=tags, capture=capture, seed=seed)
+    run = opened.collection(project).start_run(
+        config, name=name, tags=tags, capture=capture, seed=seed, distributed=distributed, rank_zero_only=rank_zero_only
+    )
     _current.set(run)
     _latest = run
     return run

@@ -544,7 +544,12 @@ def run_folder(root: Path | None, row: RunRow) -> Path:
 
 
 def write_meta(row: RunRow, root: Path | None) -> None:
-    """Write ``meta.json`` in the run folder atomically (temp file + rename)."""
+    """Write ``meta.json`` in the run folder atomically (temp file + rename).
+
+    A store without a files folder (PostgreSQL opened without ``files=``) keeps no run folders.
+    """
+    if not row.folder or (root is None and not Path(row.folder).is_absolute()):
+        return
     folder = run_folder(root, row)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {

@@ -21,6 +21,11 @@ Precedence: a keyword argument beats an environment variable, which beats the de
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
 ``RECORDKIT_SEAL`` (``1``/``0``, ``true``/``false``) seals each finished run into Parquet in the background.
 ``RECORDKIT_MIRRORS`` is a comma-separated list of mirrors (``tensorboard``, ``csv``) every store feeds.
+
+Read where they are used (the shared store and distributed jobs, docs/postgres.md):
+``RECORDKIT_FILES`` (run folders of a PostgreSQL store), ``RECORDKIT_SPOOL`` (its local spool folder),
+``RECORDKIT_PG_SCHEMA`` (default schema), ``RECORDKIT_JOB_ID`` and ``RECORDKIT_RUN_ID`` (which run the
+ranks of a job share).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from recordkit._records import Records
     from recordkit._sinks import Mirror
     from recordkit._sql import SQLResult
+    from recordkit._sync import SyncReport
 
 
 def open(
@@ -30,6 +31,7 @@ def open(
     *,
     create: bool = True,
     mirrors: Sequence[Mirror | str] | None = None,
+    files: str | os.PathLike[str] | None = None,
     **settings: Any,
 ) -> Store:
     """Open (or create) a store.
@@ -45,6 +47,9 @@ def open(
         Copies of every record fed by the background writer: ``rk.TensorBoard(dir)``, ``rk.CSV(dir)``,
         or their names ``"tensorboard"``, ``"csv"`` (written into each run's folder).
         Default: ``RECORDKIT_MIRRORS``, else none.
+    files
+        For a PostgreSQL store: the folder holding run folders (meta.json, attachments, checkpoints).
+        Default ``RECORDKIT_FILES``; without either, runs of a PostgreSQL store have no folder.
     **settings
         Overrides for :class:`recordkit.Settings` (``flush_interval``, ``buffer_size``…).
 
@@ -57,20 +62,23 @@ def open(
     """
     resolved = load_settings(**settings)
     target = os.fspath(path) if path is not None else resolved.store
-    return Store(_open_backend(target, create=create), resolved, mirrors=mirrors)
+    files = files if files is not None else os.environ.get("RECORDKIT_FILES") or None
+    return Store(_open_backend(target, create=create, files=files), resolved, mirrors=mirrors)
 
 
-def _open_backend(target: str, *, create: bool) -> Backend:
+def _open_backend(target: str, *, create: bool, files: str | os.PathLike[str] | None = None) -> Backend:
     if "://" in target:
         scheme = target.split("://", 1)[0].lower()
         if scheme in ("postgresql", "postgres"):
             try:
-                from recordkit.backends.postgres import PostgresBackend  # type: ignore[import-not-found]
+                import psycopg  # noqa: F401
+
+                from recordkit.backends.postgres import PostgresBackend
             except ImportError as exc:
                 raise StoreError(
                     f"the PostgreSQL store needs its extra: pip install 'recordkit[postgres]' ({exc})"
                 ) from exc
-            return PostgresBackend(target)  # type: ignore[no-any-return]
+            return PostgresBackend(target, files=files)
         if scheme != "file":
             raise StoreError(f"unknown store scheme {scheme!r}; use a folder path or postgresql://…")
         target = target.split("://", 1)[1]
@@ -392,6 +400,20 @@ class Store:
         dead = [row for row in self.backend.find_runs(statuses=LIVE_STATUSES) if self._is_dead(row, now)]
         return [self._mark_crashed(row).id for row in dead]
 
+    def sync_to(self, other: Store, *, collections: Sequence[str] | None = None) -> SyncReport:
+        """Copy this store's runs, scopes, records and run folders into ``other``; safe to repeat.
+
+        Each record lands exactly once, even if the sync is interrupted and run again, or a run is
+        still writing (see :mod:`recordkit._sync`).
+
+        Examples
+        --------
+        >>> rk.open("records").sync_to(rk.open("postgresql://db/runs", files="/shared"))  # doctest: +SKIP
+        """
+        from recordkit._sync import sync
+
+        return sync(self, other, collections=collections)
+
     # --- housekeeping ------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything logged to this store is durable."""
@@ -462,6 +484,8 @@ class Collection:
         tags: Sequence[str] = (),
         capture: bool | Sequence[str] = True,
         seed: int | None = None,
+        distributed: bool = False,
+        rank_zero_only: bool = False,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -481,6 +505,11 @@ class Collection:
             (system, python, hardware, gpu, packages, env_vars, git, process).
         seed
             Seed random, numpy and torch (when installed) with it before the run starts, and record it.
+        distributed
+            One run for a whole torchrun / DDP / Slurm job: rank 0 starts it, every other rank attaches
+            to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit._distributed`).
+        rank_zero_only
+            With ``distributed``: logging on every rank but 0 does nothing.
 
         Examples
         --------
@@ -489,6 +518,12 @@ class Collection:
         """
         from recordkit._capture import capture_environment, config_to_dict, seed_everything
 
+        if distributed:
+            from recordkit._distributed import start_distributed_run
+
+            return start_distributed_run(
+                self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
+            )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):

@@ -13,6 +13,7 @@ command                     Python
 ``recordkit sql QUERY``     ``store.sql(query, params)``
 ``recordkit export``        ``store.export(out, format=...)`` / ``store.export_parquet(out)``
 ``recordkit plot RUN KEY``  ``run.plot(keys, by=..., path=...)``
+``recordkit sync SRC DST``  ``rk.open(SRC).sync_to(rk.open(DST))``
 ==========================  ====================================================================
 
 Commands open a store, call the method, and hand the result to :mod:`recordkit._report` (pure
@@ -840,6 +841,31 @@ def plot(run_ref: str, keys: tuple[str, ...], store: str | None, by: str | None,
     opened = open_store(store)
     path = find_run(opened, run_ref).plot(list(keys), by=by, path=out)
     click.echo(str(Path(path).resolve()))
+
+
+@main.command("sync")
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@click.option("--files", "files", metavar="DIR", default=None, help="Run folders of DST when it is a PostgreSQL URL.")
+@click.option("--collection", "-c", "collections", multiple=True, help="Only this collection (repeatable).")
+def sync(source: str, destination: str, files: str | None, collections: tuple[str, ...]) -> None:
+    """Copy runs, records and run folders from SRC into DST; safe to repeat or interrupt.
+
+    SRC and DST are store folders or postgresql:// URLs. Each record lands exactly once,
+    even while a run in SRC is still writing. Python: store.sync_to(other).
+
+    \b
+    Example:
+        recordkit sync records postgresql://db.lab/runs --files /shared/runs
+    """
+    src = rk.open(source, create=False)
+    dst = rk.open(destination, files=files)
+    try:
+        report = src.sync_to(dst, collections=list(collections) or None)
+    finally:
+        src.close()
+        dst.close()
+    click.echo(f"{src.url} -> {dst.url}: {report}")
 
 
 if __name__ == "__main__":  # pragma: no cover
