@@ -207,8 +207,10 @@ def _copy_files(row: RunRow, source: Store, destination: Store, target: RunRow) 
     copied = 0
     for path in _files(source_folder):
         relative = path.relative_to(source_folder)
-        if relative.name == "meta.json" and relative.parent == Path("."):
-            continue  # written from the destination's own row below
+        if relative.parent == Path(".") and relative.name in ("meta.json", "records.parquet"):
+            # meta.json is written from the destination's own row below; the sealed Parquet file holds
+            # the source's run fields (its numbering), so the destination seals its own when exporting.
+            continue
         out = dest_folder / relative
         stat = path.stat()
         if out.exists() and out.stat().st_size == stat.st_size and int(out.stat().st_mtime) == int(stat.st_mtime):
