@@ -452,3 +452,31 @@ def test_a_network_that_swallows_packets_is_cut_after_write_timeout(pg_url: str,
     run.finish()
     assert [r["i"] for r in rk.open(pg_url).run(run.id).records] == list(range(500))
     store.close()
+
+
+# --- listing and deleting (the seam methods issue 6 added) ---------------------------------------------
+def test_delete_run_and_listing_work_on_the_shared_store(pg_url: str, tmp_path: Path) -> None:
+    store = rk.open(pg_url, files=tmp_path / "files")
+    study = store.collection("study")
+    runs = []
+    for name, count in (("keep", 5), ("doomed", 7)):
+        with fast_run(study, name=name, config={"lr": 0.1}) as run:
+            scope = run.scope(phase="train")
+            for i in range(count):
+                scope.log(loss=1.0 / (i + 1), i=i)
+        runs.append(run)
+    keep, doomed = runs
+    assert store.backend.last_values([keep.id, "nope"]) == {keep.id: {"loss": 0.2, "i": 4}, "nope": {}}
+    assert store.backend.summaries([doomed.id])[doomed.id]["loss"].count == 7
+    table = store.run_table(sort="-number")
+    assert [row["name"] for row in table] == ["doomed", "keep"] and table[0]["loss"] == 1 / 7
+    planned = store.delete_run(doomed, dry_run=True)
+    assert len(study.records) == 12  # a dry run changes nothing
+    done = store.delete_run(doomed)
+    assert planned.rows == done.rows
+    assert {k: done.rows[k] for k in ("records", "scopes", "summary", "runs")} == {
+        "records": 7, "scopes": 2, "summary": 2, "runs": 1
+    }
+    assert not (tmp_path / "files" / "study" / doomed.id).exists()
+    assert [r.name for r in store.runs()] == ["keep"] and len(study.records) == 5
+    store.close()

@@ -47,6 +47,7 @@ from recordkit.backends.base import (
     NewRun,
     RawRecord,
     RecordQuery,
+    Removed,
     RunRow,
     ScopeRow,
     UpdateRun,
@@ -1124,6 +1125,61 @@ class PostgresBackend(Backend):
         return max(self.max_seq_by_scope(run_id).values(), default=-1)
 
     @_reconnecting
+    def summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, KeySummary]]:
+        out: dict[str, dict[str, KeySummary]] = {run_id: {} for run_id in run_ids}
+        if not out:
+            return out
+        with self._translate("reading run summaries"):
+            cursor = self._conn().execute(
+                "SELECT run_id, key, last, last_step, min, max, count FROM summary WHERE run_id = ANY(%s) ORDER BY ord",
+                (list(out),),
+            )
+            for run_id, key, last, last_step, low, high, count in cursor:
+                out[run_id][key] = KeySummary(V.loads(last), last_step, low, high, count)
+        return out
+
+    @_reconnecting
+    def last_values(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
+        if not out:
+            return out
+        with self._translate("reading run summaries"):
+            cursor = self._conn().execute(
+                "SELECT run_id, key, last FROM summary WHERE run_id = ANY(%s) ORDER BY ord", (list(out),)
+            )
+            for run_id, key, last in cursor:
+                out[run_id][key] = V.loads(last)
+        return out
+
+    @_reconnecting
+    def delete_runs(self, run_ids: Sequence[str], *, dry_run: bool = False) -> Removed:
+        """Delete the runs with their scopes, records and summaries in one transaction (see Backend)."""
+        ids = list(run_ids)
+        removed = Removed()
+        with self._translate("deleting runs"):
+            conn = self._conn()
+            try:
+                with conn.transaction():
+                    tables = [r[0] for r in conn.execute("SELECT name FROM record_tables ORDER BY name")]
+                    removed.rows["records"] = sum(
+                        conn.execute(
+                            f"DELETE FROM {name} WHERE scope_id IN (SELECT id FROM scopes WHERE run_id = ANY(%s))",
+                            (ids,),
+                        ).rowcount
+                        for name in tables
+                    )
+                    removed.rows["scopes"] = conn.execute("DELETE FROM scopes WHERE run_id = ANY(%s)", (ids,)).rowcount
+                    removed.rows["summary"] = conn.execute(
+                        "DELETE FROM summary WHERE run_id = ANY(%s)", (ids,)
+                    ).rowcount
+                    removed.rows["runs"] = conn.execute("DELETE FROM runs WHERE id = ANY(%s)", (ids,)).rowcount
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass  # the transaction was rolled back: the counts say what would be deleted
+        return removed
+
+    @_reconnecting
     def max_seq_by_scope(self, run_id: str) -> dict[int, int]:
         """Highest record sequence number per scope of a run (scopes without records are absent)."""
         found: dict[int, int] = {}
@@ -1228,6 +1284,10 @@ def _materialized(items: Sequence[WriteItem]) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to roll it back on purpose."""
 
 
 def _cut(conn: Any) -> None:
