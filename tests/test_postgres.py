@@ -480,3 +480,22 @@ def test_delete_run_and_listing_work_on_the_shared_store(pg_url: str, tmp_path: 
     assert not (tmp_path / "files" / "study" / doomed.id).exists()
     assert [r.name for r in store.runs()] == ["keep"] and len(study.records) == 5
     store.close()
+
+
+def test_parquet_export_reads_the_shared_store(pg_url: str, tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    store = rk.open(pg_url, files=tmp_path / "files")
+    with fast_run(store.collection("c")) as run:
+        for episode in range(3):
+            scope = run.scope(episode=episode)
+            for i in range(10):
+                scope.log(x=float(i + episode), n=i)
+    store.export_parquet(tmp_path / "out")
+    glob = str(tmp_path / "out" / "**" / "*.parquet")
+    ((mean, count),) = duckdb.sql(
+        f"SELECT avg(x), count(*) FROM read_parquet('{glob}', hive_partitioning = true) WHERE episode = 2"
+    ).fetchall()
+    assert (mean, count) == (6.5, 10)
+    with pytest.raises(rk.QueryError, match="Parquet"):
+        store.sql("select 1")  # SQL views are the folder store's for now: the message says what to use
+    store.close()
