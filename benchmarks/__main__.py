@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     "harvest": "run.collect of `_record_these` objects, caller's thread, vs logging the same values by hand",
     "export": "sealing a run into Parquet and exporting the dataset (rec/s), bytes per sealed record",
     "postgres": "ingest into PostgreSQL with 1 and 4 writer processes vs raw binary COPY, beside the folder store",
+    "files": "run.event latency in the caller's thread; attach and save_model throughput vs copy/torch.save",
 }
 
 

@@ -149,9 +149,11 @@ def test_the_store_file_is_untouched_by_a_query(episodes: rk.Store, store_path: 
 
 
 def test_a_store_table_gets_its_view_when_it_exists(fresh_store: rk.Store, store_path: Path) -> None:
+    conn = sqlite3.connect(store_path / "recordkit.db")
+    conn.execute("drop table events")  # as an older store (schema version 1) has it
+    conn.commit()
     with pytest.raises(rk.QueryError, match="no such table: events"):
         fresh_store.sql("select * from events")
-    conn = sqlite3.connect(store_path / "recordkit.db")  # as a newer store version would have it
     conn.execute("create table events (run_id text, name text, time real)")
     conn.execute("insert into events values ('r1', 'eval/done', 1.5)")
     conn.commit()

@@ -119,8 +119,9 @@ def test_run_folder_files_are_copied_once(source: rk.Store, fresh_store: rk.Stor
         (run.folder / "notes.txt").write_text("hello")
         (run.folder / "plots").mkdir()
         (run.folder / "plots" / "a.png").write_bytes(b"\x89PNG")
-    assert source.sync_to(fresh_store).files == 2
+    assert source.sync_to(fresh_store).files == 3  # notes.txt, plots/a.png and the run's events.jsonl
     target = fresh_store.run(run.id).folder
+    assert (target / "events.jsonl").exists()
     assert (target / "notes.txt").read_text() == "hello" and (target / "plots" / "a.png").exists()
     assert (target / "meta.json").exists()
     assert source.sync_to(fresh_store).files == 0

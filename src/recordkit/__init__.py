@@ -22,8 +22,11 @@ from recordkit._exceptions import (
     RecordkitError,
     RecordkitWarning,
     RunError,
+    RunFileNotFoundError,
     RunNotFoundError,
     RunStateError,
+    StepOrderError,
+    StepOrderWarning,
     StorageError,
     StoreError,
     StoreNotFoundError,
@@ -36,6 +39,10 @@ from recordkit._sync import SyncReport
 from recordkit._version import __version__
 
 if _TYPE_CHECKING:
+    from recordkit._checkpoints import Checkpoint, LoadedCheckpoint, Retention
+    from recordkit._events import Event, EventContext, Events, Timed
+    from recordkit._files import FileInfo
+    from recordkit._lineage import Link
     from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
     from recordkit._sql import SQLResult
 
@@ -47,6 +54,15 @@ _LAZY = {
     "MirrorRecord": "recordkit._sinks",
     "TensorBoard": "recordkit._sinks",
     "SQLResult": "recordkit._sql",
+    "Checkpoint": "recordkit._checkpoints",
+    "LoadedCheckpoint": "recordkit._checkpoints",
+    "Retention": "recordkit._checkpoints",
+    "Event": "recordkit._events",
+    "EventContext": "recordkit._events",
+    "Events": "recordkit._events",
+    "Timed": "recordkit._events",
+    "FileInfo": "recordkit._files",
+    "Link": "recordkit._lineage",
 }
 
 
@@ -65,11 +81,18 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CSV",
+    "Checkpoint",
     "CleanupReport",
     "Collection",
     "ConfigError",
     "DistInfo",
+    "Event",
+    "EventContext",
+    "Events",
+    "FileInfo",
     "InvalidNameError",
+    "Link",
+    "LoadedCheckpoint",
     "Mirror",
     "MirrorError",
     "MirrorRecord",
@@ -80,20 +103,25 @@ __all__ = [
     "RecordkitError",
     "RecordkitWarning",
     "Records",
+    "Retention",
     "Run",
     "RunError",
+    "RunFileNotFoundError",
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
     "SQLResult",
     "Scope",
     "Settings",
+    "StepOrderError",
+    "StepOrderWarning",
     "StorageError",
     "Store",
     "StoreError",
     "StoreNotFoundError",
     "SyncReport",
     "TensorBoard",
+    "Timed",
     "__version__",
     "current_run",
     "dist_info",

@@ -11,12 +11,15 @@ Every error derives from one root so ``except rk.RecordkitError`` catches them a
     ├── RunError                a run was used in a way its state does not allow
     │   ├── RunNotFoundError    no run has that id, number or prefix
     │   ├── RunStateError       e.g. logging to a finished run
+    │   │   └── StepOrderError  a step logged before one already logged in the scope (out_of_order='raise')
+    │   ├── RunFileNotFoundError  the run has no file or checkpoint by that name (or step)
     │   └── NoActiveRunError    rk.log() with no rk.init() before it
     ├── ConfigError             a frozen config value was changed, or a config could not be converted
     ├── QueryError              a bad filter, column or SQL statement
     └── MissingDependencyError  an optional library (pandas, polars, pyarrow, torch...) is not installed
 
     RecordkitWarning            something went wrong in the background; the error is raised again at flush()
+    └── StepOrderWarning        a step logged out of order (out_of_order='warn'); the record is kept
 
 Values that cannot be stored raise the builtin ``TypeError`` (naming the key), because that is what a
 Python user expects for a value of the wrong type.
@@ -61,6 +64,14 @@ class RunStateError(RunError):
     """The run's state does not allow this call (for example logging to a finished run)."""
 
 
+class StepOrderError(RunStateError, ValueError):
+    """A step lower than one already logged in the same scope, with ``out_of_order="raise"``."""
+
+
+class RunFileNotFoundError(RunError, LookupError):
+    """The run has no file or checkpoint by that name (or at that step)."""
+
+
 class NoActiveRunError(RunError):
     """A module-level call such as ``rk.log`` was made with no current run."""
 
@@ -79,3 +90,7 @@ class MissingDependencyError(RecordkitError, ImportError):
 
 class RecordkitWarning(UserWarning):
     """A background failure; the same error is raised again at ``flush()`` or ``finish()``."""
+
+
+class StepOrderWarning(RecordkitWarning):
+    """A step was logged out of order (``out_of_order="warn"``, the default); the record is kept."""

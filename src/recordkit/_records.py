@@ -104,9 +104,11 @@ class Records:
         predicates: Sequence[Predicate] = (),
         having: Sequence[str] = (),
         with_config: bool = False,
+        with_superseded: bool = False,
     ) -> None:
         self._store = store
         self._with_config = with_config
+        self._with_superseded = with_superseded
         self._collection = collection
         self._run_ids = list(run_ids) if run_ids is not None else None
         self._equals: dict[str, Any] = dict(equals or {})
@@ -141,12 +143,19 @@ class Records:
             predicates=[*self._predicates, *predicates],
             having=self._having,
             with_config=self._with_config,
+            with_superseded=self._with_superseded,
         )
 
     def with_config(self) -> Records:
         """The same records with the run's config values as ``config.<key>`` columns (dotted for nesting)."""
         widened = self.where()
         widened._with_config = True
+        return widened
+
+    def with_superseded(self) -> Records:
+        """Also the records a resumed run superseded (``resume_run(..., after_checkpoint="supersede")``)."""
+        widened = self.where()
+        widened._with_superseded = True
         return widened
 
     def having(self, *keys: str) -> Records:
@@ -201,12 +210,15 @@ class Records:
                 only_scopes = fallback if only_scopes is None else only_scopes & fallback
                 continue
             pushed.append((key, value, fallback))
+        from recordkit._resume import superseded_ranges
+
         query = RecordQuery(
             run_ids=run_ids,
             scope_ids=only_scopes,
             equals=pushed,
             steps=(low, high),
             keys=frozenset(self._having) if self._having else None,
+            superseded=() if self._with_superseded else superseded_ranges(self._store, run_ids),
         )
         if self._having:
             exact = False  # having() needs every key, the engine checks only for any

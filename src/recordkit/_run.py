@@ -18,7 +18,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit import _lifecycle
-from recordkit._exceptions import ConfigError, RunStateError
+from recordkit._exceptions import ConfigError, RunStateError, StepOrderError, StepOrderWarning
 from recordkit._values import check_record, encode
 from recordkit.backends.base import (
     ERROR_STATUSES,
@@ -29,12 +29,18 @@ from recordkit.backends.base import (
 )
 
 if TYPE_CHECKING:
+    from recordkit._checkpoints import Checkpoint, LoadedCheckpoint, Retention
+    from recordkit._events import EventContext, Events, Timed
+    from recordkit._files import FileInfo
+    from recordkit._lineage import Link
     from recordkit._records import Records
     from recordkit._store import Collection, Store
     from recordkit._writer import Channel
 
 # How many scope ids a run reserves at a time (one small transaction per block).
 _SCOPE_BLOCK = 64
+# A scope's last step before anything was logged: lower than any step.
+_NO_STEP = -(2**62)
 
 
 class RunStatus(str, enum.Enum):
@@ -81,6 +87,7 @@ class Scope:
         self._fields = fields
         #: Build a record in pieces, then ``commit()`` it.
         self.pending: dict[str, Any] = {}
+        self._last_step = _NO_STEP  # steps logged in one scope must not go back (see Settings.out_of_order)
 
     # --- fields ------------------------------------------------------------------------------
     @property
@@ -133,6 +140,10 @@ class Scope:
             step = run._step
         elif step > run._step:
             run._step = step
+        if step < self._last_step:
+            run._out_of_order(self, step)  # raises, or warns and logs the record anyway
+        else:
+            self._last_step = step
         run._channel.put((run.id, self.scope_id, next(run._seq), step, time.time(), record))
 
     def commit(self, *, step: int | None = None) -> None:
@@ -179,6 +190,11 @@ class Run(Scope):
         self._channel: Channel = store._channel
         self.config: Mapping[str, Any] = freeze(row.config)
         self._env: Mapping[str, Any] | None = None  # decoded and frozen on first read (listing skips it)
+        #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
+        self.retention: Retention | None = None
+        #: The checkpoint ``collection.resume_run`` resumed this run from, if any.
+        self.resumed_from: Checkpoint | None = None
+        self._paused_at: float | None = None
         super().__init__(self, row.root_scope, None, {})
 
     @property
@@ -323,6 +339,27 @@ class Run(Scope):
             f"with collection.resume_run({self.number})"
         )
 
+    def _require_live(self, action: str) -> None:
+        """Raise unless this process holds the run open (running or paused)."""
+        if self._row.status in ("running", "paused") and _lifecycle.is_live_here(self.id):
+            return
+        raise RunStateError(
+            f"cannot {action} in run {self.id!r}: it is {self._row.status}; reopen it with "
+            f"collection.resume_run({self.number})"
+        )
+
+    def _out_of_order(self, scope: Scope, step: int) -> None:
+        message = (
+            f"step {step} logged after step {scope._last_step} in scope {scope.scope_id} of run {self.id!r}: "
+            "steps of one scope should not go back (log into another scope, or set out_of_order='raise' "
+            "to make this an error)"
+        )
+        if self._store.settings.out_of_order == "raise":
+            raise StepOrderError(message + "; the record was not logged")
+        import warnings
+
+        warnings.warn(message + "; the record is kept", StepOrderWarning, stacklevel=4)
+
     def _new_scope_id(self) -> int:
         for scope_id in self._scope_ids:
             return scope_id
@@ -337,18 +374,26 @@ class Run(Scope):
         """Mark the run paused (logging raises until ``resume()``)."""
         if self._row.status != "running" or not self._writable:
             raise RunStateError(f"only a running run can be paused; run {self.id!r} is {self._row.status}")
+        from recordkit._events import emit
+
+        emit(self, "paused", {})
+        self._paused_at = time.time()
         self.flush()
         self._store.backend.set_status(self.id, "paused")
         self._row.status = "paused"
         self._writable = False
 
     def resume(self) -> None:
-        """Continue a paused run."""
+        """Continue a paused run (records a ``resumed`` event with how long it was paused)."""
         if self._row.status != "paused":
             raise RunStateError(f"only a paused run can be resumed; run {self.id!r} is {self._row.status}")
+        from recordkit._events import emit
+
         self._store.backend.set_status(self.id, "running")
         self._row.status = "running"
         self._writable = True
+        paused_for = None if self._paused_at is None else time.time() - self._paused_at
+        emit(self, "resumed", {"paused_for": paused_for})
 
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
@@ -363,16 +408,21 @@ class Run(Scope):
         self._writable = False
         writer = self._store._writer
         writer.untrack(self.id)
+        from recordkit._events import emit
+
+        info = None if error is None else describe_error(error)
+        emit(self, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
         self._channel.put(UpdateRun(self.id, step=self._step, epoch=self._epoch, heartbeat=time.time()))
         pending_error: BaseException | None = None
         try:
             writer.flush(self._channel)
         except BaseException as exc:  # store the status anyway, then raise
             pending_error = exc
-        info = None if error is None else describe_error(error)
         self._row = self._store.backend.end_run(self.id, status.value, time.time(), info)
         _lifecycle.forget(self)
         write_meta(self._row, self._store.path)
+        if pending_error is None:
+            _write_event_log(self)
         self._store._finished(self._row)  # mirrors closed, Parquet sealed in the background
         if pending_error is not None:
             raise pending_error
@@ -434,9 +484,238 @@ class Run(Scope):
             for key, s in self._store.backend.summary(self.id).items()
         }
 
+    # --- events ------------------------------------------------------------------------------
+    def event(self, name: str, /, **data: Any) -> None:
+        """Record an event: a hierarchical ``name`` (``"epoch/2/eval"``) and JSON-able data.
+
+        Costs about as much as ``log`` (the background writer stores it). Lifecycle events (started,
+        paused, resumed, finished, failed, attached, checkpoint, linked…) are written by recordkit.
+
+        Examples
+        --------
+        >>> run.event("epoch/2/eval", acc=0.91)                 # doctest: +SKIP
+        """
+        (_EVENTS or _load_events()).user_event(self, name, data)
+
+    def context(self, name: str) -> EventContext:
+        """A handle whose events are named ``<name>/…``; contexts nest."""
+        from recordkit._events import EventContext
+
+        return EventContext(self, name)
+
+    def timed(self, name: str, /, **data: Any) -> Timed:
+        """``with run.timed("eval"):`` records an event with the block's duration (also if it raises)."""
+        from recordkit._events import Timed, check_event_name
+
+        return Timed(self, check_event_name(name), data)
+
+    @property
+    def events(self) -> Events:
+        """This run's events, oldest first (``.under("epoch/2")``, ``.to_jsonl(path)``)."""
+        from recordkit._events import Events
+
+        return Events.load(self._store, [self.id])
+
+    # --- files -------------------------------------------------------------------------------
+    def attach(self, source: Any, name: str | None = None) -> FileInfo:
+        """Store a file's content in the store, once per distinct content (sha256), and record it.
+
+        Parameters
+        ----------
+        source
+            A path, ``bytes``, or a binary file object.
+        name
+            The name inside the run (``plots/loss.png``); default: the file's own name. Required for
+            bytes. Names are labels: relative, ``/``-separated, never escaping the store.
+
+        Examples
+        --------
+        >>> run.attach("plot.png")                               # doctest: +SKIP
+        >>> run.attach(b"...", name="notes/summary.txt")          # doctest: +SKIP
+        """
+        from recordkit._files import attach
+
+        return attach(self, source, name)
+
+    def reference(self, path: str | os.PathLike[str], *, hash: bool = False, name: str | None = None) -> FileInfo:
+        """Record a file or folder outside the store (path, size, mtime; sha256 with ``hash=True``), not copied."""
+        from recordkit._files import reference
+
+        return reference(self, path, hash=hash, name=name)
+
+    @property
+    def files(self) -> list[FileInfo]:
+        """Attachments, references and checkpoints of this run, oldest first (removed ones left out)."""
+        from recordkit._files import files
+
+        return files(self)
+
+    def open_file(self, name: str) -> Any:
+        """Open the latest file recorded under ``name`` for reading (binary)."""
+        from recordkit._files import open_file
+
+        return open_file(self, name)
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def save_model(
+        self,
+        model: Any,
+        name: str,
+        mode: str = "state_dict",
+        step: int | None = None,
+        *,
+        optimizer: Any = None,
+        extra: Any = None,
+        metrics: Mapping[str, Any] | None = None,
+        retention: Retention | None = None,
+    ) -> Checkpoint:
+        """Save a PyTorch checkpoint atomically (a kill mid-save never leaves a torn checkpoint).
+
+        Parameters
+        ----------
+        model
+            A ``torch.nn.Module`` (or anything with ``state_dict()`` for ``mode="state_dict"``).
+        name
+            The checkpoint's name; each name keeps its own series of steps.
+        mode
+            ``"state_dict"`` (the weights; loads safely) or ``"model"`` (the whole pickled module).
+        step
+            Default: ``run.step``.
+        optimizer, extra
+            An optimizer (its ``state_dict()`` is saved) and any other state to keep alongside.
+        metrics
+            Values to rank checkpoints by; a retention metric missing here is read from the run's log.
+        retention
+            Overrides ``run.retention`` for this save: which checkpoints of ``name`` stay on disk.
+
+        Examples
+        --------
+        >>> run.save_model(model, "cnn", optimizer=opt, retention=rk.Retention(keep_last=3))  # doctest: +SKIP
+        """
+        from recordkit._checkpoints import save_model
+
+        return save_model(
+            self, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
+            metrics=metrics, retention=retention,
+        )
+
+    def load_model(
+        self, name: str, into: Any = None, step: int | str = "latest", *, optimizer: Any = None, **options: Any
+    ) -> Any:
+        """Load a checkpoint: into ``into`` (a module, returned) or as stored (a state dict or a module).
+
+        ``step`` is ``"latest"``, ``"best"`` (with ``metric=``, ``mode="min"|"max"``) or a step.
+        ``optimizer`` gets its saved state back. Other options: ``map_location`` (default ``"cpu"``),
+        ``weights_only`` (default True for state dicts), ``verify`` (check the sha256 first).
+
+        Examples
+        --------
+        >>> run.load_model("cnn", into=model, optimizer=opt)       # doctest: +SKIP
+        """
+        from recordkit._checkpoints import load_model
+
+        return load_model(self, name, into=into, step=step, optimizer=optimizer, **options)
+
+    def load_checkpoint(self, name: str, step: int | str = "latest", **options: Any) -> LoadedCheckpoint:
+        """Everything a checkpoint holds: ``model``, ``optimizer`` state, ``extra``, and its ``info``."""
+        from recordkit._checkpoints import load_checkpoint
+
+        return load_checkpoint(self, name, step=step, **options)
+
+    def checkpoints(self, name: str | None = None, *, include_removed: bool = False) -> list[Checkpoint]:
+        """Saved checkpoints (of one name, or all), by step; with their epochs, metrics and files."""
+        from recordkit._checkpoints import checkpoints
+
+        return checkpoints(self, name, include_removed=include_removed)
+
+    # --- sub-runs and links ------------------------------------------------------------------
+    def sub_run(
+        self,
+        kind: str,
+        name: str | None = None,
+        config: Any = None,
+        *,
+        tags: Sequence[str] = (),
+        capture: bool | Sequence[str] = True,
+        seed: int | None = None,
+    ) -> Run:
+        """Start a run whose parent is this one, in ``<this run's folder>/<kind>/<name>/``.
+
+        The parent may have ended (a later script can add sub-runs to a finished run). Sub-runs are
+        numbered among their parent's sub-runs and listed by ``children()``.
+
+        Examples
+        --------
+        >>> with run.sub_run("squeeze", name="subexp_1", config={"ratio": 0.5}) as sub:   # doctest: +SKIP
+        ...     sub.log(acc=0.9)
+        """
+        from recordkit._lineage import sub_run
+
+        return sub_run(self, kind, name, config, tags=tags, capture=capture, seed=seed)
+
+    def children(self, kind: str | None = None) -> list[Run]:
+        """Sub-runs of this run (of one kind, or all), oldest first."""
+        from recordkit._lineage import children
+
+        return children(self, kind)
+
+    @property
+    def parent_run(self) -> Run | None:
+        """The run this one is a sub-run of, or None (``parent`` is the parent *scope*, as for any scope)."""
+        from recordkit._lineage import parent
+
+        return parent(self)
+
+    @property
+    def kind(self) -> str | None:
+        """A sub-run's kind (``"squeeze"``), or None for a top-level run."""
+        from recordkit._lineage import kind_of
+
+        return kind_of(self)
+
+    def link(self, other: Run | str, relation: str, /, **data: Any) -> Link:
+        """Record that this run relates to ``other`` (a Run or id), e.g. ``run.link(base, "fine-tunes")``.
+
+        Both runs list the link in ``links()``. Allowed on ended runs too: provenance may be added later.
+        """
+        from recordkit._lineage import link
+
+        return link(self, other, relation, data)
+
+    def links(self, relation: str | None = None) -> list[Link]:
+        """Links from and to this run (optionally of one relation), oldest first."""
+        from recordkit._lineage import links
+
+        return links(self, relation)
+
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<Run {self._row.collection}#{self.number}{name} {self.id} {self._row.status}>"
+
+
+_EVENTS: Any = None  # recordkit._events, imported on first use (a per-call import costs about 1 µs)
+
+
+def _load_events() -> Any:
+    global _EVENTS
+    import recordkit._events as events
+
+    _EVENTS = events
+    return events
+
+
+def _write_event_log(run: Run) -> None:
+    """Mirror the run's events into ``<run folder>/events.jsonl`` (MLVLogger's log file) at the end."""
+    import contextlib
+
+    from recordkit._events import Event, Events
+
+    if run._store.path is None:
+        return
+    # finish() has flushed: read without flushing again (a later background error belongs to a later flush).
+    with contextlib.suppress(OSError):  # a mirror: the database holds the truth
+        rows = run._store.backend.events([run.id])
+        Events([Event.from_row(row) for row in rows]).to_jsonl(run.folder / "events.jsonl")
 
 
 def _merge_new_keys(old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> dict[str, Any]:

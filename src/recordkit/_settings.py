@@ -16,6 +16,7 @@ Precedence: a keyword argument beats an environment variable, which beats the de
 | ``RECORDKIT_ENV_DENY``         | env_deny            | (none)  |
 | ``RECORDKIT_SEAL``             | seal                | 1       |
 | ``RECORDKIT_MIRRORS``          | mirrors             | (none)  |
+| ``RECORDKIT_OUT_OF_ORDER``     | out_of_order        | warn    |
 
 ``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
@@ -35,6 +36,7 @@ import os
 from typing import Any, Literal
 
 OnFull = Literal["block", "drop", "raise"]
+OutOfOrder = Literal["warn", "raise"]
 
 _ENV: dict[str, tuple[str, type]] = {
     "store": ("RECORDKIT_STORE", str),
@@ -49,6 +51,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "env_deny": ("RECORDKIT_ENV_DENY", str),
     "seal": ("RECORDKIT_SEAL", bool),
     "mirrors": ("RECORDKIT_MIRRORS", str),
+    "out_of_order": ("RECORDKIT_OUT_OF_ORDER", str),
 }
 
 
@@ -80,6 +83,9 @@ class Settings:
         (without it, runs are sealed later, when exported).
     mirrors
         Names of the mirrors (``"tensorboard"``, ``"csv"``) every store opened with these settings feeds.
+    out_of_order
+        A step lower than one already logged in the same scope: ``"warn"`` (``StepOrderWarning``, the
+        record is kept) or ``"raise"`` (``StepOrderError``, the record is not logged). Never dropped silently.
     """
 
     store: str = "records"
@@ -94,10 +100,13 @@ class Settings:
     env_deny: tuple[str, ...] = ()
     seal: bool = True
     mirrors: tuple[str, ...] = ()
+    out_of_order: OutOfOrder = "warn"
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop", "raise"):
             raise ValueError(f"on_full must be 'block', 'drop' or 'raise', not {self.on_full!r}")
+        if self.out_of_order not in ("warn", "raise"):
+            raise ValueError(f"out_of_order must be 'warn' or 'raise', not {self.out_of_order!r}")
         for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")

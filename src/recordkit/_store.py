@@ -5,20 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _lifecycle
-from recordkit._exceptions import QueryError, RunNotFoundError, StoreError
+from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StoreError
 from recordkit._names import check_name
 from recordkit._run import Run, new_run_id, this_host, this_pid, write_meta
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import get_writer
-from recordkit.backends.base import CRASHED, LIVE_STATUSES, Backend, NewRun, RunRow
+from recordkit.backends.base import CRASHED, LIVE_STATUSES, AddEvent, Backend, NewRun, RunRow
 
 if TYPE_CHECKING:
     from recordkit._cleanup import CleanupReport
+    from recordkit._events import Events
     from recordkit._listing import Where
     from recordkit._records import Records
     from recordkit._sinks import Mirror
@@ -205,7 +206,10 @@ class Store:
 
     def collection(self, name: str) -> Collection:
         """The collection called ``name``; it is created when its first run starts."""
-        return Collection(self, check_name(name, "collection name"))
+        name = check_name(name, "collection name")
+        if name == "blobs":
+            raise InvalidNameError("'blobs' is the store's attachment folder; name the collection otherwise")
+        return Collection(self, name)
 
     def collections(self) -> list[Collection]:
         return [Collection(self, name) for name in self.backend.collections()]
@@ -366,15 +370,40 @@ class Store:
 
         return Records(self, collection=None)
 
+    @property
+    def events(self) -> Events:
+        """Every event of every run in the store, oldest first."""
+        from recordkit._events import Events
+
+        return Events.load(self, None)
+
+    def unreferenced_blobs(self) -> list[Path]:
+        """Attachment blobs no run refers to (and stray temporary files of dead processes): what a
+        garbage collection may delete. Nothing is deleted here."""
+        from recordkit._files import unreferenced_blobs
+
+        return unreferenced_blobs(self)
+
     # --- liveness ----------------------------------------------------------------------------
     def _is_dead(self, row: RunRow, now: float) -> bool:
         if row.status not in LIVE_STATUSES:
             return False
         if row.host == this_host():
             if row.pid == this_pid():
-                return not _lifecycle.is_live_here(row.id) and now - row.heartbeat > self.settings.lease
-            return not _pid_alive(row.pid)
+                if _lifecycle.is_live_here(row.id):
+                    return False
+                # Our pid, yet not held here: an earlier process that had the same pid.
+                return now - row.heartbeat > self.settings.lease or self._pid_reused(row, now)
+            return not _pid_alive(row.pid) or self._pid_reused(row, now)
         return now - row.heartbeat > self.settings.lease
+
+    def _pid_reused(self, row: RunRow, now: float) -> bool:
+        """The run's pid now belongs to a process started after the run's last heartbeat.
+
+        Only once the heartbeat is several intervals old: a live writer refreshes it every interval, so
+        a wall clock stepped forward can never make a live run look like a reused pid for long enough.
+        """
+        return now - row.heartbeat > 3 * self.settings.heartbeat and _started_after(row.pid, row.heartbeat)
 
     def _refresh(self, row: RunRow) -> RunRow:
         """The row as any reader should see it: a live run whose process is gone is crashed."""
@@ -383,6 +412,10 @@ class Store:
         return row
 
     def _mark_crashed(self, row: RunRow) -> RunRow:
+        self._channel.put(
+            AddEvent(row.id, "crashed", time.time(), row.step, None,
+                     {"pid": row.pid, "host": row.host, "last_heartbeat": row.heartbeat})
+        )
         ended = self.backend.end_run(
             row.id,
             CRASHED,
@@ -460,6 +493,28 @@ def _pid_alive(pid: int) -> bool:
     return _not_zombie(pid)
 
 
+_BOOT_TIME: float | None = None
+
+
+def _started_after(pid: int, when: float) -> bool:
+    """True if process ``pid`` started after ``when`` (so it cannot have written a heartbeat then).
+
+    Linux only (``/proc``); elsewhere False, and a dead run is found when its pid is gone.
+    """
+    global _BOOT_TIME
+    try:
+        if _BOOT_TIME is None:
+            with Path("/proc/stat").open() as f:
+                _BOOT_TIME = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+        with Path(f"/proc/{pid}/stat").open() as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        started = _BOOT_TIME + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    # Boot time is whole seconds and clocks drift: allow a little slack before calling it a reuse.
+    return started > when + 2.0
+
+
 def _not_zombie(pid: int) -> bool:
     # A killed child that its parent has not reaped yet still answers kill(0).
     try:
@@ -516,14 +571,28 @@ class Collection:
         >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
         ...     run.log(loss=0.3)
         """
-        from recordkit._capture import capture_environment, config_to_dict, seed_everything
-
         if distributed:
             from recordkit._distributed import start_distributed_run
 
             return start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
+        return self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+
+    def _start(
+        self,
+        config: Any,
+        *,
+        name: str | None,
+        tags: Sequence[str],
+        capture: bool | Sequence[str],
+        seed: int | None,
+        parent_id: str | None = None,
+        folder_of: Callable[[str], str] | None = None,
+    ) -> Run:
+        from recordkit._capture import capture_environment, config_to_dict, seed_everything
+        from recordkit._events import emit
+
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
@@ -541,7 +610,8 @@ class Collection:
         backend = self.store.backend
         run_id = new_run_id()
         root = self.store.path
-        folder = f"{self.name}/{run_id}"  # relative to the store's folder: the store may move
+        # Relative to the store's folder (the store may move); a sub-run's is nested in its parent's.
+        folder = folder_of(run_id) if folder_of is not None and root is not None else f"{self.name}/{run_id}"
         scope_ids = iter(backend.reserve_scope_ids(64))
         row = backend.create_run(
             NewRun(
@@ -552,7 +622,7 @@ class Collection:
                 config=config_dict,
                 env=env,
                 tags=list(tags),
-                parent_id=None,
+                parent_id=parent_id,
                 host=this_host(),
                 pid=this_pid(),
                 folder=folder,
@@ -567,7 +637,50 @@ class Collection:
                 (run.folder / file_name).write_bytes(content)
         _lifecycle.remember(run)
         self.store._writer.track(run.id, self.store._channel, run._counters)
+        emit(run, "started", {"number": run.number, "name": name, "pid": row.pid, "host": row.host,
+                              "parent_id": parent_id})
         return run
+
+    def resume_run(
+        self,
+        number_or_id: int | str,
+        *,
+        from_checkpoint: bool | str = True,
+        after_checkpoint: Literal["keep", "supersede"] = "keep",
+    ) -> Run:
+        """Reopen a finished, failed, interrupted or crashed run and continue it live.
+
+        The run keeps its id, number, config and records. Its counters (``step``, ``epoch``) come back
+        from its latest checkpoint, or, without one, from where it stopped; sequence numbers continue.
+        A ``resumed`` event records the previous status and the checkpoint.
+
+        Parameters
+        ----------
+        number_or_id
+            The run's experiment number in this collection (the latest attempt), or its id / id prefix.
+        from_checkpoint
+            True: the latest checkpoint of any name, if there is one. A name: that checkpoint's latest.
+            False: ignore checkpoints and continue from the run's stored counters.
+        after_checkpoint
+            Records already logged at steps after the checkpoint: ``"keep"`` (both attempts are read
+            back) or ``"supersede"`` (kept in the store but left out of every read).
+
+        Examples
+        --------
+        >>> run = col.resume_run(3)                                # doctest: +SKIP
+        >>> run.load_model("cnn", into=model, optimizer=opt)        # doctest: +SKIP
+        >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
+        """
+        from recordkit._resume import resume_run
+
+        return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+
+    @property
+    def events(self) -> Events:
+        """Every event of every run in the collection, oldest first."""
+        from recordkit._events import Events
+
+        return Events.load(self.store, [row.id for row in self.store.backend.find_runs(self.name)])
 
     def runs(
         self,

@@ -148,9 +148,157 @@ class UpdateRun:
     heartbeat: float | None = None
 
 
+class _Plain:
+    """A small value class: equality and repr from ``__slots__``.
+
+    The items and rows added with events and files are plain classes, not dataclasses: a dataclass
+    costs about 0.3 ms of ``import recordkit`` each (measured), and these load with every import.
+    """
+
+    __slots__: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ()  # every slot along the class's bases, in order
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._fields = (*cls._fields, *cls.__dict__.get("__slots__", ()))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class AddEvent(_Plain):
+    """An append-only event: a hierarchical ``name`` (``epoch/2/eval``), when, at which step, an
+    optional ``duration`` in seconds and JSON-able ``data`` (may hold tensors: the backend encodes
+    it with ``_values.dumps`` in the writer thread)."""
+
+    __slots__ = ("data", "duration", "name", "run_id", "step", "time")
+
+    def __init__(
+        self, run_id: str, name: str, time: float, step: int, duration: float | None, data: dict[str, Any]
+    ) -> None:
+        self.run_id = run_id
+        self.name = name
+        self.time = time
+        self.step = step
+        self.duration = duration
+        self.data = data
+
+
+class AddFile(_Plain):
+    """A file row: an ``attachment`` (content in the store's blob folder, by ``sha256``), a
+    ``reference`` (an outside ``path``, never copied) or a ``checkpoint`` (``path`` relative to the
+    store's files root). ``meta`` holds kind-specific details (a checkpoint's step, epoch, metrics)."""
+
+    __slots__ = ("kind", "meta", "mtime", "name", "path", "run_id", "sha256", "size", "step", "time")
+
+    def __init__(
+        self,
+        run_id: str,
+        name: str,
+        kind: str,
+        time: float,
+        step: int,
+        size: int | None,
+        sha256: str | None,
+        path: str | None,
+        mtime: float | None,
+        meta: dict[str, Any],
+    ) -> None:
+        self.run_id = run_id
+        self.name = name
+        self.kind = kind
+        self.time = time
+        self.step = step
+        self.size = size
+        self.sha256 = sha256
+        self.path = path
+        self.mtime = mtime
+        self.meta = meta
+
+
+class RemoveFile(_Plain):
+    """Mark every file row of ``run_id`` with this ``path`` removed at ``time`` (retention deleted it).
+    The row stays: what was recorded is never forgotten, only flagged."""
+
+    __slots__ = ("path", "run_id", "time")
+
+    def __init__(self, run_id: str, path: str, time: float) -> None:
+        self.run_id = run_id
+        self.path = path
+        self.time = time
+
+
+class AddLink(_Plain):
+    """A directed reference from one run to another, read from both sides."""
+
+    __slots__ = ("data", "relation", "source_id", "target_id", "time")
+
+    def __init__(self, source_id: str, target_id: str, relation: str, time: float, data: dict[str, Any]) -> None:
+        self.source_id = source_id
+        self.target_id = target_id
+        self.relation = relation
+        self.time = time
+        self.data = data
+
+
 # A record item is a plain tuple for speed: (run_id, scope_id, seq, step, time, values).
 RecordItem = tuple[str, int, int, int, float, dict[str, Any]]
-WriteItem = RecordItem | CreateScope | UpdateScope | UpdateRun
+WriteItem = RecordItem | CreateScope | UpdateScope | UpdateRun | AddEvent | AddFile | RemoveFile | AddLink
+
+
+class EventRow(AddEvent):
+    """An event as stored; ``seq`` orders the events of a store (assigned by the backend)."""
+
+    __slots__ = ("seq",)
+
+    def __init__(
+        self, seq: int, run_id: str, name: str, time: float, step: int, duration: float | None, data: dict[str, Any]
+    ) -> None:
+        super().__init__(run_id, name, time, step, duration, data)
+        self.seq = seq
+
+
+class FileRow(AddFile):
+    """A file row as stored (see :class:`AddFile`); ``removed`` is when retention deleted it, or None."""
+
+    __slots__ = ("removed", "seq")
+
+    def __init__(
+        self,
+        seq: int,
+        run_id: str,
+        name: str,
+        kind: str,
+        time: float,
+        step: int,
+        size: int | None,
+        sha256: str | None,
+        path: str | None,
+        mtime: float | None,
+        meta: dict[str, Any],
+        removed: float | None,
+    ) -> None:
+        super().__init__(run_id, name, kind, time, step, size, sha256, path, mtime, meta)
+        self.seq = seq
+        self.removed = removed
+
+
+class LinkRow(AddLink):
+    """A link as stored; ``seq`` orders the links of a store."""
+
+    __slots__ = ("seq",)
+
+    def __init__(
+        self, seq: int, source_id: str, target_id: str, relation: str, time: float, data: dict[str, Any]
+    ) -> None:
+        super().__init__(source_id, target_id, relation, time, data)
+        self.seq = seq
 
 
 @dataclasses.dataclass
@@ -174,6 +322,9 @@ class RecordQuery:
     (the scopes whose fields give ``key`` that value). It is a pre-filter: a backend may return more,
     never fewer, and the Records view checks exactly afterwards.
     ``steps`` is an inclusive (low, high) range; either end may be None.
+    ``superseded`` holds ``(run_id, after_step, before_seq)``: records of that run with
+    ``step > after_step`` and ``seq < before_seq`` are left out (a run resumed from an earlier
+    checkpoint superseded them). Unlike ``equals`` it is exact: a backend must not return them.
     """
 
     run_ids: Sequence[str]
@@ -181,6 +332,7 @@ class RecordQuery:
     equals: Sequence[tuple[str, Any, frozenset[int]]] = ()
     steps: tuple[int | None, int | None] = (None, None)
     keys: frozenset[str] | None = None
+    superseded: Sequence[tuple[str, int, int]] = ()
 
 
 class Removed:
@@ -276,6 +428,16 @@ class Backend(abc.ABC):
         statuses: Sequence[str] | None = None,
     ) -> list[RunRow]:
         """Runs matching every given condition, ordered by start time (oldest first)."""
+
+    def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
+        """Make an ended (or crashed) run live again for ``collection.resume_run``: status running,
+        no end time, error and ``error_number`` cleared, and the lease (host, pid, heartbeat=now)
+        taken by the resuming process. Number, config, counters and records stay as they are.
+        Atomic: if the run is already running or paused (another process resumed it first), raise
+        :class:`recordkit.RunStateError` and change nothing."""
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store ({self.url!r}) cannot resume runs yet; use a folder store")
 
     @abc.abstractmethod
     def reserve_scope_ids(self, count: int) -> range:
@@ -394,6 +556,21 @@ class Backend(abc.ABC):
         from recordkit._exceptions import QueryError
 
         raise QueryError(f"{type(self).__name__} does not support store.sql(); export to Parquet and use DuckDB")
+    # --- events, files, links (written through write_batch as AddEvent/AddFile/RemoveFile/AddLink).
+    # Not abstract, so an engine written before them still opens: its defaults store none of them.
+    def events(self, run_ids: Iterable[str] | None, prefix: str | None = None) -> list[EventRow]:
+        """Events of the given runs (None: every run), in the order they were written. With
+        ``prefix``, only events named ``prefix`` or below it (``prefix/…``), matched literally."""
+        return []
+
+    def files(self, run_ids: Iterable[str] | None) -> list[FileRow]:
+        """File rows of the given runs (None: every run, used to find unreferenced blobs), in the
+        order they were written; removed rows included (``removed`` is set)."""
+        return []
+
+    def links(self, run_id: str) -> list[LinkRow]:
+        """Links whose source or target is ``run_id``, in the order they were written."""
+        return []
 
 
 def merged_scope_fields(scopes: Mapping[int, ScopeRow]) -> dict[int, dict[str, Any]]:

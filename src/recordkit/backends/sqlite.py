@@ -28,17 +28,25 @@ from pathlib import Path
 from typing import Any
 
 from recordkit import _values as V
-from recordkit._exceptions import StorageError, StoreError
+from recordkit._exceptions import RunStateError, StorageError, StoreError
 from recordkit.backends.base import (
     ERROR_STATUSES,
+    LIVE_STATUSES,
+    AddEvent,
+    AddFile,
+    AddLink,
     Backend,
     CreateScope,
+    EventRow,
+    FileRow,
     KeySummary,
     LazyEnvRunRow,
+    LinkRow,
     NewRun,
     RawRecord,
     RecordQuery,
     Removed,
+    RemoveFile,
     RunRow,
     ScopeRow,
     UpdateRun,
@@ -46,7 +54,8 @@ from recordkit.backends.base import (
     WriteItem,
 )
 
-SCHEMA_VERSION = 1
+# 1: runs, scopes, records. 2: events, files, links (a version-1 store gains the tables on open).
+SCHEMA_VERSION = 2
 DB_NAME = "recordkit.db"
 # Keys beyond this many in one key set go to the extra column (SQLite allows 2,000 columns).
 MAX_COLUMNS = 1000
@@ -78,6 +87,21 @@ CREATE TABLE IF NOT EXISTS record_columns (
 CREATE TABLE IF NOT EXISTS summary (
     run_id TEXT NOT NULL, key TEXT NOT NULL, last TEXT, last_step INTEGER, min REAL, max REAL,
     count INTEGER NOT NULL, UNIQUE (run_id, key));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, time REAL NOT NULL,
+    step INTEGER NOT NULL, duration REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (name, run_id);
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    time REAL NOT NULL, step INTEGER NOT NULL, size INTEGER, sha256 TEXT, path TEXT, mtime REAL,
+    meta TEXT NOT NULL, removed REAL);
+CREATE INDEX IF NOT EXISTS files_by_run ON files (run_id, seq);
+CREATE TABLE IF NOT EXISTS links (
+    seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL, target_id TEXT NOT NULL, relation TEXT NOT NULL,
+    time REAL NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
+CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
 """
 
 _RUN_COLUMNS = (
@@ -186,6 +210,16 @@ class SQLiteBackend(Backend):
                     f"store {self.url!r} has schema version {version}, newer than this recordkit "
                     f"understands ({SCHEMA_VERSION}); upgrade recordkit"
                 )
+            if int(version) < SCHEMA_VERSION:
+                self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older store up to ``SCHEMA_VERSION``. Every step only adds: older data stays as it is."""
+        with self._write(conn):
+            (current,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if int(current) < 2:
+                pass  # version 2 added the events, files and links tables: the DDL above created them
+            conn.execute("UPDATE meta SET value = ? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     # --- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -402,6 +436,23 @@ class SQLiteBackend(Backend):
             for r, config, tag_list in zip(rows, configs, tags, strict=True)
         ]
 
+    def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
+        with translate_errors(f"reopening run {run_id!r}"):
+            conn = self._conn()
+            with self._write(conn):
+                found = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if found is not None and found[0] in LIVE_STATUSES:
+                    raise RunStateError(f"run {run_id!r} is {found[0]}: another process resumed it first")
+                conn.execute(
+                    "UPDATE runs SET status = 'running', end_time = NULL, error = NULL, error_number = 0,"
+                    " host = ?, pid = ?, heartbeat = ? WHERE id = ?",
+                    (host, pid, now, run_id),
+                )
+        row = self.get_run(run_id)
+        if row is None:
+            raise StoreError(f"run {run_id!r} is not in the store {self.url!r}")
+        return row
+
     def reserve_scope_ids(self, count: int) -> range:
         with translate_errors("reserving scope ids"):
             conn = self._conn()
@@ -481,6 +532,28 @@ class SQLiteBackend(Backend):
                     "UPDATE runs SET step = coalesce(?, step), epoch = coalesce(?, epoch),"
                     " heartbeat = coalesce(?, heartbeat) WHERE id = ?",
                     (item.step, item.epoch, item.heartbeat, item.run_id),
+                )
+            elif type(item) is AddEvent:
+                conn.execute(
+                    "INSERT INTO events (run_id, name, time, step, duration, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.run_id, item.name, item.time, item.step, item.duration, V.dumps(item.data)),
+                )
+            elif isinstance(item, AddFile):
+                conn.execute(
+                    "INSERT INTO files (run_id, name, kind, time, step, size, sha256, path, mtime, meta)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (item.run_id, item.name, item.kind, item.time, item.step, item.size, item.sha256,
+                     item.path, item.mtime, V.dumps(item.meta)),
+                )
+            elif isinstance(item, RemoveFile):
+                conn.execute(
+                    "UPDATE files SET removed = ? WHERE run_id = ? AND path = ? AND removed IS NULL",
+                    (item.time, item.run_id, item.path),
+                )
+            elif isinstance(item, AddLink):
+                conn.execute(
+                    "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (?, ?, ?, ?, ?)",
+                    (item.source_id, item.target_id, item.relation, item.time, V.dumps(item.data)),
                 )
         stats: dict[tuple[str, str], list[Any]] = {}
         for (table, run_id), rows in groups.items():
@@ -663,6 +736,10 @@ class SQLiteBackend(Backend):
         else:
             conds = ["scope_id IN (SELECT id FROM scopes WHERE run_id = ?)"]
             params = [run_id]
+        for superseded_run, after_step, before_seq in query.superseded:
+            if superseded_run == run_id:
+                conds.append("NOT (step > ? AND seq < ?)")
+                params.extend([after_step, before_seq])
         low, high = query.steps
         if low is not None:
             conds.append("step >= ?")
@@ -914,6 +991,52 @@ class SQLiteBackend(Backend):
                 if value is not None:
                     best = max(best, value)
         return best
+
+    # --- events, files, links ----------------------------------------------------------------
+    @staticmethod
+    def _runs_clause(run_ids: Iterable[str] | None, column: str) -> tuple[str, list[Any]]:
+        if run_ids is None:
+            return "1", []
+        return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(run_ids))]
+
+    def events(self, run_ids: Iterable[str] | None, prefix: str | None = None) -> list[EventRow]:
+        where, params = self._runs_clause(run_ids, "run_id")
+        source = "events"
+        if prefix is not None:
+            # Few events carry a given name, many runs may be asked about: the name index reads only those.
+            source = "events INDEXED BY events_by_name"
+            # A range, not LIKE: literal (% and _ are plain characters) and served by the name index.
+            # Names below "a/b" sort from "a/b/" up to, not including, "a/b0" ('0' follows '/').
+            where += " AND (name = ? OR (name >= ? AND name < ?))"
+            params.extend([prefix, prefix + "/", prefix + "0"])
+        with translate_errors("reading events"):
+            cursor = self._conn().execute(
+                f"SELECT seq, run_id, name, time, step, duration, data FROM {source} WHERE {where} ORDER BY seq",
+                params,
+            )
+            return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], V.loads(r[6])) for r in cursor]
+
+    def files(self, run_ids: Iterable[str] | None) -> list[FileRow]:
+        where, params = self._runs_clause(run_ids, "run_id")
+        with translate_errors("reading files"):
+            cursor = self._conn().execute(
+                "SELECT seq, run_id, name, kind, time, step, size, sha256, path, mtime, meta, removed"
+                f" FROM files WHERE {where} ORDER BY seq",
+                params,
+            )
+            return [
+                FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], V.loads(r[10]), r[11])
+                for r in cursor
+            ]
+
+    def links(self, run_id: str) -> list[LinkRow]:
+        with translate_errors(f"reading the links of run {run_id!r}"):
+            cursor = self._conn().execute(
+                "SELECT seq, source_id, target_id, relation, time, data FROM links"
+                " WHERE source_id = ? OR target_id = ? ORDER BY seq",
+                (run_id, run_id),
+            )
+            return [LinkRow(r[0], r[1], r[2], r[3], r[4], V.loads(r[5])) for r in cursor]
 
 
 def _decode_lasts(rows: Sequence[Any]) -> list[Any]:
