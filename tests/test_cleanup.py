@@ -12,7 +12,8 @@ import pytest
 
 import recordkit as rk
 from recordkit._cleanup import BLOB_GRACE_SECONDS
-from recordkit.backends.base import NewRun
+from recordkit.backends.base import Backend, NewRun
+from recordkit.backends.sqlite import SQLiteBackend
 
 CORE = ("records", "summary", "scopes", "runs")
 
@@ -259,18 +260,113 @@ def test_gc_keeps_live_runs_and_their_new_scopes(fresh_store: rk.Store) -> None:
     assert [r["x"] for r in live.records] == [1, 2]
 
 
-def test_gc_leaves_blobs_alone_without_a_file_index(fresh_store: rk.Store, store_path: Path) -> None:
-    record(fresh_store.collection("study"), "a", 1)
-    content = b"model weights"
+class NoFileIndex(SQLiteBackend):
+    """An engine written before the file index: it cannot say which blobs are referenced."""
+
+    referenced_blobs = Backend.referenced_blobs
+
+
+def old_blob(store_path: Path, content: bytes) -> Path:
+    """A blob as attach() stores it, made older than gc's grace."""
     sha = hashlib.sha256(content).hexdigest()
     blob = store_path / "blobs" / sha[:2] / sha
-    blob.parent.mkdir(parents=True)
+    blob.parent.mkdir(parents=True, exist_ok=True)
     blob.write_bytes(content)
+    age(blob)
+    return blob
+
+
+def age(*paths: Path) -> None:
     old = time.time() - 2 * BLOB_GRACE_SECONDS
-    os.utime(blob, (old, old))
-    assert fresh_store.backend.referenced_blobs() is None
+    for path in paths:
+        os.utime(path, (old, old))
+
+
+def unique_disk_bytes(store_path: Path) -> int:
+    """What the store takes on disk, each file counted once however many hard links reach it."""
+    seen = {}
+    for p in store_path.rglob("*"):
+        if p.is_file() and not p.name.endswith("-shm"):
+            st = p.lstat()
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
+
+
+def test_gc_leaves_blobs_alone_without_a_file_index(tmp_path: Path) -> None:
+    with rk.open(tmp_path / "s") as plain:
+        settings = plain.settings
+    store = rk.Store(NoFileIndex(tmp_path / "s"), settings)
+    try:
+        record(store.collection("study"), "a", 1)
+        blob = old_blob(tmp_path / "s", b"model weights")
+        assert store.backend.referenced_blobs() is None
+        assert store.gc().blobs == [] and store.unreferenced_blobs() == []
+        assert blob.read_bytes() == b"model weights"
+    finally:
+        store.close()
+
+
+def test_sqlite_lists_the_blobs_its_file_rows_refer_to(fresh_store: rk.Store) -> None:
+    with fast(fresh_store.collection("study")) as run:
+        info = run.attach(b"weights", name="w.bin")
+        run.reference(__file__, hash=True)  # a reference's hash names no blob
+    assert fresh_store.backend.referenced_blobs() == {info.sha256}
+
+
+def test_gc_removes_unreferenced_blobs_older_than_the_grace(fresh_store: rk.Store, store_path: Path) -> None:
+    with fast(fresh_store.collection("study")) as run:
+        kept = run.attach(b"kept", name="k.txt").path
+    assert kept is not None
+    orphan, young = old_blob(store_path, b"orphan"), store_path / "blobs" / "ab" / ("ab" + "0" * 62)
+    young.parent.mkdir(exist_ok=True)
+    young.write_bytes(b"just copied, its file row not written yet")
+    tmp = store_path / "blobs" / "tmp"
+    dead_tmp, live_tmp = tmp / "999999999-x.tmp", tmp / f"{os.getpid()}-y.tmp"
+    dead_tmp.write_bytes(b"partial")
+    live_tmp.write_bytes(b"being written")
+    age(kept, dead_tmp, live_tmp)
+    assert sorted(fresh_store.unreferenced_blobs()) == sorted([orphan, dead_tmp])
+    report = fresh_store.gc()
+    assert sorted(report.blobs) == sorted([str(orphan.resolve()), str(dead_tmp.resolve())])
+    assert report.blob_bytes == len(b"orphan") + len(b"partial")
+    assert not orphan.exists() and not dead_tmp.exists()
+    assert kept.read_bytes() == b"kept" and young.exists() and live_tmp.exists()
+
+
+def test_a_shared_blob_stays_until_no_run_refers_to_it(fresh_store: rk.Store, store_path: Path) -> None:
+    """Two runs attach the same content; rm one: gc keeps the blob. rm both: dry run reports it, gc takes it."""
+    content = b"w" * 4096
+    study = fresh_store.collection("study")
+    runs = []
+    for name in ("a", "b"):
+        with fast(study, name=name) as run:
+            blob = run.attach(content, name="model.bin").path
+        runs.append(run)
+    assert blob is not None
+    assert (runs[0].folder / "files" / "model.bin").stat().st_ino == blob.stat().st_ino  # a hard link
+    age(blob)
+    first = fresh_store.delete_run(runs[0])
+    assert first.rows["files"] == 1
+    assert first.folder_bytes < len(content)  # the hard link freed nothing: the blob holds the bytes
     assert fresh_store.gc().blobs == []
     assert blob.read_bytes() == content
+    fresh_store.delete_run(runs[1])
+    before = snapshot(store_path)
+    dry = fresh_store.gc(dry_run=True)
+    assert snapshot(store_path) == before  # a dry run changes nothing
+    assert dry.blobs == [str(blob.resolve())] and dry.blob_bytes == len(content)
+    on_disk = unique_disk_bytes(store_path)
+    real = fresh_store.gc()
+    assert (real.blobs, real.blob_bytes, real.folder_bytes) == (dry.blobs, dry.blob_bytes, dry.folder_bytes)
+    assert not blob.exists()
+    assert on_disk - unique_disk_bytes(store_path) == real.bytes_reclaimed == dry.bytes_reclaimed
+
+
+def test_storing_a_known_blob_again_refreshes_its_grace(fresh_store: rk.Store, store_path: Path) -> None:
+    blob = old_blob(store_path, b"same bytes")
+    with fast(fresh_store.collection("study")) as run:
+        assert run.attach(b"same bytes", name="s.bin").path == blob
+    assert time.time() - blob.stat().st_mtime < BLOB_GRACE_SECONDS
 
 
 def test_cleanup_report_to_dict(fresh_store: rk.Store, store_path: Path) -> None:

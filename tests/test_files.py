@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,10 @@ def test_unreferenced_blobs(fresh_store: rk.Store, store_path: Path) -> None:
     orphan.write_bytes(b"left by a process killed between the copy and its file row")
     stray = store_path / "blobs" / "tmp" / "999999999-dead.tmp"
     stray.write_bytes(b"partial")
+    assert fresh_store.unreferenced_blobs() == []  # younger than gc's grace: perhaps still being recorded
+    old = time.time() - 3600
+    for path in (orphan, stray):
+        os.utime(path, (old, old))
     assert sorted(fresh_store.unreferenced_blobs()) == sorted([orphan, stray])
 
 

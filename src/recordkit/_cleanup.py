@@ -40,6 +40,8 @@ def is_run_folder_name(name: str) -> bool:
 def is_blob_name(name: str) -> bool:
     """A content-addressed blob is named by its sha256: 64 hex characters (``blobs/<sha[:2]>/<sha>``)."""
     return len(name) == 64 and set(name) <= _HEX
+
+
 #: Blobs younger than this are kept even when no file row refers to them yet: a writer stores the
 #: blob first and its file row a moment later, and gc must never race it.
 BLOB_GRACE_SECONDS = 600.0
@@ -120,20 +122,6 @@ class CleanupReport:
 # --- sizes and folders -----------------------------------------------------------------------------
 
 
-def tree_size(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (links are not followed)."""
-    if path.is_symlink() or path.is_file():
-        return path.lstat().st_size
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
-
-
 def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -212,7 +200,7 @@ def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dr
     report.rows = removed.rows
     folders = [folder for row in doomed for folder in run_folders(store, row)]
     report.folders = [str(folder) for folder in folders]
-    report.folder_bytes = sum(tree_size(folder) for folder in folders)
+    (report.folder_bytes,) = freed_bytes(folders)
     if not dry_run:
         for row in doomed:
             live_here = _lifecycle.live_run(row.id)
@@ -251,10 +239,13 @@ def orphan_folders(store: Store) -> list[Path]:
 
 
 def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
-    """Blob files no file row refers to, older than BLOB_GRACE_SECONDS.
+    """Blob files no file row refers to, and temporary files of writers that are gone; all older than
+    BLOB_GRACE_SECONDS. The one list of what gc deletes under ``<store>/blobs`` (``Store.unreferenced_blobs``).
 
     Nothing is yielded when the backend keeps no file index (``referenced_blobs()`` is None).
     """
+    from recordkit._store import _pid_alive
+
     root = store.path
     if root is None or not (root / "blobs").is_dir():
         return
@@ -262,13 +253,49 @@ def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
     if referenced is None:
         return
     cutoff = (time.time() if now is None else now) - BLOB_GRACE_SECONDS
+
+    def old_file(path: Path) -> bool:
+        return path.is_file() and not path.is_symlink() and path.lstat().st_mtime < cutoff
+
     for shard in sorted((root / "blobs").iterdir()):
         if not shard.is_dir() or shard.is_symlink():
             continue
+        if shard.name == "tmp":  # <pid>-<uuid>.tmp: a copy in progress, or left by a killed process
+            for tmp in sorted(shard.iterdir()):
+                pid = tmp.name.split("-", 1)[0]
+                if tmp.suffix == ".tmp" and old_file(tmp) and not (pid.isdigit() and _pid_alive(int(pid))):
+                    yield tmp
+            continue
         for blob in sorted(shard.iterdir()):
             named_like_a_blob = is_blob_name(blob.name) and blob.name[:2] == shard.name
-            if named_like_a_blob and blob.name not in referenced and blob.is_file() and blob.lstat().st_mtime < cutoff:
+            if named_like_a_blob and blob.name not in referenced and old_file(blob):
                 yield blob
+
+
+def freed_bytes(*groups: Sequence[Path]) -> list[int]:
+    """Per group, the bytes that deleting every path of every group gives back to the file system.
+
+    Counted by inode: an attachment's hard link in a run folder frees nothing while its blob stays, and
+    a file reached twice is counted once (in the first group that reaches it). Links are not followed.
+    """
+    inodes: dict[tuple[int, int], list[int]] = {}  # (dev, ino) -> [size, links, links seen, group]
+    for index, paths in enumerate(groups):
+        for path in paths:
+            walked = [path] if not path.is_dir() or path.is_symlink() else [
+                Path(folder, name) for folder, _, names in os.walk(path) for name in names
+            ]
+            for file in walked:
+                try:
+                    st = file.lstat()
+                except FileNotFoundError:
+                    continue
+                entry = inodes.setdefault((st.st_dev, st.st_ino), [st.st_size, st.st_nlink, 0, index])
+                entry[2] += 1
+    totals = [0] * len(groups)
+    for size, links, seen, index in inodes.values():
+        if seen >= links:
+            totals[index] += size
+    return totals
 
 
 def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
@@ -281,8 +308,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
     report.database_bytes_before, report.database_bytes_after = removed.bytes_before, removed.bytes_after
     report.folders = [str(path.resolve()) for path in folders]
     report.blobs = [str(path.resolve()) for path in blobs]
-    report.folder_bytes = sum(tree_size(path) for path in folders)
-    report.blob_bytes = sum(tree_size(path) for path in blobs)
+    report.blob_bytes, report.folder_bytes = freed_bytes(blobs, folders)
     if not dry_run:
         _remove([*folders, *blobs])
     return report

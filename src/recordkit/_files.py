@@ -21,7 +21,6 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
@@ -188,6 +187,9 @@ def store_blob(root: Path, stream: IO[bytes]) -> tuple[str, int]:
         final = blob_path(root, sha)
         if final.exists():
             tmp.unlink()
+            # Fresh again: gc spares blobs younger than its grace, so it cannot take this one before
+            # our file row (queued next) refers to it, even if no run referred to it a moment ago.
+            os.utime(final)
         else:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
@@ -315,42 +317,3 @@ def open_file(run: Run, name: str) -> BinaryIO:
                 stacklevel=3,
             )
     return info.open()
-
-
-def unreferenced_blobs(store: Store) -> list[Path]:
-    """Blobs no file row refers to (left by a killed process, or by deleted runs), and stray temp files."""
-    root = store.path
-    if root is None or not (root / BLOBS).is_dir():
-        return []
-    store.flush()
-    used = {row.sha256 for row in store.backend.files(None) if row.kind == ATTACHMENT and row.sha256}
-    stray: list[Path] = []
-    for folder in sorted((root / BLOBS).iterdir()):
-        if folder.name == "tmp":
-            stray.extend(p for p in sorted(folder.iterdir()) if not _written_by_live_process(p.name))
-            continue
-        if folder.is_dir():
-            stray.extend(p for p in sorted(folder.iterdir()) if p.name not in used)
-    return stray
-
-
-def _written_by_live_process(tmp_name: str) -> bool:
-    pid_text = tmp_name.split("-", 1)[0]
-    if not pid_text.isdigit():
-        return False
-    from recordkit._store import _pid_alive
-
-    return _pid_alive(int(pid_text))
-
-
-def remove_paths(paths: Iterable[Path]) -> int:
-    """Delete files (missing ones are fine); return how many bytes were freed."""
-    freed = 0
-    for path in paths:
-        try:
-            size = path.stat().st_size
-            path.unlink()
-            freed += size
-        except FileNotFoundError:
-            continue
-    return freed

@@ -378,11 +378,12 @@ class Store:
         return Events.load(self, None)
 
     def unreferenced_blobs(self) -> list[Path]:
-        """Attachment blobs no run refers to (and stray temporary files of dead processes): what a
-        garbage collection may delete. Nothing is deleted here."""
-        from recordkit._files import unreferenced_blobs
+        """Attachment blobs no run refers to (and stray temporary files of dead processes), older than
+        the ten-minute grace: exactly what ``gc()`` would delete now. Nothing is deleted here."""
+        from recordkit._cleanup import orphan_blobs
 
-        return unreferenced_blobs(self)
+        self.flush()
+        return list(orphan_blobs(self))
 
     # --- liveness ----------------------------------------------------------------------------
     def _is_dead(self, row: RunRow, now: float) -> bool:

@@ -1029,6 +1029,14 @@ class SQLiteBackend(Backend):
                 for r in cursor
             ]
 
+    def referenced_blobs(self) -> set[str] | None:
+        # Removed rows count too: only checkpoints are ever removed, and they live in run folders, not blobs.
+        with translate_errors("reading the file index"):
+            cursor = self._conn().execute(
+                "SELECT DISTINCT sha256 FROM files WHERE kind = 'attachment' AND sha256 IS NOT NULL"
+            )
+            return {r[0] for r in cursor}
+
     def links(self, run_id: str) -> list[LinkRow]:
         with translate_errors(f"reading the links of run {run_id!r}"):
             cursor = self._conn().execute(
