@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -955,3 +957,144 @@ def test_show_lists_sub_runs_and_rm_takes_them_along(store_path: Path) -> None:
     assert sorted(planned["run_ids"]) == sorted([parent.id, "00000000000000c1"])
     ok("rm", parent.id, "--yes", store=store_path)
     assert names_in(store_path) == []
+
+
+# --- show: files, checkpoints, links, events; the events command ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lineage_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run with an attachment, a reference, a checkpoint, a sub-run, a link and 12 events of its own."""
+    import torch
+
+    path = tmp_path_factory.mktemp("lineage") / "records"
+    outside = path.parent / "data.csv"
+    outside.write_text("a,b\n1,2\n")
+    store = rk.open(path)
+    study = store.collection("study")
+    with study.start_run(config={"lr": 0.1}, name="base", capture=False) as base:
+        base.log(loss=1.0)
+        base.attach(b"weights", name="model.bin")
+        base.reference(outside)
+        base.save_model(torch.nn.Linear(2, 1), "net")
+        for epoch in range(12):
+            base.event(f"epoch/{epoch}", acc=epoch / 10)
+        with base.sub_run("squeeze", name="half"):
+            pass
+        base.event("epoch/3/eval", acc=0.5)
+    with study.start_run(name="tuned", capture=False) as tuned:
+        tuned.link(base, "fine-tunes", note="from base")
+    store.close()
+    return path
+
+
+def test_show_lists_files_checkpoints_links_and_last_events(lineage_store: Path) -> None:
+    out = ok("show", "study/1", store=lineage_store)
+    for title in ("Files", "Checkpoints", "Sub-runs", "Links", "Last events (10 of "):
+        assert f"\n{title}" in out, title
+    assert "model.bin" in out and "attachment" in out and hashlib.sha256(b"weights").hexdigest()[:12] in out
+    assert "data.csv" in out and str(lineage_store.parent / "data.csv") in out
+    assert "fine-tunes" in out and "from base" in out and "sub_run" in out
+    assert "epoch/3/eval" in out and "finished" in out  # the latest events…
+    assert "epoch/0 " not in out  # …and not the early ones
+    assert "Files" not in ok("show", "study/2", store=lineage_store)  # empty sections are left out
+
+
+def test_show_json_has_files_checkpoints_links_and_events(lineage_store: Path) -> None:
+    document = strict_json(ok("show", "study/1", "-f", "json", store=lineage_store))
+    store = rk.open(lineage_store)
+    try:
+        base, tuned = store.collection("study").run(1), store.collection("study").run(2)
+        every = base.events
+        assert [f["name"] for f in document["files"]] == [f.name for f in base.files]
+        attached = document["files"][0]
+        assert attached["sha256"] == hashlib.sha256(b"weights").hexdigest()
+        assert Path(attached["path"]).read_bytes() == b"weights"
+        assert [(c["name"], c["step"]) for c in document["checkpoints"]] == [
+            (c.name, c.step) for c in base.checkpoints()
+        ]
+        links = {(lk["relation"], lk["direction"], lk["run"]) for lk in document["links"]}
+        assert ("fine-tunes", "from", tuned.id) in links
+        assert ("sub_run", "from", base.children()[0].id) in links
+        assert document["events"]["count"] == len(every) > 10
+        assert document["events"]["last"] == every[-10:].to_dicts()
+    finally:
+        store.close()
+
+
+def test_events_command(lineage_store: Path) -> None:
+    store = rk.open(lineage_store)
+    try:
+        every = store.collection("study").run(1).events
+    finally:
+        store.close()
+    table = ok("events", "study/1", store=lineage_store)
+    assert len(table.splitlines()) == 2 + len(every)
+    assert "epoch/0" in table and "started" in table
+    lines = ok("events", "study/1", "--under", "epoch/3", "-f", "jsonl", store=lineage_store).splitlines()
+    assert [strict_json(line)["name"] for line in lines] == ["epoch/3", "epoch/3/eval"]
+    assert "\n".join(lines) + "\n" == every.under("epoch/3").to_jsonl()
+    as_json = strict_json(ok("events", "study/1", "-f", "json", store=lineage_store))
+    assert as_json == every.to_dicts()
+    assert strict_json(ok("events", "study/2", "--under", "nothing", "-f", "json", store=lineage_store)) == []
+    fails_cleanly(invoke("events", "study/9", store=lineage_store), "study")
+
+
+def test_show_and_events_as_real_processes(lineage_store: Path) -> None:
+    shown = python_m("show", "study/1", "-f", "json", "--store", str(lineage_store))
+    assert shown.returncode == 0, shown.stderr
+    document = strict_json(shown.stdout)
+    assert document["files"][0]["name"] == "model.bin" and document["links"] and document["checkpoints"]
+    listed = python_m("events", "study/1", "--under", "epoch/3", "-f", "jsonl", "--store", str(lineage_store))
+    assert listed.returncode == 0, listed.stderr
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["epoch/3", "epoch/3/eval"]
+
+
+# --- gc and attachments ----------------------------------------------------------------------------
+
+
+def _unique_bytes(root: Path) -> int:
+    """Bytes on disk under root, each file counted once however many hard links reach it (no -shm)."""
+    seen = {}
+    for p in root.rglob("*"):
+        if p.is_file() and not p.name.endswith("-shm"):
+            st = p.lstat()
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
+
+
+def test_rm_and_gc_of_a_shared_attachment_as_real_processes(store_path: Path) -> None:
+    """The same content attached by two runs: rm one, gc keeps the blob; rm both, gc --dry-run reports
+    the blob and changes nothing; gc removes exactly that."""
+    content = os.urandom(50_000)
+    store = rk.open(store_path)
+    for name in ("a", "b"):
+        with store.collection("c").start_run(name=name, capture=False) as run:
+            blob = run.attach(content, name="model.bin").path
+    store.close()
+    assert blob is not None
+    old = time.time() - 3600  # older than gc's grace
+    os.utime(blob, (old, old))
+
+    def gc(*extra: str) -> dict[str, Any]:
+        done = python_m("gc", "-f", "json", *extra, "--store", str(store_path))
+        assert done.returncode == 0, done.stderr
+        return dict(strict_json(done.stdout))
+
+    removed = python_m("rm", "c/1", "--yes", "-f", "json", "--store", str(store_path))
+    assert removed.returncode == 0, removed.stderr
+    assert strict_json(removed.stdout)["rows"]["files"] == 1
+    assert strict_json(removed.stdout)["file_bytes"] < len(content)  # its hard link freed nothing
+    assert gc()["blobs"] == [] and blob.read_bytes() == content  # c/2 still refers to it
+    assert python_m("rm", "c/2", "--yes", "--store", str(store_path)).returncode == 0
+    before = {str(p): p.read_bytes() for p in sorted(store_path.rglob("*")) if p.is_file()}
+    size = _unique_bytes(store_path)
+    dry = gc("--dry-run")
+    assert {str(p): p.read_bytes() for p in sorted(store_path.rglob("*")) if p.is_file()} == before
+    assert dry["blobs"] == [str(blob.resolve())] and dry["blob_bytes"] == len(content)
+    table = python_m("gc", "--dry-run", "--store", str(store_path))
+    assert "unreferenced blobs" in table.stdout and "50.0 kB" in table.stdout
+    real = gc()
+    assert not blob.exists()
+    assert (real["blobs"], real["blob_bytes"]) == (dry["blobs"], dry["blob_bytes"])
+    assert real["bytes_reclaimed"] == dry["bytes_reclaimed"] == size - _unique_bytes(store_path)

@@ -59,6 +59,9 @@ def pinned_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
         r.next_step()
         train.log(loss=0.5, acc=0.75)
         r.scope(phase="eval").log(loss=0.6, acc=0.7)
+        r.attach(b"weights", name="model.bin")
+        r.event("epoch/1", acc=0.75)
+    base = r
     with pytest.raises(RuntimeError), study.start_run(config={"lr": 0.2}, name="broken", capture=False) as r:
         r.log(loss=2.0)
         raise RuntimeError("diverged")
@@ -68,6 +71,7 @@ def pinned_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
         r.log(loss=float("nan"))
     with store.collection("other").start_run(config={"lr": 0.1}, name="solo", capture=False) as r:
         r.log(x=1)
+        r.link(base, "compares-with", note="same lr")
     ids = [run.id for run in store.runs()]
     store.close()
     conn = sqlite3.connect(path / "recordkit.db")
@@ -84,6 +88,12 @@ def pinned_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
                 " IS NOT NULL",
                 (run_id,),
             )
+        # Events, files and links: a fixed time after their run's start; the process that recorded them pinned.
+        for table, column in (("events", "run_id"), ("files", "run_id"), ("links", "source_id")):
+            conn.execute(
+                f"UPDATE {table} SET time = (SELECT start_time FROM runs WHERE id = {table}.{column}) + seq * 0.25"
+            )
+        conn.execute("UPDATE events SET data = json_set(data, '$.pid', 4242, '$.host', 'host') WHERE name = 'started'")
     conn.close()
     stand_ins = {run_id: f"{i + 1:x}" * 16 for i, run_id in enumerate(ids)}
     return path, stand_ins
@@ -123,6 +133,8 @@ CASES = [
     pytest.param("show", ["show", "study/1"], id="show"),
     pytest.param("show_failed", ["show", "2222"], id="show-failed-by-prefix"),
     pytest.param("show_json", ["show", "study/1", "--format", "json"], id="show-json"),
+    pytest.param("events", ["events", "study/1"], id="events"),
+    pytest.param("events_jsonl", ["events", "study/1", "--under", "epoch", "-f", "jsonl"], id="events-under-jsonl"),
     pytest.param("diff", ["diff", "study/1", "study/2"], id="diff"),
     pytest.param("diff_json", ["diff", "study/1", "study/2", "-f", "json"], id="diff-json"),
     pytest.param(
@@ -155,7 +167,12 @@ def test_golden_output(pinned_store: tuple[Path, dict[str, str]], name: str, arg
 
 @pytest.mark.parametrize(
     ("name", "args"),
-    [pytest.param("ls", ["ls"], id="ls"), pytest.param("show_json", ["show", "study/1", "-f", "json"], id="show-json")],
+    [
+        pytest.param("ls", ["ls"], id="ls"),
+        pytest.param("show_json", ["show", "study/1", "-f", "json"], id="show-json"),
+        pytest.param("show", ["show", "study/1"], id="show"),
+        pytest.param("events", ["events", "study/1"], id="events"),
+    ],
 )
 def test_golden_output_of_a_real_process(pinned_store: tuple[Path, dict[str, str]], name: str, args: list[str]) -> None:
     """``python -m recordkit`` prints exactly what the runner captured (same golden file)."""

@@ -218,6 +218,62 @@ def child_row(run: RunLike) -> dict[str, Any]:
     }
 
 
+#: How many of a run's latest events ``show`` lists (``recordkit events RUN`` lists them all).
+LAST_EVENTS = 10
+#: Columns of a run's events as tables list them.
+EVENT_COLUMNS = ["time", "step", "name", "duration", "data"]
+EVENT_TIME_COLUMNS = frozenset({"time"})
+EVENT_DURATION_COLUMNS = frozenset({"duration"})
+
+
+def file_row(info: Any) -> dict[str, Any]:
+    """A file of the run (``run.files``) as ``show`` lists it: where its content is, its size and hash."""
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "step": info.step,
+        "size": info.size,
+        "sha256": info.sha256,
+        "path": None if info.path is None else str(info.path),
+        "time": info.time,
+    }
+
+
+def link_row(link: Any, run_id: str) -> dict[str, Any]:
+    """A link from or to the run (``run.links()``): its relation, which way it points, the other run."""
+    return {
+        "relation": link.relation,
+        "direction": "to" if link.source_id == run_id else "from",
+        "run": link.other(run_id),
+        "time": link.time,
+        "data": dict(link.data),
+    }
+
+
+def checkpoint_row(checkpoint: Any) -> dict[str, Any]:
+    """A saved checkpoint (``run.checkpoints()``): name, step, epoch, its file and metrics."""
+    return {
+        "name": checkpoint.name,
+        "step": checkpoint.step,
+        "epoch": checkpoint.epoch,
+        "mode": checkpoint.mode,
+        "size": checkpoint.size,
+        "metrics": dict(checkpoint.metrics),
+        "path": str(checkpoint.path),
+    }
+
+
+def event_row(event: Any) -> dict[str, Any]:
+    """An event (``run.events``) as a table row; its data stays a dict."""
+    return {
+        "time": event.time,
+        "step": event.step,
+        "name": event.name,
+        "duration": event.duration,
+        "data": dict(event.data),
+    }
+
+
 def metric_rows(run: RunLike) -> list[dict[str, Any]]:
     """Per metric: key, last value, its step, min, max and count (``run.summary()`` as rows)."""
     return [{"key": key, **stats} for key, stats in run.summary().items()]

@@ -468,7 +468,7 @@ def ls(
 @store_option
 @format_option("table", "json")
 def show(run_ref: str, store: str | None, fmt: str) -> None:
-    """Show one run: identity, config, environment, metrics summary, error, folder.
+    """Show one run: identity, config, environment, metrics, files, checkpoints, sub-runs, links, last events, error.
 
     RUN is a run id, a unique id prefix, or COLLECTION/NUMBER.
     Python: store.run(ID) / store.collection(NAME).run(NUMBER).
@@ -485,6 +485,11 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
     metrics = R.metric_rows(run)
     error = R.thaw(run.error)
     children = [R.child_row(child) for child in opened.runs(where={"parent_id": run.id})]
+    files = [R.file_row(info) for info in run.files]
+    checkpoints = [R.checkpoint_row(checkpoint) for checkpoint in run.checkpoints()]
+    links = [R.link_row(link, run.id) for link in run.links()]
+    events = run.events
+    last_events = events[-R.LAST_EVENTS :]
     if fmt == "json":
         document = {
             "run": R.json_row(identity, times=R.RUN_TIME_COLUMNS),
@@ -493,6 +498,10 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
             "env": R.json_value("env", env),
             "metrics": [R.json_row(row) for row in metrics],
             "children": [R.json_row(row, times=R.RUN_TIME_COLUMNS) for row in children],
+            "files": [R.json_row(row, times=R.EVENT_TIME_COLUMNS) for row in files],
+            "checkpoints": [R.json_row(row) for row in checkpoints],
+            "links": [R.json_row(row, times=R.EVENT_TIME_COLUMNS) for row in links],
+            "events": {"count": len(events), "last": last_events.to_dicts()},
             "error": R.json_value("error", error),
         }
         click.echo(R.json_dumps(document))
@@ -522,11 +531,66 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
             print_table(console, make_table(columns, rows, title=title))
     if not metrics:
         console.print("\nNo records logged.")
+    shown_files = [
+        {**row, "size": None if row["size"] is None else R.human_bytes(row["size"]),
+         "content": (row["sha256"] or "")[:12] if row["kind"] == "attachment" else row["path"]}
+        for row in files
+    ]
+    shown_checkpoints = [{**row, "size": R.human_bytes(row["size"])} for row in checkpoints]
+    times, none = R.EVENT_TIME_COLUMNS, frozenset[str]()
+    more = [
+        ("Files", ["name", "kind", "step", "size", "content"], shown_files, none, none),
+        ("Checkpoints", ["name", "step", "epoch", "mode", "size", "metrics"], shown_checkpoints, none, none),
+        ("Links", ["relation", "direction", "run", "time", "data"], links, times, none),
+        (
+            f"Last events ({len(last_events)} of {len(events)}; all: recordkit events {run.id})",
+            R.EVENT_COLUMNS,
+            [R.event_row(event) for event in last_events],
+            times,
+            R.EVENT_DURATION_COLUMNS,
+        ),
+    ]
+    for title, columns, rows, time_columns, duration_columns in more:
+        if rows:
+            console.print()
+            print_table(
+                console, make_table(columns, rows, title=title, times=time_columns, durations=duration_columns)
+            )
     if error:
         console.print()
         console.print(Text(f"Error: {error.get('type')}: {error.get('message')}", style="bold red"))
         if error.get("traceback"):
             console.print(Text(str(error["traceback"]).rstrip()))
+
+
+@main.command("events")
+@click.argument("run_ref", metavar="RUN")
+@store_option
+@click.option("--under", "prefix", metavar="PREFIX", default=None, help="Only events named PREFIX or below it.")
+@format_option("table", "json", "jsonl")
+def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> None:
+    """List a run's events, oldest first (started, attached, checkpoint, your own…).
+
+    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER. --under epoch/2 keeps the
+    events named epoch/2 or below it (epoch/2/eval). jsonl is the format of
+    run.events.to_jsonl(). Python: run.events / run.events.under(PREFIX).
+
+    \b
+    Example:
+        recordkit events demo/3 --under epoch --format jsonl
+    """
+    opened = open_store(store)
+    found = find_run(opened, run_ref).events
+    if prefix is not None:
+        found = found.under(prefix)
+    if fmt == "jsonl":
+        click.echo(found.to_jsonl(), nl=False)
+    elif fmt == "json":
+        for chunk in R.json_array_chunks(found.to_dicts()):
+            sys.stdout.write(chunk)
+    else:
+        rows = [R.event_row(event) for event in found]
+        show_table(R.EVENT_COLUMNS, rows, times=R.EVENT_TIME_COLUMNS, durations=R.EVENT_DURATION_COLUMNS)
 
 
 @main.command("records")
