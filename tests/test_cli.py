@@ -1098,3 +1098,28 @@ def test_rm_and_gc_of_a_shared_attachment_as_real_processes(store_path: Path) ->
     assert not blob.exists()
     assert (real["blobs"], real["blob_bytes"]) == (dry["blobs"], dry["blob_bytes"])
     assert real["bytes_reclaimed"] == dry["bytes_reclaimed"] == size - _unique_bytes(store_path)
+
+
+def test_gc_table_names_orphaned_events_files_and_links() -> None:
+    report = rk.CleanupReport(dry_run=True)
+    report.rows = {"events": 2, "files": 1, "links": 3}
+    removed = [row["removed"] for row in R.gc_rows(report)]
+    assert removed[:3] == ["orphaned events", "orphaned file rows", "orphaned links"]
+
+
+def test_gc_removes_an_attachment_no_run_refers_to(store_path: Path) -> None:
+    store = rk.open(store_path)
+    with store.collection("c").start_run(capture=False) as run:
+        blob = run.attach(b"x" * 3000, name="x.bin").path
+    store.close()
+    assert blob is not None
+    old = time.time() - 3600
+    os.utime(blob, (old, old))
+    assert strict_json(ok("gc", "--dry-run", "-f", "json", store=store_path))["blobs"] == []  # still referenced
+    out = ok("rm", "c/1", "--yes", store=store_path)
+    assert "remove attachments no run refers to" in out
+    dry = ok("gc", "--dry-run", store=store_path)
+    assert re.search(r"unreferenced blobs\s+1\s+3\.0 kB", dry), dry
+    assert blob.exists()
+    done = strict_json(ok("gc", "-f", "json", store=store_path))
+    assert done["blobs"] == [str(blob.resolve())] and done["blob_bytes"] == 3000 and not blob.exists()

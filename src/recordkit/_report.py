@@ -416,7 +416,14 @@ def plain_table(headers: Sequence[str], cells: Sequence[Sequence[str]], right: S
 
 def gc_rows(report: Any) -> list[dict[str, Any]]:
     """The table of ``recordkit gc``: what was (or would be) removed, how many, and the bytes."""
-    labels = {"records": "orphaned records", "scopes": "orphaned scopes", "summary": "orphaned summary rows"}
+    labels = {
+        "records": "orphaned records",
+        "scopes": "orphaned scopes",
+        "summary": "orphaned summary rows",
+        "events": "orphaned events",
+        "files": "orphaned file rows",
+        "links": "orphaned links",
+    }
     rows: list[dict[str, Any]] = [
         {"removed": labels.get(kind, f"orphaned {kind} rows"), "count": count, "bytes": ""}
         for kind, count in report.rows.items()

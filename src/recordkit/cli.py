@@ -765,7 +765,8 @@ def rm(run_refs: tuple[str, ...], store: str | None, yes: bool, force: bool, dry
     files = sum(report.file_bytes for report in reports)
     click.echo(
         f"Deleted {_count(sum(len(r.run_ids) for r in reports), 'run')} ({_count(records, 'record')}, "
-        f"{R.human_bytes(files)} of run folders). Run `recordkit gc` to shrink the database."
+        f"{R.human_bytes(files)} of run folders). Run `recordkit gc` to shrink the database and remove "
+        "attachments no run refers to any more."
     )
 
 
