@@ -18,6 +18,9 @@ import recordkit as rk
 
 torch = pytest.importorskip("torch")
 
+# Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 DEADLINE = 120.0
 
 

@@ -14,6 +14,9 @@ from tests.conftest import fast_run
 import recordkit as rk
 from recordkit._events import read_jsonl
 
+# Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def test_event_names_data_and_step(collection: rk.Collection) -> None:
     with fast_run(collection) as run:

@@ -13,6 +13,9 @@ from tests.conftest import fast_run
 
 import recordkit as rk
 
+# Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def _blobs(store_path: Path) -> list[Path]:
     return [p for p in (store_path / "blobs").rglob("*") if p.is_file() and p.parent.name != "tmp"]

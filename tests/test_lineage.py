@@ -10,6 +10,9 @@ from tests.conftest import fast_run
 
 import recordkit as rk
 
+# Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def test_sub_run_folder_parent_and_children(collection: rk.Collection) -> None:
     with fast_run(collection) as parent:

@@ -32,6 +32,16 @@ pytestmark = pytest.mark.postgres
 SECRET = "Sup3r-Secret-Pw-9731"
 
 
+
+def torch_tensor_or_list() -> object:
+    """A tensor when torch is installed (it is converted before it is spooled), else the list it holds."""
+    try:
+        import torch
+    except ImportError:
+        return [1.0, 2.0]
+    return torch.tensor([1.0, 2.0])
+
+
 def _with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     user = parts.username or "postgres"
@@ -183,6 +193,78 @@ def test_a_replayed_batch_lands_once(pg_url: str) -> None:
     run.finish()
     assert len(run.records) == 10
     store.close()
+
+
+
+def test_events_files_and_links_of_a_replayed_batch_land_once(pg_url: str) -> None:
+    from recordkit.backends.base import AddEvent, AddFile, AddLink, RemoveFile
+
+    store = rk.open(pg_url)
+    first, second = fast_run(store.collection("c")), fast_run(store.collection("c"))
+    now = time.time()
+    items = [
+        AddEvent(first.id, "epoch/1", now, 1, 0.5, {"acc": 0.5}),
+        AddFile(first.id, "ckpt", "checkpoint", now, 1, 10, "ab" * 32, "c/x.pt", None, {"step": 1}),
+        RemoveFile(first.id, "c/x.pt", now + 1),
+        AddLink(first.id, second.id, "compares-with", now, {"k": 1}),
+    ]
+    backend = store.backend
+    assert isinstance(backend, PostgresBackend)
+    backend._write_batch("batch-2", items)  # type: ignore[arg-type]
+    backend._write_batch("batch-2", items)  # type: ignore[arg-type]  # the commit's answer was lost; sent again
+    assert [(e.name, e.duration, e.data) for e in backend.events([first.id])] == [("epoch/1", 0.5, {"acc": 0.5})]
+    [row] = backend.files([first.id])
+    assert (row.kind, row.sha256, row.meta, row.removed) == ("checkpoint", "ab" * 32, {"step": 1}, now + 1)
+    assert [(lk.source_id, lk.relation) for lk in backend.links(second.id)] == [(first.id, "compares-with")]
+    first.finish()
+    second.finish()
+    store.close()
+
+
+def test_an_unknown_write_item_is_an_error_not_dropped(pg_url: str) -> None:
+    store = rk.open(pg_url + "&spool=off")
+    run = fast_run(store.collection("c"))
+    run.flush()
+    with pytest.raises(rk.StoreError, match="cannot write a object item"):
+        store.backend.write_batch([(run.id, run.scope_id, 5, 0, time.time(), {"x": 1.0}), object()])  # type: ignore[list-item]
+    assert len(run.records) == 0  # the whole batch was refused, not half of it
+    run.finish()
+    store.close()
+
+
+def test_a_version_1_store_gains_events_files_and_links(pg_url: str) -> None:
+    with rk.open(pg_url) as store:
+        run = fast_run(store.collection("c"))
+        run.log(x=1.0)
+        run.finish()
+    import psycopg
+
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # the store as recordkit 0.x (version 1) left it
+        conn.execute(f'SET search_path TO "{store.backend.schema}"')  # type: ignore[attr-defined]
+        conn.execute("DROP TABLE events, files, links")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with rk.open(pg_url) as store:
+        assert engine_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        resumed = store.collection("c").resume_run(run.id)
+        resumed.event("again", n=2)
+        resumed.finish()
+        assert [r["x"] for r in resumed.records] == [1.0]
+        assert resumed.events.named("again")[0].data == {"n": 2}
+
+
+def test_an_event_during_an_outage_is_spooled_and_lands_once(pg_url: str, proxy: Proxy) -> None:
+    store = rk.open(_via(proxy, pg_url))
+    run = fast_run(store.collection("c"))
+    run.flush()
+    proxy.down()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run.event("offline", value=torch_tensor_or_list())
+        run.finish()
+    proxy.up()
+    store.close()  # drains the spool
+    with rk.open(pg_url) as check:
+        assert [e.data for e in check.run(run.id).events.named("offline")] == [{"value": [1.0, 2.0]}]
 
 
 # --- many writers --------------------------------------------------------------------------------
@@ -477,6 +559,8 @@ def test_delete_run_and_listing_work_on_the_shared_store(pg_url: str, tmp_path: 
     assert {k: done.rows[k] for k in ("records", "scopes", "summary", "runs")} == {
         "records": 7, "scopes": 2, "summary": 2, "runs": 1
     }
+    assert done.rows["events"] > 0  # the lifecycle events went with the run
+    assert engine_rows(store, "SELECT count(*) FROM events WHERE run_id = ?", (doomed.id,)) == [(0,)]
     assert not (tmp_path / "files" / "study" / doomed.id).exists()
     assert [r.name for r in store.runs()] == ["keep"] and len(study.records) == 5
     store.close()

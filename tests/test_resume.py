@@ -14,6 +14,9 @@ from tests.conftest import fast_run
 
 import recordkit as rk
 
+# Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def _steps_and_x(run: rk.Run) -> list[tuple[int, float]]:
     return [(r["step"], r["x"]) for r in run.records]

@@ -38,16 +38,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recordkit import _values as V
-from recordkit._exceptions import MissingDependencyError, RecordkitWarning, StorageError, StoreError
+from recordkit._exceptions import MissingDependencyError, RecordkitWarning, RunStateError, StorageError, StoreError
 from recordkit.backends.base import (
     ERROR_STATUSES,
+    LIVE_STATUSES,
+    AddEvent,
+    AddFile,
+    AddLink,
     Backend,
     CreateScope,
+    EventRow,
+    FileRow,
     KeySummary,
+    LinkRow,
     NewRun,
     RawRecord,
     RecordQuery,
     Removed,
+    RemoveFile,
     RunRow,
     ScopeRow,
     UpdateRun,
@@ -61,7 +69,7 @@ if TYPE_CHECKING:
 # A psycopg connection; typed loosely because rows come back as tuples of whatever the columns hold.
 _Conn = Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # PostgreSQL allows 1,600 columns; keys beyond this many in one key set go to the extra column.
 MAX_COLUMNS = 1000
 REUSE_SLACK = 4
@@ -105,6 +113,35 @@ CREATE TABLE IF NOT EXISTS summary (
     min DOUBLE PRECISION, max DOUBLE PRECISION, count BIGINT NOT NULL, UNIQUE (run_id, key));
 CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, time DOUBLE PRECISION NOT NULL);
 """
+
+# Schema version 2: events, the file index and links (issue 4). Also run on a version-1 store to upgrade it.
+_DDL_2 = """
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+    step BIGINT NOT NULL, duration DOUBLE PRECISION, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (name COLLATE "C", run_id);
+CREATE TABLE IF NOT EXISTS files (
+    seq BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    time DOUBLE PRECISION NOT NULL, step BIGINT NOT NULL, size BIGINT, sha256 TEXT, path TEXT,
+    mtime DOUBLE PRECISION, meta TEXT NOT NULL, removed DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS files_by_run ON files (run_id, seq);
+CREATE TABLE IF NOT EXISTS links (
+    seq BIGSERIAL PRIMARY KEY, source_id TEXT NOT NULL, target_id TEXT NOT NULL, relation TEXT NOT NULL,
+    time DOUBLE PRECISION NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
+CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
+"""
+
+# Tables whose rows belong to a run (kind, table, run-id column), as in the SQLite backend.
+_RUN_OWNED = (
+    ("summary", "summary", "run_id"),
+    ("events", "events", "run_id"),
+    ("files", "files", "run_id"),
+    ("links", "links", "source_id"),
+    ("links", "links", "target_id"),
+    ("scopes", "scopes", "run_id"),
+)
 
 _RUN_COLUMNS = (
     "r.id, c.name, r.number, r.error_number, r.name, r.status, r.start_time, r.end_time, r.config, "
@@ -304,6 +341,8 @@ class PostgresBackend(Backend):
             version = self._schema_version(conn)
         if version is None:  # a new store: create the tables (once, under the schema lock)
             version = self._create_schema()
+        elif int(version) < SCHEMA_VERSION:
+            version = self._create_schema()  # adds only what is missing (IF NOT EXISTS), then the version
         if int(version) > SCHEMA_VERSION:
             raise StoreError(
                 f"store {self.url!r} has schema version {version}, newer than this recordkit "
@@ -338,9 +377,17 @@ class PostgresBackend(Backend):
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_SCHEMA_LOCK, self._schema_lock))
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-                conn.execute(_DDL)
+                # Re-read under the lock: another process may have created or upgraded the store meanwhile.
+                version = self._schema_version(conn)
+                if version is None:
+                    conn.execute(_DDL)
+                if version is None or int(version) < 2:
+                    conn.execute(_DDL_2)
+                # Only ever raised: a newer recordkit's version stays, and this one refuses below.
                 conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),)
+                    "INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE SET value ="
+                    " excluded.value WHERE meta.value::int < excluded.value::int",
+                    (str(SCHEMA_VERSION),),
                 )
                 (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return str(version)
@@ -530,6 +577,25 @@ class PostgresBackend(Backend):
             self._conn().execute("UPDATE runs SET config = %s WHERE id = %s", (V.dumps(config), run_id))
         if run_id in self._rows:
             self._rows[run_id].config = config
+
+    @_reconnecting
+    def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
+        with self._translate(f"reopening run {run_id!r}"):
+            conn = self._conn()
+            with conn.transaction():
+                # The row lock makes two resumers of one run take turns: the second sees it running.
+                found = conn.execute("SELECT status FROM runs WHERE id = %s FOR UPDATE", (run_id,)).fetchone()
+                if found is not None and found[0] in LIVE_STATUSES:
+                    raise RunStateError(f"run {run_id!r} is {found[0]}: another process resumed it first")
+                conn.execute(
+                    "UPDATE runs SET status = 'running', end_time = NULL, error = NULL, error_number = 0,"
+                    " host = %s, pid = %s, heartbeat = %s WHERE id = %s",
+                    (host, pid, now, run_id),
+                )
+        row = self.get_run(run_id)
+        if row is None:
+            raise StoreError(f"run {run_id!r} is not in the store {self.url!r}")
+        return row
 
     def get_run(self, run_id: str) -> RunRow | None:
         rows = self._select_runs("r.id = %s", (run_id,))
@@ -721,6 +787,7 @@ class PostgresBackend(Backend):
         tables: dict[str, _Table] = {}
         counters: dict[str, list[Any]] = {}
         scope_items: list[CreateScope | UpdateScope] = []
+        others: list[tuple[str, tuple[Any, ...]]] = []  # events, files, links: (statement, parameters), in order
         plans = self._plans
         last_keys: tuple[str, ...] | None = None
         last_run: str | None = None
@@ -760,6 +827,21 @@ class PostgresBackend(Backend):
                 for i, value in enumerate((item.step, item.epoch, item.heartbeat)):
                     if value is not None:
                         known[i] = value
+            elif type(item) is AddEvent:
+                others.append((_ADD_EVENT, (item.run_id, item.name, item.time, item.step, item.duration,
+                                            V.dumps(item.data))))
+            elif type(item) is AddFile:
+                others.append((_ADD_FILE, (item.run_id, item.name, item.kind, item.time, item.step, item.size,
+                                           item.sha256, item.path, item.mtime, V.dumps(item.meta))))
+            elif type(item) is RemoveFile:
+                others.append((_REMOVE_FILE, (item.time, item.run_id, item.path)))
+            elif type(item) is AddLink:
+                others.append((_ADD_LINK, (item.source_id, item.target_id, item.relation, item.time,
+                                           V.dumps(item.data))))
+            else:  # never dropped silently: an item this engine does not know is an error the caller sees
+                raise StoreError(
+                    f"the PostgreSQL store cannot write a {type(item).__name__} item; upgrade recordkit"
+                )
         stats: dict[tuple[str, str], list[Any]] = {}
         for (name, run_id), rows in groups.items():  # convert everything before writing anything
             table = tables[name]
@@ -788,6 +870,14 @@ class PostgresBackend(Backend):
         for (name, _), rows in groups.items():
             if rows:
                 self._copy(conn, tables[name], rows)
+        start = 0
+        while start < len(others):  # consecutive items of one kind in one round trip, the order kept
+            end = start + 1
+            while end < len(others) and others[end][0] == others[start][0]:
+                end += 1
+            with conn.cursor() as cursor:
+                cursor.executemany(others[start][0], [params for _, params in others[start:end]])
+            start = end
         for run_id, (step, epoch, heartbeat) in sorted(counters.items()):
             conn.execute(
                 "UPDATE runs SET step = coalesce(%s, step), epoch = coalesce(%s, epoch),"
@@ -978,6 +1068,10 @@ class PostgresBackend(Backend):
             conds.append("extra IS NOT NULL")  # the wanted keys can only be in the overflow column
         conds.append("scope_id IN (SELECT id FROM scopes WHERE run_id = %s)")
         params: list[Any] = [run_id]
+        for superseded_run, after_step, before_seq in query.superseded:
+            if superseded_run == run_id:  # exact, not a pre-filter: a resume superseded these
+                conds.append("NOT (step > %s AND seq < %s)")
+                params.extend([after_step, before_seq])
         if query.scope_ids is not None:
             conds.append("scope_id = ANY(%s)")
             params.append(sorted(query.scope_ids))
@@ -1168,10 +1262,9 @@ class PostgresBackend(Backend):
                         ).rowcount
                         for name in tables
                     )
-                    removed.rows["scopes"] = conn.execute("DELETE FROM scopes WHERE run_id = ANY(%s)", (ids,)).rowcount
-                    removed.rows["summary"] = conn.execute(
-                        "DELETE FROM summary WHERE run_id = ANY(%s)", (ids,)
-                    ).rowcount
+                    for kind, table, column in _RUN_OWNED:
+                        count = conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (ids,)).rowcount
+                        removed.rows[kind] = removed.rows.get(kind, 0) + count
                     removed.rows["runs"] = conn.execute("DELETE FROM runs WHERE id = ANY(%s)", (ids,)).rowcount
                     if dry_run:
                         raise _DryRun
@@ -1194,12 +1287,66 @@ class PostgresBackend(Backend):
                     found[scope_id] = max(found.get(scope_id, -1), value)
         return found
 
+    # --- events, files, links ----------------------------------------------------------------
+    @_reconnecting
+    def events(self, run_ids: Iterable[str] | None, prefix: str | None = None) -> list[EventRow]:
+        where, params = _runs_clause(run_ids, "run_id")
+        if prefix is not None:
+            # Literal (no LIKE: % and _ are plain characters), in byte order whatever the database's collation.
+            where += ' AND (name = %s OR (name COLLATE "C" >= %s AND name COLLATE "C" < %s))'
+            params.extend([prefix, prefix + "/", prefix + "0"])
+        with self._translate("reading events"):
+            cursor = self._conn().execute(
+                f"SELECT seq, run_id, name, time, step, duration, data FROM events WHERE {where} ORDER BY seq",
+                params,
+            )
+            return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], V.loads(r[6])) for r in cursor]
+
+    @_reconnecting
+    def files(self, run_ids: Iterable[str] | None) -> list[FileRow]:
+        where, params = _runs_clause(run_ids, "run_id")
+        with self._translate("reading files"):
+            cursor = self._conn().execute(
+                "SELECT seq, run_id, name, kind, time, step, size, sha256, path, mtime, meta, removed"
+                f" FROM files WHERE {where} ORDER BY seq",
+                params,
+            )
+            return [
+                FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], V.loads(r[10]), r[11])
+                for r in cursor
+            ]
+
+    @_reconnecting
+    def links(self, run_id: str) -> list[LinkRow]:
+        with self._translate(f"reading the links of run {run_id!r}"):
+            cursor = self._conn().execute(
+                "SELECT seq, source_id, target_id, relation, time, data FROM links"
+                " WHERE source_id = %s OR target_id = %s ORDER BY seq",
+                (run_id, run_id),
+            )
+            return [LinkRow(r[0], r[1], r[2], r[3], r[4], V.loads(r[5])) for r in cursor]
+
     def drop_schema(self) -> None:
         """Delete the store's schema and everything in it (tests and ``recordkit`` admin use)."""
         if self.schema == "public":
             raise StoreError("refusing to drop the public schema; drop its tables by hand if you mean it")
         with self._translate(f"dropping schema {self.schema!r}"):
             self._conn().execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+_ADD_EVENT = "INSERT INTO events (run_id, name, time, step, duration, data) VALUES (%s, %s, %s, %s, %s, %s)"
+_ADD_FILE = (
+    "INSERT INTO files (run_id, name, kind, time, step, size, sha256, path, mtime, meta)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_REMOVE_FILE = "UPDATE files SET removed = %s WHERE run_id = %s AND path = %s AND removed IS NULL"
+_ADD_LINK = "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (%s, %s, %s, %s, %s)"
+
+
+def _runs_clause(run_ids: Iterable[str] | None, column: str) -> tuple[str, list[Any]]:
+    if run_ids is None:
+        return "true", []
+    return f"{column} = ANY(%s)", [list(run_ids)]
 
 
 def _next_number(conn: _Conn, collection_id: int, parent_id: str | None) -> int:
@@ -1281,6 +1428,9 @@ def _materialized(items: Sequence[WriteItem]) -> list[Any]:
             if type(values) is not dict or any(V.needs_materialize(v) for v in values.values()):
                 values = {k: V.materialize(v) if V.needs_materialize(v) else v for k, v in values.items()}
             out.append((run_id, scope_id, seq, step, when, values))
+        elif type(item) is AddEvent:  # data may hold tensors: the spool keeps what would be stored
+            out.append(AddEvent(item.run_id, item.name, item.time, item.step, item.duration,
+                                V.loads(V.dumps(item.data))))
         else:
             out.append(item)
     return out
