@@ -112,6 +112,8 @@ def test_an_interrupted_sync_resumes_without_duplicates(
     source.sync_to(fresh_store)
     assert len(fresh_store.collection("study").records) == 62
     assert _flat(fresh_store) == _flat(source)
+    for run in source.runs():  # the lifecycle events too, each once
+        assert _rows(fresh_store, run.id) == _rows(source, run.id) and _rows(source, run.id)[0]
 
 
 def test_run_folder_files_are_copied_once(source: rk.Store, fresh_store: rk.Store) -> None:
@@ -181,6 +183,69 @@ def test_a_sync_cut_off_by_the_network_is_finished_by_the_next(
         assert report.records <= 62
         assert len(shared.collection("study").records) == 62
         assert _flat(shared) == _flat(source)
+        for run in source.runs():
+            assert _rows(shared, run.id) == _rows(source, run.id)
         shared.close()
     finally:
         proxy.close()
+
+
+def _rows(store: rk.Store, run_id: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """A run's events, file rows and outgoing links as stored, without the store-local ``seq``."""
+    backend = store.backend
+    events = [(e.name, e.time, e.step, e.duration, e.data) for e in backend.events([run_id])]
+    files = [(f.name, f.kind, f.step, f.size, f.sha256, f.path, f.meta, f.removed) for f in backend.files([run_id])]
+    links = [(lk.target_id, lk.relation, lk.time, lk.data) for lk in backend.links(run_id) if lk.source_id == run_id]
+    return events, files, links
+
+
+def test_events_files_and_links_are_copied_once_while_the_run_writes(
+    source: rk.Store, fresh_store: rk.Store, tmp_path: Path
+) -> None:
+    with fast_run(source.collection("study")) as base:
+        base.attach(b"shared bytes", name="data.bin")
+    live = fast_run(source.collection("study"))
+    live.event("epoch/0", acc=0.5)
+    live.attach(b"shared bytes", name="same-content.bin")  # the blob base attached: stored once
+    live.link(base, "fine-tunes", layers=2)
+    first = source.sync_to(fresh_store)
+    assert first.links == 1 and first.blobs == 1 and first.file_rows == 2
+    live.event("epoch/1", acc=0.7)
+    live.attach(b"other bytes", name="later.bin")
+    live.link(base, "compares-with")
+    source.sync_to(fresh_store)  # picks up only what came since
+    live.finish()
+    again = source.sync_to(fresh_store)
+    assert again.links == 0 and again.blobs == 0 and again.file_rows == 0 and again.events > 0  # the end event
+    nothing = source.sync_to(fresh_store)
+    assert (nothing.events, nothing.file_rows, nothing.links, nothing.blobs) == (0, 0, 0, 0)
+    for run in (base, live):
+        assert _rows(fresh_store, run.id) == _rows(source, run.id)
+    copied = fresh_store.run(live.id)
+    assert copied.events.named("epoch/1")[0].data == {"acc": 0.7}
+    assert copied.open_file("later.bin").read() == b"other bytes"
+    assert fresh_store.run(base.id).open_file("data.bin").read() == b"shared bytes"
+    assert [(lk.source_id, lk.relation) for lk in fresh_store.run(base.id).links()] == [
+        (live.id, "fine-tunes"), (live.id, "compares-with")
+    ]
+    assert not fresh_store.unreferenced_blobs()
+
+
+def test_a_checkpoint_removed_after_a_sync_is_marked_removed_by_the_next(
+    source: rk.Store, fresh_store: rk.Store
+) -> None:
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(2, 1)
+    run = fast_run(source.collection("study"))
+    run.retention = rk.Retention(keep_last=1)
+    run.save_model(model, "net", step=0)
+    source.sync_to(fresh_store)
+    run.save_model(model, "net", step=1)  # retention removes step 0
+    run.finish()
+    source.sync_to(fresh_store)
+    copied = fresh_store.run(run.id)
+    assert [(c.step, c.removed is not None) for c in copied.checkpoints("net", include_removed=True)] == [
+        (0, True), (1, False)
+    ]
+    assert _rows(fresh_store, run.id) == _rows(source, run.id)
+    assert copied.load_checkpoint("net").info.step == 1  # its file came with the run folder

@@ -14,6 +14,12 @@ How "exactly once" holds, repeated or interrupted, even while a source run is st
   everything above it has not. A repeated sync copies only what lies above.
 * Final status, counters, config keys and scope fields are set, not appended, so repeating is harmless.
 * Files in the run folder are copied when missing or different in size or modification time.
+* Events, file rows and links are append-only per run (a backend hands them back in write order), so
+  the number the destination holds for a run is their watermark: the first that many have been copied,
+  the rest have not. A link is copied with its source run. A file row that retention removed in the
+  source after it was copied gets its ``removed`` mark on the next sync.
+* Attachment blobs are content-addressed: each is copied (to a temporary name, then renamed) before
+  the file row that refers to it is written, and only when the destination lacks it.
 
 Two syncs of the same source into the same destination must not run at the same time.
 """
@@ -30,10 +36,14 @@ from recordkit._exceptions import StorageError, StoreError
 from recordkit._run import run_folder, write_meta
 from recordkit.backends.base import (
     LIVE_STATUSES,
+    AddEvent,
+    AddFile,
+    AddLink,
     Backend,
     CreateScope,
     NewRun,
     RecordQuery,
+    RemoveFile,
     RunRow,
     UpdateRun,
     UpdateScope,
@@ -55,11 +65,16 @@ class SyncReport:
     scopes: int = 0
     records: int = 0
     files: int = 0
+    events: int = 0
+    file_rows: int = 0
+    links: int = 0
+    blobs: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.runs_created} run(s) created, {self.runs_updated} updated, {self.scopes} scope(s), "
-            f"{self.records} record(s), {self.files} file(s) copied"
+            f"{self.records} record(s), {self.files} file(s) copied, {self.events} event(s), "
+            f"{self.file_rows} file row(s), {self.links} link(s), {self.blobs} blob(s)"
         )
 
 
@@ -135,6 +150,11 @@ def _sync_run(source: Store, destination: Store, row: RunRow, report: SyncReport
     if changed and not created:
         report.runs_updated += 1
     report.files += _copy_files(row, source, destination, target)
+    # After the run folder (checkpoints live there) and before nothing else: a file row lands only
+    # once what it refers to is in place.
+    _copy_events(src, dst, row.id, report)
+    _copy_file_rows(source, destination, row.id, report)
+    _copy_links(src, dst, row.id, report)
 
 
 def _map_scopes(src: Backend, dst: Backend, row: RunRow, target: RunRow, report: SyncReport) -> dict[int, int]:
@@ -182,6 +202,68 @@ def _copy_records(src: Backend, dst: Backend, run_id: str, mapping: dict[int, in
         dst.write_batch(batch)
         copied += len(batch)
     return copied
+
+
+def _write_in_batches(dst: Backend, items: Sequence[WriteItem]) -> None:
+    for start in range(0, len(items), BATCH):
+        dst.write_batch(items[start : start + BATCH])
+
+
+def _copy_events(src: Backend, dst: Backend, run_id: str, report: SyncReport) -> None:
+    have = len(dst.events([run_id]))
+    new = src.events([run_id])[have:]
+    _write_in_batches(dst, [AddEvent(e.run_id, e.name, e.time, e.step, e.duration, dict(e.data)) for e in new])
+    report.events += len(new)
+
+
+def _copy_file_rows(source: Store, destination: Store, run_id: str, report: SyncReport) -> None:
+    theirs = source.backend.files([run_id])
+    ours = destination.backend.files([run_id])
+    items: list[WriteItem] = []
+    for mine, done in zip(theirs, ours, strict=False):  # copied before: only a later removal is news
+        if mine.removed is not None and done.removed is None and mine.path is not None:
+            items.append(RemoveFile(run_id, mine.path, mine.removed))
+    for row in theirs[len(ours) :]:
+        if row.sha256 is not None and row.kind == "attachment":
+            report.blobs += _copy_blob(source, destination, row.sha256)
+        items.append(AddFile(row.run_id, row.name, row.kind, row.time, row.step, row.size, row.sha256, row.path,
+                             row.mtime, dict(row.meta)))
+        if row.removed is not None and row.path is not None:
+            items.append(RemoveFile(run_id, row.path, row.removed))
+    report.file_rows += len(theirs) - min(len(ours), len(theirs))
+    _write_in_batches(destination.backend, items)
+
+
+def _copy_blob(source: Store, destination: Store, sha256: str) -> int:
+    """Copy one attachment's content unless the destination has it (same hash: same bytes)."""
+    if source.path is None or destination.path is None:
+        return 0  # a store without a files folder keeps no blobs: the row still says what was attached
+    from recordkit._files import blob_path
+
+    origin, out = blob_path(source.path, sha256), blob_path(destination.path, sha256)
+    if out.exists() or not origin.exists():
+        return 0
+    import shutil
+    import uuid
+
+    tmp = destination.path / "blobs" / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}.tmp"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(origin, tmp)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return 1
+
+
+def _copy_links(src: Backend, dst: Backend, run_id: str, report: SyncReport) -> None:
+    have = sum(1 for link in dst.links(run_id) if link.source_id == run_id)
+    new = [link for link in src.links(run_id) if link.source_id == run_id][have:]
+    _write_in_batches(
+        dst, [AddLink(lk.source_id, lk.target_id, lk.relation, lk.time, dict(lk.data)) for lk in new]
+    )
+    report.links += len(new)
 
 
 def watermarks(backend: Backend, run_id: str) -> dict[int, int]:
