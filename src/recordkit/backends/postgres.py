@@ -39,6 +39,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recordkit import _values as V
 from recordkit._exceptions import MissingDependencyError, RecordkitWarning, RunStateError, StorageError, StoreError
+from recordkit.backends._common import (
+    EVENT_COLUMNS,
+    FILE_COLUMNS,
+    LINK_COLUMNS,
+    event_row,
+    file_row,
+    link_row,
+)
+from recordkit.backends._common import NONE_TYPE as _NONE_TYPE
+from recordkit.backends._common import NUM_TYPES as _NUM_TYPES
+from recordkit.backends._common import STR_TYPES as _STR_TYPES
+from recordkit.backends._common import Table as _Table
+from recordkit.backends._common import finish_aggregate as _finish_aggregate
+from recordkit.backends._common import merge_stat as _merge_stat
+from recordkit.backends._common import stat as _stat
 from recordkit.backends.base import (
     ERROR_STATUSES,
     LIVE_STATUSES,
@@ -273,22 +288,6 @@ def _reconnecting(method: _F) -> _F:
 
     return wrapper  # type: ignore[return-value]
 
-
-class _Table:
-    """A records table: its key → (column, kind) registry, mirrored from ``record_columns``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.cols: dict[str, str] = {}
-        self.kinds: dict[str, str | None] = {}
-        self.order: list[str] = []
-        self.order_index: dict[str, int] = {}
-
-    def add(self, key: str, col: str, kind: str | None) -> None:
-        self.cols[key] = col
-        self.kinds[key] = kind
-        self.order_index[key] = len(self.order)
-        self.order.append(key)
 
 
 class PostgresBackend(Backend):
@@ -1297,34 +1296,30 @@ class PostgresBackend(Backend):
             params.extend([prefix, prefix + "/", prefix + "0"])
         with self._translate("reading events"):
             cursor = self._conn().execute(
-                f"SELECT seq, run_id, name, time, step, duration, data FROM events WHERE {where} ORDER BY seq",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq",
                 params,
             )
-            return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], V.loads(r[6])) for r in cursor]
+            return [event_row(r) for r in cursor]
 
     @_reconnecting
     def files(self, run_ids: Iterable[str] | None) -> list[FileRow]:
         where, params = _runs_clause(run_ids, "run_id")
         with self._translate("reading files"):
             cursor = self._conn().execute(
-                "SELECT seq, run_id, name, kind, time, step, size, sha256, path, mtime, meta, removed"
-                f" FROM files WHERE {where} ORDER BY seq",
+                f"SELECT {FILE_COLUMNS} FROM files WHERE {where} ORDER BY seq",
                 params,
             )
-            return [
-                FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], V.loads(r[10]), r[11])
-                for r in cursor
-            ]
+            return [file_row(r) for r in cursor]
 
     @_reconnecting
     def links(self, run_id: str) -> list[LinkRow]:
         with self._translate(f"reading the links of run {run_id!r}"):
             cursor = self._conn().execute(
-                "SELECT seq, source_id, target_id, relation, time, data FROM links"
+                f"SELECT {LINK_COLUMNS} FROM links"
                 " WHERE source_id = %s OR target_id = %s ORDER BY seq",
                 (run_id, run_id),
             )
-            return [LinkRow(r[0], r[1], r[2], r[3], r[4], V.loads(r[5])) for r in cursor]
+            return [link_row(r) for r in cursor]
 
     def drop_schema(self) -> None:
         """Delete the store's schema and everything in it (tests and ``recordkit`` admin use)."""
@@ -1361,10 +1356,7 @@ def _next_number(conn: _Conn, collection_id: int, parent_id: str | None) -> int:
     return int(top) if all(s in ERROR_STATUSES for s in statuses) else int(top) + 1
 
 
-_NONE_TYPE = type(None)
-_NUM_TYPES = frozenset({float, int})
 _INT_TYPES = {int}
-_STR_TYPES = {str}
 _NO_FIT = object()
 
 
@@ -1394,29 +1386,7 @@ def _to_column(value: Any, value_kind: str | None, kind: str | None) -> Any:
     return V.to_column(value, kind)
 
 
-def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
-    numeric = type(value) in _NUM_TYPES or type(value) is bool
-    low = high = float(value) if numeric and value == value else None
-    _merge_stat(stats, run_id, key, [value, step, low, high, 1, seq])
 
-
-def _merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, new: list[Any]) -> None:
-    old = stats.get((run_id, key))
-    if old is None:
-        stats[(run_id, key)] = new
-        return
-    if new[5] >= old[5]:
-        old[0], old[1], old[5] = new[0], new[1], new[5]
-    for i, pick in ((2, min), (3, max)):
-        if new[i] is not None:
-            old[i] = new[i] if old[i] is None else pick(old[i], new[i])
-    old[4] += new[4]
-
-
-def _finish_aggregate(function: str, count: int, total: float, low: Any, high: Any) -> Any:
-    from recordkit.backends.sqlite import _finish_aggregate as finish
-
-    return finish(function, count, total, low, high)
 
 
 def _materialized(items: Sequence[WriteItem]) -> list[Any]:

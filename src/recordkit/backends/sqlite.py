@@ -29,6 +29,21 @@ from typing import Any
 
 from recordkit import _values as V
 from recordkit._exceptions import RunStateError, StorageError, StoreError
+from recordkit.backends._common import (
+    EVENT_COLUMNS,
+    FILE_COLUMNS,
+    LINK_COLUMNS,
+    event_row,
+    file_row,
+    link_row,
+)
+from recordkit.backends._common import NONE_TYPE as _NONE_TYPE
+from recordkit.backends._common import NUM_TYPES as _NUM_TYPES
+from recordkit.backends._common import STR_TYPES as _STR_TYPES
+from recordkit.backends._common import Table as _Table
+from recordkit.backends._common import finish_aggregate as _finish_aggregate
+from recordkit.backends._common import merge_stat as _merge_stat
+from recordkit.backends._common import stat as _stat
 from recordkit.backends.base import (
     ERROR_STATUSES,
     LIVE_STATUSES,
@@ -156,23 +171,6 @@ def translate_errors(action: str) -> Iterator[None]:
             f"{action}: the store's database is not a recordkit SQLite file or is damaged ({exc})"
         ) from exc
 
-
-class _Table:
-    """A records table: its key → column registry, mirrored from ``record_columns``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.cols: dict[str, str] = {}  # key -> column name
-        self.kinds: dict[str, str | None] = {}
-        self.order: list[str] = []  # keys in column order (c0, c1, ...)
-        self.order_index: dict[str, int] = {}
-
-    def add(self, key: str, col: str, kind: str | None) -> None:
-        self.cols[key] = col
-        # Interned so the writer's hot loop can compare kinds with `is`.
-        self.kinds[key] = None if kind is None else sys.intern(kind)
-        self.order_index[key] = len(self.order)
-        self.order.append(key)
 
 
 class SQLiteBackend(Backend):
@@ -1011,23 +1009,19 @@ class SQLiteBackend(Backend):
             params.extend([prefix, prefix + "/", prefix + "0"])
         with translate_errors("reading events"):
             cursor = self._conn().execute(
-                f"SELECT seq, run_id, name, time, step, duration, data FROM {source} WHERE {where} ORDER BY seq",
+                f"SELECT {EVENT_COLUMNS} FROM {source} WHERE {where} ORDER BY seq",
                 params,
             )
-            return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], V.loads(r[6])) for r in cursor]
+            return [event_row(r) for r in cursor]
 
     def files(self, run_ids: Iterable[str] | None) -> list[FileRow]:
         where, params = self._runs_clause(run_ids, "run_id")
         with translate_errors("reading files"):
             cursor = self._conn().execute(
-                "SELECT seq, run_id, name, kind, time, step, size, sha256, path, mtime, meta, removed"
-                f" FROM files WHERE {where} ORDER BY seq",
+                f"SELECT {FILE_COLUMNS} FROM files WHERE {where} ORDER BY seq",
                 params,
             )
-            return [
-                FileRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], V.loads(r[10]), r[11])
-                for r in cursor
-            ]
+            return [file_row(r) for r in cursor]
 
     def referenced_blobs(self) -> set[str] | None:
         # Removed rows count too: only checkpoints are ever removed, and they live in run folders, not blobs.
@@ -1040,11 +1034,11 @@ class SQLiteBackend(Backend):
     def links(self, run_id: str) -> list[LinkRow]:
         with translate_errors(f"reading the links of run {run_id!r}"):
             cursor = self._conn().execute(
-                "SELECT seq, source_id, target_id, relation, time, data FROM links"
+                f"SELECT {LINK_COLUMNS} FROM links"
                 " WHERE source_id = ? OR target_id = ? ORDER BY seq",
                 (run_id, run_id),
             )
-            return [LinkRow(r[0], r[1], r[2], r[3], r[4], V.loads(r[5])) for r in cursor]
+            return [link_row(r) for r in cursor]
 
 
 def _decode_lasts(rows: Sequence[Any]) -> list[Any]:
@@ -1068,45 +1062,9 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-_NONE_TYPE = type(None)
-_NUM_TYPES = frozenset({float, int})
-_STR_TYPES = {str}
-
-
 def _json_path(key: str) -> str:
     """The JSON path of a top-level key in the overflow column (quoted: keys may hold dots)."""
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def _stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
-    """Fold one value into the batch's summary of (run, key): [last, step, min, max, count, seq]."""
-    numeric = type(value) in _NUM_TYPES or type(value) is bool
-    low = high = float(value) if numeric and value == value else None
-    _merge_stat(stats, run_id, key, [value, step, low, high, 1, seq])
 
-
-def _merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, new: list[Any]) -> None:
-    old = stats.get((run_id, key))
-    if old is None:
-        stats[(run_id, key)] = new
-        return
-    if new[5] >= old[5]:
-        old[0], old[1], old[5] = new[0], new[1], new[5]
-    for i, pick in ((2, min), (3, max)):
-        if new[i] is not None:
-            old[i] = new[i] if old[i] is None else pick(old[i], new[i])
-    old[4] += new[4]
-
-
-def _finish_aggregate(function: str, count: int, total: float, low: Any, high: Any) -> Any:
-    if function == "count":
-        return count
-    if function == "sum":
-        return total
-    if function in ("avg", "mean"):
-        return total / count if count else None
-    if function == "min":
-        return low
-    if function == "max":
-        return high
-    raise ValueError(f"unknown aggregate {function!r}; use count, sum, avg, min or max")
