@@ -79,3 +79,13 @@ def test_reopening_is_atomic(collection: rk.Collection) -> None:
         backend.reopen_run(run.id, "host-b", 2, 101.0)  # a second resumer loses, and changes nothing
     assert backend.get_run(run.id).host == "host-a"  # type: ignore[union-attr]
     backend.end_run(run.id, "finished", 102.0, None)
+
+
+def test_an_unknown_write_item_is_an_error_not_dropped(fresh_store: rk.Store) -> None:
+    run = fast_run(fresh_store.collection("c"))
+    run.flush()
+    backend = fresh_store.backend
+    with pytest.raises(rk.StoreError, match="cannot write a object item"):
+        backend.write_batch([(run.id, run.scope_id, 5, 0, 1.0, {"x": 1.0}), object()])  # type: ignore[list-item]
+    assert len(run.records) == 0  # the whole batch was refused, not half of it
+    run.finish()

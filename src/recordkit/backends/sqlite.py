@@ -553,6 +553,8 @@ class SQLiteBackend(Backend):
                     "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (?, ?, ?, ?, ?)",
                     (item.source_id, item.target_id, item.relation, item.time, V.dumps(item.data)),
                 )
+            else:  # never dropped silently: the whole batch is refused and the caller sees why
+                raise StoreError(f"the folder store cannot write a {type(item).__name__} item; upgrade recordkit")
         stats: dict[tuple[str, str], list[Any]] = {}
         for (table, run_id), rows in groups.items():
             for position, key in enumerate(table.order):
