@@ -1312,6 +1312,15 @@ class PostgresBackend(Backend):
             return [file_row(r) for r in cursor]
 
     @_reconnecting
+    def referenced_blobs(self) -> set[str] | None:
+        # As in SQLite: removed rows count too (only checkpoints are removed, and they are not blobs).
+        with self._translate("reading the file index"):
+            cursor = self._conn().execute(
+                "SELECT DISTINCT sha256 FROM files WHERE kind = 'attachment' AND sha256 IS NOT NULL"
+            )
+            return {r[0] for r in cursor}
+
+    @_reconnecting
     def links(self, run_id: str) -> list[LinkRow]:
         with self._translate(f"reading the links of run {run_id!r}"):
             cursor = self._conn().execute(
