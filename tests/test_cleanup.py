@@ -398,22 +398,23 @@ def test_an_engine_without_delete_or_gc_says_so_cleanly(fresh_store: rk.Store) -
     assert Backend.referenced_blobs(fresh_store.backend) is None  # unknown: gc keeps every blob
 
 
-def test_tables_owned_by_runs_are_cleaned_when_the_store_has_them(fresh_store: rk.Store, store_path: Path) -> None:
+def test_links_are_deleted_with_either_run_and_orphans_by_gc(fresh_store: rk.Store, store_path: Path) -> None:
     """A link belongs to both its runs: deleting either removes it, and gc removes one whose run is gone."""
     study = fresh_store.collection("study")
     a, b, c = (record(study, name, 1) for name in "abc")
-    conn = sqlite3.connect(store_path / "recordkit.db", isolation_level=None)
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'links'").fetchone():
-        conn.close()
-        pytest.skip("this store has the real links table; its own tests cover it")
-    conn.execute("CREATE TABLE links (seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL, target_id TEXT NOT NULL)")
-    conn.executemany(
-        "INSERT INTO links (source_id, target_id) VALUES (?, ?)",
-        [(a.id, b.id), (b.id, c.id), (c.id, a.id), ("gone-run", c.id)],
-    )
+    a.link(b, "compares")
+    b.link(c, "fine-tunes")
+    c.link(a, "reproduces")
+    fresh_store.flush()
     assert fresh_store.delete_run(b, dry_run=True).rows["links"] == 2
     assert fresh_store.delete_run(b).rows["links"] == 2
-    assert conn.execute("SELECT source_id, target_id FROM links").fetchall() == [(c.id, a.id), ("gone-run", c.id)]
-    assert fresh_store.gc().rows["links"] == 1
-    assert conn.execute("SELECT source_id, target_id FROM links").fetchall() == [(c.id, a.id)]
+    assert [link.relation for link in fresh_store.run(a.id).links()] == ["reproduces"]
+    # A link written by a run's process after the run was force-deleted is an orphan for gc.
+    conn = sqlite3.connect(store_path / "recordkit.db", isolation_level=None)
+    conn.execute(
+        "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (?, ?, 'late', 0, '{}')",
+        ("gone-run", c.id),
+    )
     conn.close()
+    assert fresh_store.gc().rows["links"] == 1
+    assert [link.relation for link in fresh_store.run(c.id).links()] == ["reproduces"]
