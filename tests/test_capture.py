@@ -133,7 +133,31 @@ def test_dirty_repository_returns_the_diff(clean_repo: pathlib.Path, staged: boo
         "size": len(diff),
         "sha256": hashlib.sha256(diff).hexdigest(),
         "truncated": False,
+        "redacted_lines": 0,
     }
+
+
+@needs_git
+def test_secrets_in_the_diff_are_redacted(clean_repo: pathlib.Path) -> None:
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4"
+    (clean_repo / "train.py").write_text(
+        "print('hello')\n"
+        'API_KEY = "abc-live-123"\n'
+        "config = {'db_password': 'hunter2'}\n"
+        f"headers = ['Bearer {token}']\n"
+        "url = 'https://user:pw9@example.com/data'\n"
+        "key_fn = get_key()\n"
+        "lr = 0.1\n"
+    )
+    doc, files = capture_git(str(clean_repo))
+    assert doc is not None
+    diff = files["git.diff"]
+    for secret in (b"abc-live-123", b"hunter2", token.encode(), b"pw9"):
+        assert secret not in diff
+    assert b'+API_KEY = "<redacted>"' in diff
+    assert b"+key_fn = get_key()" in diff and b"+lr = 0.1" in diff  # code and plain values are kept
+    assert doc["diff"]["redacted_lines"] == 4
+    assert doc["diff"]["sha256"] == hashlib.sha256(diff).hexdigest()
 
 
 @needs_git

@@ -1016,12 +1016,14 @@ def capture_git(
         except OSError as exc:
             doc["error"] = f"git diff failed: {exc}"
         else:
+            diff, redacted = redact_diff(diff)
             files["git.diff"] = diff
             doc["diff"] = {
                 "file": "git.diff",
                 "size": len(diff),
                 "sha256": hashlib.sha256(diff).hexdigest(),
                 "truncated": truncated,
+                "redacted_lines": redacted,
             }
     return doc, files
 
@@ -1116,6 +1118,48 @@ def _choose_remote(remotes: Mapping[str, str], upstream: str | None) -> str | No
         if name in remotes:
             return strip_url_credentials(remotes[name])
     return strip_url_credentials(next(iter(remotes.values()))) if remotes else None
+
+
+# `api_key = "..."`, `PASSWORD: ...`, `"token": "..."`: a secret-looking name assigned a literal value.
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?P<name>[\w.\-]*(?:" + _SECRET_NAME.pattern + r")[\w.\-]*)(?P<sep>[\"']?\s*(?::|=|:=)\s*)"
+    r"(?P<value>\"[^\"\n]+\"|'[^'\n]+'|[\w.\-+/=@:]+(?![\w(\[]))",
+    re.IGNORECASE,
+)
+
+
+def redact_diff(diff: bytes) -> tuple[bytes, int]:
+    r"""Redact secrets in a diff's lines: literal values assigned to secret-looking names, well-known
+    token formats and URL credentials. Returns (diff, number of lines changed).
+
+    An uncommitted change is where a researcher most often pastes a key "just to try"; the diff is
+    stored with the run, so it gets the same treatment as environment variables. A redacted line no
+    longer applies with ``git apply`` (the count says how many).
+
+    Examples
+    --------
+    >>> redact_diff(b'+API_KEY = "abc123"\n+lr = 0.1\n')
+    (b'+API_KEY = "<redacted>"\n+lr = 0.1\n', 1)
+    """
+    text = diff.decode("utf-8", "surrogateescape")
+    changed = 0
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(("diff --git", "index ", "--- ", "+++ ", "@@")):
+            continue
+        new = _SECRET_ASSIGNMENT.sub(_redact_assignment, line)
+        new = _SECRET_VALUE.sub(REDACTED, new)
+        new = strip_url_credentials(new)
+        if new != line:
+            lines[i] = new
+            changed += 1
+    return "\n".join(lines).encode("utf-8", "surrogateescape"), changed
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    value = match["value"]
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match['name']}{match['sep']}{quote}{REDACTED}{quote}"
 
 
 def _git_diff(root: str, env: Mapping[str, str], limit: int) -> tuple[bytes, bool]:
