@@ -22,8 +22,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _values as V
+from recordkit._deps import require
 from recordkit._events import emit
-from recordkit._exceptions import MissingDependencyError, RunFileNotFoundError, StoreError
+from recordkit._exceptions import RunFileNotFoundError, StoreError
 from recordkit._files import CHECKPOINT, HashingWriter, files_root, inside
 from recordkit._names import check_name
 from recordkit.backends.base import AddFile, FileRow, RemoveFile
@@ -93,13 +94,7 @@ class LoadedCheckpoint:
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependencyError(
-            "checkpoints need PyTorch: pip install 'recordkit[torch]' (or pip install torch)"
-        ) from None
-    return torch
+    return require("torch", "checkpoints need PyTorch")
 
 
 def save_model(

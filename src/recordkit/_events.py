@@ -309,9 +309,9 @@ class Events(Sequence[Event]):
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame with one row per event (``pip install 'recordkit[analytics]'``)."""
-        from recordkit._records import _require
+        from recordkit._deps import require
 
-        pandas = _require("pandas")
+        pandas = require("pandas")
         return pandas.DataFrame(
             [
                 {"seq": e.seq, "run_id": e.run_id, "name": e.name, "time": e.time, "step": e.step,

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recordkit import _values as V
-from recordkit._exceptions import MissingDependencyError, RecordkitWarning, RunStateError
+from recordkit._deps import require
+from recordkit._exceptions import RecordkitWarning, RunStateError
 from recordkit._records import RUN_FIELDS
 from recordkit._run import run_fields
 from recordkit.backends.base import LIVE_STATUSES, RecordQuery, RunRow, merged_scope_fields
@@ -44,14 +45,9 @@ EXIT_WAIT = 60.0
 
 
 def require_pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise MissingDependencyError(
-            "Parquet needs pyarrow: pip install 'recordkit[analytics]' (or pip install pyarrow)"
-        ) from None
-    return pyarrow
+    """pyarrow with its Parquet module loaded."""
+    require("pyarrow.parquet")
+    return require("pyarrow")
 
 
 def run_dir(store: Store, row: RunRow) -> Path:

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recordkit._exceptions import MissingDependencyError, QueryError
+from recordkit._deps import require
+from recordkit._exceptions import QueryError
 
 if TYPE_CHECKING:
     from recordkit._records import Record
@@ -33,11 +34,8 @@ def _numeric(value: Any) -> bool:
 
 def save_plot(series: Sequence[Series], path: Path, *, title: str, ylabel: str) -> Path:
     """Draw ``(label, steps, values)`` lines against step and save a PNG (temp file + rename)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MissingDependencyError("plots need matplotlib: pip install 'recordkit[plot]'") from None
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "plots need matplotlib").FigureCanvasAgg
+    Figure = require("matplotlib.figure", "plots need matplotlib").Figure
     if not series:
         raise QueryError(f"nothing to plot for {title!r}: no record has a numeric value for it")
     figure = Figure(figsize=(8, 4.5), dpi=100)

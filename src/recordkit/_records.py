@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from recordkit import _values as V
-from recordkit._exceptions import MissingDependencyError, QueryError
+from recordkit._deps import require
+from recordkit._exceptions import QueryError
 from recordkit._run import run_fields
 from recordkit._store import flatten_config
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
@@ -335,17 +336,17 @@ class Records:
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame (``pip install 'recordkit[analytics]'``)."""
-        pandas = _require("pandas")
+        pandas = require("pandas")
         return pandas.DataFrame(self.to_columns())
 
     def to_polars(self) -> Any:
         """A polars DataFrame (``pip install 'recordkit[analytics]'``)."""
-        polars = _require("polars")
+        polars = require("polars")
         return polars.DataFrame(self.to_columns(), strict=False, infer_schema_length=None)
 
     def to_arrow(self) -> Any:
         """A pyarrow Table (``pip install 'recordkit[analytics]'``)."""
-        pyarrow = _require("pyarrow")
+        pyarrow = require("pyarrow")
         columns = self.to_columns()
         return pyarrow.table({name: _arrow_column(pyarrow, values) for name, values in columns.items()})
 
@@ -371,14 +372,3 @@ def _arrow_column(pyarrow: Any, values: list[Any]) -> Any:
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
         # Mixed kinds in one column (a number here, a string there): keep them exactly as text.
         return pyarrow.array([None if v is None else V.dumps(v) for v in values])
-
-
-def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingDependencyError(
-            f"{module} is not installed; install it with: pip install 'recordkit[analytics]' (or pip install {module})"
-        ) from None

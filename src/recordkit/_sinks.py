@@ -128,14 +128,11 @@ class TensorBoard(Mirror):
         if found is not None:
             self._writers.move_to_end(record.run_id)
             return found
-        try:
-            from tensorboard.summary.writer.event_file_writer import EventFileWriter
-        except ImportError:
-            from recordkit._exceptions import MissingDependencyError
+        from recordkit._deps import require
 
-            raise MissingDependencyError(
-                "the TensorBoard mirror needs tensorboard: pip install 'recordkit[tensorboard]'"
-            ) from None
+        EventFileWriter = require(
+            "tensorboard.summary.writer.event_file_writer", "the TensorBoard mirror needs tensorboard"
+        ).EventFileWriter
         folder = self.folder(record, "tensorboard")
         folder.mkdir(parents=True, exist_ok=True)
         writer = self._writers[record.run_id] = EventFileWriter(str(folder), max_queue_size=1000, flush_secs=5)

@@ -281,12 +281,12 @@ class SQLResult:
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame (``pip install 'recordkit[analytics]'``)."""
-        from recordkit._records import _require
+        from recordkit._deps import require
 
-        return _require("pandas").DataFrame.from_records(self.rows, columns=self.columns)
+        return require("pandas").DataFrame.from_records(self.rows, columns=self.columns)
 
     def to_polars(self) -> Any:
         """A polars DataFrame (``pip install 'recordkit[analytics]'``)."""
-        from recordkit._records import _require
+        from recordkit._deps import require
 
-        return _require("polars").DataFrame(self.to_columns(), strict=False, infer_schema_length=None)
+        return require("polars").DataFrame(self.to_columns(), strict=False, infer_schema_length=None)

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recordkit import _values as V
-from recordkit._exceptions import MissingDependencyError, RecordkitWarning, RunStateError, StorageError, StoreError
+from recordkit._deps import require
+from recordkit._exceptions import RecordkitWarning, RunStateError, StorageError, StoreError
 from recordkit.backends._common import (
     EVENT_COLUMNS,
     FILE_COLUMNS,
@@ -168,13 +169,7 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - the extra is installed where tests run
-        raise MissingDependencyError(
-            "the PostgreSQL store needs psycopg 3: pip install 'recordkit[postgres]'"
-        ) from exc
-    return psycopg
+    return require("psycopg", "the PostgreSQL store needs psycopg 3")
 
 
 def redact_url(url: str) -> str:
