@@ -61,7 +61,7 @@ def _torch_graph() -> dict[str, Any] | None:
 
 def _by_hand(run: Any, graph: dict[str, Any]) -> Any:
     """The floor: scopes made once, one explicit log per group."""
-    from recordkit._harvest import harvest
+    from recordkit.runs.harvest import harvest
 
     groups = harvest(graph)
     scopes = {name: run.scope(group_name=f"hand.{name}") for name in groups}

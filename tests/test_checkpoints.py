@@ -214,7 +214,7 @@ from pathlib import Path
 import torch
 
 import recordkit as rk
-import recordkit._files as files
+import recordkit.runs.files as files
 
 store_path, marker = sys.argv[1], Path(sys.argv[2])
 run = rk.open(store_path).collection("study").start_run(capture=False)

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._distributed import RankRun, job_key
+from recordkit.runs.distributed import RankRun, job_key
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 
@@ -122,7 +122,7 @@ import os, sys
 import torch
 import torch.distributed as dist
 import recordkit as rk
-from recordkit import _run
+from recordkit.runs import meta as _run
 
 url, files, zero_only = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 rank = int(os.environ["RANK"])
@@ -196,7 +196,7 @@ def test_ddp_job_with_gloo_is_one_run_with_every_ranks_records(
 STORE_RENDEZVOUS_CHILD = """
 import os, sys
 import recordkit as rk
-from recordkit import _run
+from recordkit.runs import meta as _run
 
 url, files = sys.argv[1], sys.argv[2]
 _run._HOST = f"node{os.environ['GROUP_RANK']}"

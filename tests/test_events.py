@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._events import read_jsonl
+from recordkit.runs.events import read_jsonl
 
 # Behaviour tests run on both engines; those that need a folder store (file system, subprocess) stay SQLite-only.
 pytestmark = pytest.mark.backends("sqlite", "postgres")

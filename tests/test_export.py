@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._export import hive_value
+from recordkit.read.export import hive_value
 
 pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
 

@@ -10,7 +10,7 @@ import torch
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._harvest import harvest
+from recordkit.runs.harvest import harvest
 
 
 class BatchHardMiner:
@@ -152,7 +152,7 @@ def test_a_string_names_one_list_attribute() -> None:
 def test_big_containers_and_deep_paths_are_not_searched() -> None:
     from collections import OrderedDict
 
-    from recordkit._harvest import MAX_DEPTH, MAX_ITEMS
+    from recordkit.runs.harvest import MAX_DEPTH, MAX_ITEMS
 
     big = [Node("x") for _ in range(MAX_ITEMS + 1)]
     assert harvest({"dataset": big}) == {}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import recordkit as rk
-from recordkit import _listing as L
 from recordkit.backends.base import KeySummary, LazyEnvRunRow
+from recordkit.read import listing as L
 
 
 @pytest.fixture

@@ -40,10 +40,10 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
 
 def _abandon(store: rk.Store, run: rk.Run) -> None:
     """Let go of a live run without finishing it, as a process that died would (no more heartbeats)."""
-    from recordkit import _lifecycle
+    from recordkit.runs import lifecycle
 
     store._writer.untrack(run.id)
-    _lifecycle.forget(run)
+    lifecycle.forget(run)
     store.flush()
 
 

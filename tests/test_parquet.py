@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._parquet import SEALED_NAME, sealed_meta, wait_sealed
 from recordkit._settings import load_settings
+from recordkit.read.parquet import SEALED_NAME, sealed_meta, wait_sealed
 
 pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
 

@@ -271,7 +271,7 @@ def test_an_event_during_an_outage_is_spooled_and_lands_once(pg_url: str, proxy:
 WRITER = """
 import sys
 import recordkit as rk
-from recordkit import _run
+from recordkit.runs import meta as _run
 
 url, k, runs, records = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 _run._HOST = f"node{k // 2}"  # two processes per simulated node

@@ -684,10 +684,10 @@ def test_a_forked_child_never_finishes_its_parents_run(tmp_path: Path) -> None:
     if pid == 0:  # the child: what its atexit handler would close
         code = 1
         try:
-            from recordkit import _lifecycle
+            from recordkit.runs import lifecycle
 
-            code = 0 if not _lifecycle._live else 3
-            _lifecycle._at_exit()
+            code = 0 if not lifecycle._live else 3
+            lifecycle._at_exit()
         finally:
             _os._exit(code)
     _, status_code = _os.waitpid(pid, 0)

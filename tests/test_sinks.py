@@ -14,7 +14,7 @@ import torch
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._sinks import file_stem
+from recordkit.sinks.base import file_stem
 
 EventAccumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator", reason="tensorboard is not installed"

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._records import RUN_FIELDS
 from recordkit._sql import VIEWS
+from recordkit.read.records import RUN_FIELDS
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit import _sync
 from recordkit.backends.base import WriteItem
 from recordkit.cli import main
+from recordkit.read import sync as _sync
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 

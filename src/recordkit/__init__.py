@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from recordkit._api import current_run, finish, init, log, seed_everything
 from recordkit._cleanup import CleanupReport
-from recordkit._distributed import DistInfo, dist_info
 from recordkit._exceptions import (
     ConfigError,
     InvalidNameError,
@@ -31,38 +30,41 @@ from recordkit._exceptions import (
     StoreError,
     StoreNotFoundError,
 )
-from recordkit._records import Record, Records
-from recordkit._run import Run, RunStatus, Scope
 from recordkit._settings import Settings
 from recordkit._store import Collection, Store, open
-from recordkit._sync import SyncReport
 from recordkit._version import __version__
+from recordkit.read.records import Record, Records
+from recordkit.read.sync import SyncReport
+from recordkit.runs.distributed import DistInfo, dist_info
+from recordkit.runs.run import Run, RunStatus, Scope
 
 if _TYPE_CHECKING:
-    from recordkit._checkpoints import Checkpoint, LoadedCheckpoint, Retention
-    from recordkit._events import Event, EventContext, Events, Timed
-    from recordkit._files import FileInfo
-    from recordkit._lineage import Link
-    from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
     from recordkit._sql import SQLResult
+    from recordkit.runs.checkpoints import Checkpoint, LoadedCheckpoint, Retention
+    from recordkit.runs.events import Event, EventContext, Events, Timed
+    from recordkit.runs.files import FileInfo
+    from recordkit.runs.lineage import Link
+    from recordkit.sinks.base import Mirror, MirrorRecord
+    from recordkit.sinks.csv import CSV
+    from recordkit.sinks.tensorboard import TensorBoard
 
 # Names loaded on first use: their modules are only needed by stores with mirrors and by SQL, and
 # `import recordkit` stays fast (DESIGN.md §5).
 _LAZY = {
-    "CSV": "recordkit._sinks",
-    "Mirror": "recordkit._sinks",
-    "MirrorRecord": "recordkit._sinks",
-    "TensorBoard": "recordkit._sinks",
+    "CSV": "recordkit.sinks.csv",
+    "Mirror": "recordkit.sinks.base",
+    "MirrorRecord": "recordkit.sinks.base",
+    "TensorBoard": "recordkit.sinks.tensorboard",
     "SQLResult": "recordkit._sql",
-    "Checkpoint": "recordkit._checkpoints",
-    "LoadedCheckpoint": "recordkit._checkpoints",
-    "Retention": "recordkit._checkpoints",
-    "Event": "recordkit._events",
-    "EventContext": "recordkit._events",
-    "Events": "recordkit._events",
-    "Timed": "recordkit._events",
-    "FileInfo": "recordkit._files",
-    "Link": "recordkit._lineage",
+    "Checkpoint": "recordkit.runs.checkpoints",
+    "LoadedCheckpoint": "recordkit.runs.checkpoints",
+    "Retention": "recordkit.runs.checkpoints",
+    "Event": "recordkit.runs.events",
+    "EventContext": "recordkit.runs.events",
+    "Events": "recordkit.runs.events",
+    "Timed": "recordkit.runs.events",
+    "FileInfo": "recordkit.runs.files",
+    "Link": "recordkit.runs.lineage",
 }
 
 

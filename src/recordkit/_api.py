@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recordkit._exceptions import NoActiveRunError
-from recordkit._run import Run, RunStatus
 from recordkit._store import Store
 from recordkit._store import open as open_store
+from recordkit.runs.run import Run, RunStatus
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("recordkit_run", default=None)
 # Threads started before init() do not inherit the context; they fall back to the latest run.

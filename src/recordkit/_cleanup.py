@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recordkit import _lifecycle
 from recordkit._exceptions import RunStateError
 from recordkit.backends.base import LIVE_STATUSES, RunRow
+from recordkit.runs import lifecycle
 
 if TYPE_CHECKING:
     from recordkit._store import Store
@@ -136,7 +136,7 @@ def run_folders(store: Store, row: RunRow) -> list[Path]:
     The stored folder (relative to the store's folder; older stores hold absolute ones) and where
     run folders always are, ``<store>/<collection>/<run id>``, are both looked at.
     """
-    from recordkit._run import run_folder
+    from recordkit.runs.meta import run_folder
 
     root = store.path
     if root is None:
@@ -203,10 +203,10 @@ def delete_runs(store: Store, rows: Sequence[RunRow], *, force: bool = False, dr
     (report.folder_bytes,) = freed_bytes(folders)
     if not dry_run:
         for row in doomed:
-            live_here = _lifecycle.live_run(row.id)
+            live_here = lifecycle.live_run(row.id)
             if live_here is not None:  # this process's own live run: stop tracking it
                 store._writer.untrack(row.id)
-                _lifecycle.forget(live_here)
+                lifecycle.forget(live_here)
         _remove(folders)
     return report
 
@@ -244,7 +244,7 @@ def orphan_blobs(store: Store, now: float | None = None) -> Iterator[Path]:
 
     Nothing is yielded when the backend keeps no file index (``referenced_blobs()`` is None).
     """
-    from recordkit._store import _pid_alive
+    from recordkit.runs.liveness import pid_alive as _pid_alive
 
     root = store.path
     if root is None or not (root / "blobs").is_dir():

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from recordkit._run import Run
 from recordkit._store import Store
 from recordkit._store import open as open_store
+from recordkit.runs.run import Run
 
 #: The collection the demo records into.
 COLLECTION = "demo"

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from recordkit import _values as V
 from recordkit._exceptions import QueryError, RunNotFoundError
-from recordkit._listing import (
+from recordkit.read.listing import (
     ALL_RUN_COLUMNS,
     MISSING,
     RUN_COLUMNS,
@@ -38,7 +38,7 @@ from recordkit._listing import (
     sort_rows,
     thaw,
 )
-from recordkit._records import RUN_FIELDS
+from recordkit.read.records import RUN_FIELDS
 
 __all__ = [  # re-exported: the CLI and its tests reach them through this module
     "ALL_RUN_COLUMNS",

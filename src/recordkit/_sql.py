@@ -9,7 +9,7 @@ objects, which SQLite resolves before the tables of the same name:
     config, host, pid, folder`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
 ``records``
     every record flat: ``step, time``, one column per record key, one per scope field (a record's own
-    value wins over its scope's), the run fields of :data:`recordkit._records.RUN_FIELDS`, then
+    value wins over its scope's), the run fields of :data:`recordkit.read.records.RUN_FIELDS`, then
     ``scope_id, seq``.
 ``scopes``
     ``scope_id, run_id, parent_id, fields`` (the scope's own fields as JSON text).
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from recordkit import _values as V
 from recordkit._exceptions import QueryError, StorageError
-from recordkit._records import RUN_FIELDS
 from recordkit.backends.base import ScopeRow, merged_scope_fields
+from recordkit.read.records import RUN_FIELDS
 
 if TYPE_CHECKING:  # sqlite3 is imported when a query runs: `import recordkit` stays light
     import sqlite3

@@ -9,22 +9,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit import _lifecycle
 from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StoreError
 from recordkit._names import check_name
-from recordkit._run import Run, new_run_id, this_host, this_pid, write_meta
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import get_writer
-from recordkit.backends.base import CRASHED, LIVE_STATUSES, AddEvent, Backend, NewRun, RunRow
+from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
+from recordkit.runs import lifecycle, liveness
+from recordkit.runs.handle import RunHandle
+from recordkit.runs.meta import flatten_config, new_run_id, this_host, this_pid, write_meta
+from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
     from recordkit._cleanup import CleanupReport
-    from recordkit._events import Events
-    from recordkit._listing import Where
-    from recordkit._records import Records
-    from recordkit._sinks import Mirror
     from recordkit._sql import SQLResult
-    from recordkit._sync import SyncReport
+    from recordkit.read.listing import Where
+    from recordkit.read.records import Records
+    from recordkit.read.sync import SyncReport
+    from recordkit.runs.events import Events
+    from recordkit.sinks.base import Mirror
 
 
 def open(
@@ -98,13 +100,20 @@ class Store:
         self._channel = self._writer.channel(backend)
         given = settings.mirrors if mirrors is None else mirrors
         if given:
-            from recordkit._sinks import MirrorFeed, make_mirrors
+            from recordkit.sinks.feed import MirrorFeed, make_mirrors
 
             made = make_mirrors(given)
             for mirror in made:
                 mirror.bind(self.path)
             self._channel.mirrors = MirrorFeed(backend, made, self.path)
         self.reap()
+
+    def _new_handle(self, row: RunRow, *, live: bool) -> RunHandle:
+        """The handle a Run of this store works through (its features never see the Store itself)."""
+        return RunHandle(
+            row, backend=self.backend, writer=self._writer, channel=self._channel, settings=self.settings,
+            root=self.path, live=live,
+        )
 
     @property
     def mirrors(self) -> list[Mirror]:
@@ -126,7 +135,7 @@ class Store:
                 warnings.warn(f"recordkit could not close the mirrors of run {row.id}: {exc}", RecordkitWarning,
                               stacklevel=3)
         if self.settings.seal and self.path is not None:
-            from recordkit._parquet import seal_later
+            from recordkit.read.parquet import seal_later
 
             with contextlib.suppress(Exception):  # sealing is a convenience; the run's end must never fail
                 seal_later(self, row)
@@ -161,7 +170,7 @@ class Store:
 
         Finished runs are sealed in the background anyway (setting ``seal``); this waits for it.
         """
-        from recordkit._parquet import seal_run
+        from recordkit.read.parquet import seal_run
 
         row = self._find_row(run.id if isinstance(run, Run) else run)
         return seal_run(self, row)
@@ -178,7 +187,7 @@ class Store:
         >>> store.export_parquet("out/")                                             # doctest: +SKIP
         >>> duckdb.sql("select avg(x) from read_parquet('out/**/*.parquet', hive_partitioning=true)")  # doctest: +SKIP
         """
-        from recordkit._export import export_parquet
+        from recordkit.read.export import export_parquet
 
         return export_parquet(self, Path(out), collection=collection)
 
@@ -189,7 +198,7 @@ class Store:
 
         The layout is the same for each format: ``out/collection=<name>/run=<id>/part-0.<format>``.
         """
-        from recordkit._export import export
+        from recordkit.read.export import export
 
         return export(self, Path(out), format=format, collection=collection)
 
@@ -217,7 +226,7 @@ class Store:
     def run(self, run_id: str) -> Run:
         """A run by id or unique id prefix."""
         row = self._find_row(run_id)
-        return _lifecycle.live_run(row.id) or Run(self, row, live=False)
+        return lifecycle.live_run(row.id) or Run(self, row, live=False)
 
     def runs(self, *, where: Where = None, sort: str | None = None, limit: int | None = None) -> list[Run]:
         """Every run of every collection, oldest first; optionally filtered, sorted and cut.
@@ -227,7 +236,7 @@ class Store:
         where
             Equality conditions on run fields (``status``, ``name``, ``number``, ``tag``…) and config
             values (``config.lr`` or just ``lr``), as a dict or as ``KEY=VALUE`` texts (read by
-            ``recordkit._listing.parse_where``, the parser of ``--where``).
+            ``recordkit.read.listing.parse_where``, the parser of ``--where``).
         sort
             A run-row column (``start``, ``loss``, ``config.lr``…); ``-column`` sorts descending.
             Missing and NaN values come last.
@@ -270,7 +279,7 @@ class Store:
         rows: list[RunRow] | None = None,
     ) -> list[Any]:
         """Runs (``rows_only``) or run-table rows of a collection (None: all), filtered, sorted, cut."""
-        from recordkit import _listing
+        from recordkit.read import listing as _listing
 
         if rows is None:
             from recordkit._writer import _gc_paused
@@ -287,7 +296,7 @@ class Store:
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
     def _as_run(self, row: RunRow) -> Run:
-        return _lifecycle.live_run(row.id) or Run(self, row, live=False)
+        return lifecycle.live_run(row.id) or Run(self, row, live=False)
 
     def delete_run(self, run: Run | str, *, force: bool = False, dry_run: bool = False) -> CleanupReport:
         """Delete a run, its sub-runs, everything recorded for them, and their run folders.
@@ -315,7 +324,7 @@ class Store:
         640
         """
         from recordkit._cleanup import delete_runs
-        from recordkit._parquet import wait_sealed
+        from recordkit.read.parquet import wait_sealed
 
         wait_sealed(self)  # a background seal must not write into a folder being deleted
 
@@ -339,7 +348,7 @@ class Store:
         1048576
         """
         from recordkit._cleanup import collect_garbage
-        from recordkit._parquet import wait_sealed
+        from recordkit.read.parquet import wait_sealed
 
         wait_sealed(self)  # a sealed file being written is no garbage, and gc must count it once
 
@@ -366,14 +375,14 @@ class Store:
     @property
     def records(self) -> Records:
         """Every record of every run in the store, read flat."""
-        from recordkit._records import Records
+        from recordkit.read.records import Records
 
         return Records(self, collection=None)
 
     @property
     def events(self) -> Events:
         """Every event of every run in the store, oldest first."""
-        from recordkit._events import Events
+        from recordkit.runs.events import Events
 
         return Events.load(self, None)
 
@@ -386,65 +395,29 @@ class Store:
         return list(orphan_blobs(self))
 
     # --- liveness ----------------------------------------------------------------------------
-    def _is_dead(self, row: RunRow, now: float) -> bool:
-        if row.status not in LIVE_STATUSES:
-            return False
-        if row.host == this_host():
-            if row.pid == this_pid():
-                if _lifecycle.is_live_here(row.id):
-                    return False
-                # Our pid, yet not held here: an earlier process that had the same pid.
-                return now - row.heartbeat > self.settings.lease or self._pid_reused(row, now)
-            return not _pid_alive(row.pid) or self._pid_reused(row, now)
-        return now - row.heartbeat > self.settings.lease
-
-    def _pid_reused(self, row: RunRow, now: float) -> bool:
-        """The run's pid now belongs to a process started after the run's last heartbeat.
-
-        Only once the heartbeat is several intervals old: a live writer refreshes it every interval, so
-        a wall clock stepped forward can never make a live run look like a reused pid for long enough.
-        """
-        return now - row.heartbeat > 3 * self.settings.heartbeat and _started_after(row.pid, row.heartbeat)
-
     def _refresh(self, row: RunRow) -> RunRow:
         """The row as any reader should see it: a live run whose process is gone is crashed."""
-        if row.status in LIVE_STATUSES and self._is_dead(row, time.time()):
-            return self._mark_crashed(row)
+        if row.status in LIVE_STATUSES and liveness.is_dead(row, time.time(), self.settings):
+            return liveness.mark_crashed(self.backend, self._channel, self.path, row)
         return row
-
-    def _mark_crashed(self, row: RunRow) -> RunRow:
-        self._channel.put(
-            AddEvent(row.id, "crashed", time.time(), row.step, None,
-                     {"pid": row.pid, "host": row.host, "last_heartbeat": row.heartbeat})
-        )
-        ended = self.backend.end_run(
-            row.id,
-            CRASHED,
-            row.heartbeat,
-            {"type": "Crashed", "message": f"process {row.pid} on {row.host} died without finishing the run",
-             "traceback": ""},
-        )
-        with contextlib.suppress(OSError):  # meta.json is a mirror; the database holds the truth
-            write_meta(ended, self.path)
-        return ended
 
     def reap(self) -> list[str]:
         """Mark every run whose process is gone as crashed; return their ids."""
         now = time.time()
-        dead = [row for row in self.backend.find_runs(statuses=LIVE_STATUSES) if self._is_dead(row, now)]
-        return [self._mark_crashed(row).id for row in dead]
+        dead = [r for r in self.backend.find_runs(statuses=LIVE_STATUSES) if liveness.is_dead(r, now, self.settings)]
+        return [liveness.mark_crashed(self.backend, self._channel, self.path, row).id for row in dead]
 
     def sync_to(self, other: Store, *, collections: Sequence[str] | None = None) -> SyncReport:
         """Copy this store's runs, scopes, records and run folders into ``other``; safe to repeat.
 
         Each record lands exactly once, even if the sync is interrupted and run again, or a run is
-        still writing (see :mod:`recordkit._sync`).
+        still writing (see :mod:`recordkit.read.sync`).
 
         Examples
         --------
         >>> rk.open("records").sync_to(rk.open("postgresql://db/runs", files="/shared"))  # doctest: +SKIP
         """
-        from recordkit._sync import sync
+        from recordkit.read.sync import sync
 
         return sync(self, other, collections=collections)
 
@@ -455,7 +428,7 @@ class Store:
 
     def close(self) -> None:
         self.flush()
-        from recordkit._parquet import wait_sealed
+        from recordkit.read.parquet import wait_sealed
 
         wait_sealed(self)
         feed = self._channel.mirrors
@@ -471,58 +444,6 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {self.url!r}>"
-
-
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config as dotted keys: ``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-_BOOT_TIME: float | None = None
-
-
-def _started_after(pid: int, when: float) -> bool:
-    """True if process ``pid`` started after ``when`` (so it cannot have written a heartbeat then).
-
-    Linux only (``/proc``); elsewhere False, and a dead run is found when its pid is gone.
-    """
-    global _BOOT_TIME
-    try:
-        if _BOOT_TIME is None:
-            with Path("/proc/stat").open() as f:
-                _BOOT_TIME = next(float(line.split()[1]) for line in f if line.startswith("btime "))
-        with Path(f"/proc/{pid}/stat").open() as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        started = _BOOT_TIME + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-    # Boot time is whole seconds and clocks drift: allow a little slack before calling it a reuse.
-    return started > when + 2.0
-
-
-def _not_zombie(pid: int) -> bool:
-    # A killed child that its parent has not reaped yet still answers kill(0).
-    try:
-        with Path(f"/proc/{pid}/stat").open() as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class Collection:
@@ -563,7 +484,7 @@ class Collection:
             Seed random, numpy and torch (when installed) with it before the run starts, and record it.
         distributed
             One run for a whole torchrun / DDP / Slurm job: rank 0 starts it, every other rank attaches
-            to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit._distributed`).
+            to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit.runs.distributed`).
         rank_zero_only
             With ``distributed``: logging on every rank but 0 does nothing.
 
@@ -573,7 +494,7 @@ class Collection:
         ...     run.log(loss=0.3)
         """
         if distributed:
-            from recordkit._distributed import start_distributed_run
+            from recordkit.runs.distributed import start_distributed_run
 
             return start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
@@ -592,7 +513,6 @@ class Collection:
         folder_of: Callable[[str], str] | None = None,
     ) -> Run:
         from recordkit._capture import capture_environment, config_to_dict, seed_everything
-        from recordkit._events import emit
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
@@ -631,15 +551,18 @@ class Collection:
             )
         )
         run = Run(self.store, row, live=True)
-        run._scope_ids = scope_ids
+        handle = run._handle
+        handle.scope_ids = scope_ids
         if root is not None:
             write_meta(row, root)
             for file_name, content in files.items():
-                (run.folder / file_name).write_bytes(content)
-        _lifecycle.remember(run)
-        self.store._writer.track(run.id, self.store._channel, run._counters)
-        emit(run, "started", {"number": run.number, "name": name, "pid": row.pid, "host": row.host,
-                              "parent_id": parent_id})
+                (handle.folder / file_name).write_bytes(content)
+        lifecycle.remember(run)
+        handle.track()
+        from recordkit.runs.events import emit
+
+        emit(handle, "started", {"number": row.number, "name": name, "pid": row.pid, "host": row.host,
+                                 "parent_id": parent_id})
         return run
 
     def resume_run(
@@ -672,14 +595,14 @@ class Collection:
         >>> run.load_model("cnn", into=model, optimizer=opt)        # doctest: +SKIP
         >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
         """
-        from recordkit._resume import resume_run
+        from recordkit.runs.resume import resume_run
 
         return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
 
     @property
     def events(self) -> Events:
         """Every event of every run in the collection, oldest first."""
-        from recordkit._events import Events
+        from recordkit.runs.events import Events
 
         return Events.load(self.store, [row.id for row in self.store.backend.find_runs(self.name)])
 
@@ -755,7 +678,7 @@ class Collection:
         if not rows:
             raise RunNotFoundError(f"collection {self.name!r} has no run number {number!r}")
         row = self.store._refresh(rows[-1])
-        return _lifecycle.live_run(row.id) or Run(self.store, row, live=False)
+        return lifecycle.live_run(row.id) or Run(self.store, row, live=False)
 
     def run_table(
         self, *, where: Where = None, sort: str | None = None, limit: int | None = None
@@ -772,7 +695,7 @@ class Collection:
     @property
     def records(self) -> Records:
         """Every record of every run in the collection, read flat."""
-        from recordkit._records import Records
+        from recordkit.read.records import Records
 
         return Records(self.store, collection=self.name)
 
@@ -788,7 +711,7 @@ class Collection:
         --------
         >>> col.plot("loss", by="model", training=True)    # doctest: +SKIP
         """
-        from recordkit._plots import plot_collection
+        from recordkit.read.plots import plot_collection
 
         return plot_collection(self, key, by=by, path=path, where=where)
 

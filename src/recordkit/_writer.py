@@ -28,7 +28,7 @@ from recordkit._settings import Settings
 from recordkit.backends.base import Backend, UpdateRun, WriteItem
 
 if TYPE_CHECKING:
-    from recordkit._sinks import MirrorFeed
+    from recordkit.sinks.feed import MirrorFeed
 
 
 class _Marker:

@@ -21,9 +21,9 @@ from recordkit._deps import require
 from recordkit._exceptions import QueryError
 
 if TYPE_CHECKING:
-    from recordkit._records import Record
-    from recordkit._run import Run
     from recordkit._store import Collection
+    from recordkit.read.records import Record
+    from recordkit.runs.run import Run
 
 Series = tuple[str, list[float], list[float]]
 
@@ -82,7 +82,7 @@ def _by_label(by: str | None) -> Any:
 
 
 def plot_run(run: Run, keys: list[str], *, by: str | None, path: str | os.PathLike[str] | None) -> Path:
-    from recordkit._sinks import file_stem
+    from recordkit.sinks.base import file_stem
 
     if not keys or not all(isinstance(k, str) and k for k in keys):
         raise QueryError(f"plot() takes one or more key names, not {keys!r}")
@@ -101,7 +101,7 @@ def plot_run(run: Run, keys: list[str], *, by: str | None, path: str | os.PathLi
 def plot_collection(
     col: Collection, key: str, *, by: str | None, path: str | os.PathLike[str] | None, where: Mapping[str, Any]
 ) -> Path:
-    from recordkit._sinks import file_stem
+    from recordkit.sinks.base import file_stem
 
     if not isinstance(key, str) or not key:
         raise QueryError(f"plot() takes a key name, not {key!r}")

@@ -19,7 +19,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from recordkit._run import Run
+    from recordkit.runs.run import Run
 
 _live: dict[str, Run] = {}
 _installed = False

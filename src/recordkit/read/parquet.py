@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from recordkit import _values as V
 from recordkit._deps import require
 from recordkit._exceptions import RecordkitWarning, RunStateError
-from recordkit._records import RUN_FIELDS
-from recordkit._run import run_fields
 from recordkit.backends.base import LIVE_STATUSES, RecordQuery, RunRow, merged_scope_fields
+from recordkit.read.records import RUN_FIELDS
+from recordkit.runs.meta import run_fields
 
 if TYPE_CHECKING:
     from recordkit._store import Store
@@ -52,7 +52,7 @@ def require_pyarrow() -> Any:
 
 def run_dir(store: Store, row: RunRow) -> Path:
     """The run's folder (stored relative to the store's folder)."""
-    from recordkit._run import run_folder
+    from recordkit.runs.meta import run_folder
 
     return run_folder(store.path, row)
 
@@ -99,7 +99,7 @@ def _constant(pa: Any, value: Any, n: int) -> Any:
 def run_table(store: Store, row: RunRow) -> Any:
     """The run's flat records as a pyarrow Table (columns as in the module docstring)."""
     pa = require_pyarrow()
-    from recordkit._store import flatten_config
+    from recordkit.runs.meta import flatten_config
 
     backend = store.backend
     scope_rows = backend.scopes([row.id])

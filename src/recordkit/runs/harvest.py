@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recordkit._run import Scope
+    from recordkit.runs.run import Scope
 
 #: The scope field that names a harvested group.
 GROUP_FIELD = "group_name"

@@ -8,37 +8,28 @@ writer's buffer. Everything else (creating runs, finishing them) may do I/O.
 from __future__ import annotations
 
 import enum
-import itertools
-import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from recordkit import _lifecycle
-from recordkit._exceptions import ConfigError, RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record, encode
-from recordkit.backends.base import (
-    ERROR_STATUSES,
-    CreateScope,
-    RunRow,
-    UpdateRun,
-    UpdateScope,
-)
+from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
+from recordkit._values import check_record
+from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
+from recordkit.runs import lifecycle
+from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
-    from recordkit._checkpoints import Checkpoint, LoadedCheckpoint, Retention
-    from recordkit._events import EventContext, Events, Timed
-    from recordkit._files import FileInfo
-    from recordkit._lineage import Link
-    from recordkit._records import Records
     from recordkit._store import Collection, Store
-    from recordkit._writer import Channel
+    from recordkit.read.records import Records
+    from recordkit.runs.checkpoints import Checkpoint, LoadedCheckpoint, Retention
+    from recordkit.runs.events import EventContext, Events, Timed
+    from recordkit.runs.files import FileInfo
+    from recordkit.runs.handle import RunHandle
+    from recordkit.runs.lineage import Link
 
-# How many scope ids a run reserves at a time (one small transaction per block).
-_SCOPE_BLOCK = 64
 # A scope's last step before anything was logged: lower than any step.
 _NO_STEP = -(2**62)
 
@@ -57,30 +48,11 @@ class RunStatus(str, enum.Enum):
         return self.value
 
 
-class FrozenList(list):  # type: ignore[type-arg]
-    """A list that refuses changes, so ``run.config["layers"] == [64, 32]`` still holds."""
-
-    def _refuse(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("a run's config and environment are frozen; use run.update_config() to add keys")
-
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
-
-
-def freeze(value: Any) -> Any:
-    """A read-only view of nested dicts and lists (config and env are frozen once the run starts)."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return FrozenList(freeze(v) for v in value)
-    return value
-
-
 class Scope:
     """A node of key/value fields under a run; every record logged here reads them (nearest wins)."""
 
-    def __init__(self, run: Run, scope_id: int, parent: Scope | None, fields: dict[str, Any]) -> None:
-        self._run = run
+    def __init__(self, handle: RunHandle, scope_id: int, parent: Scope | None, fields: dict[str, Any]) -> None:
+        self._handle = handle
         #: The scope's id (a record stores only this, not the fields).
         self.scope_id = scope_id
         self.parent = parent
@@ -102,18 +74,18 @@ class Scope:
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Add (or change) a field later; every record of this scope, past and future, sees it."""
-        self._run._require_writable()
+        self._handle.require_writable()
         checked = check_record({key: value})
         self._fields[key] = checked[key]
-        self._run._channel.put(UpdateScope(self.scope_id, {key: checked[key]}))
+        self._handle.channel.put(UpdateScope(self.scope_id, {key: checked[key]}))
 
     def scope(self, **fields: Any) -> Scope:
         """A child scope with these fields; scopes nest to any depth. Equal siblings stay distinct."""
-        run = self._run
-        run._require_writable()
+        handle = self._handle
+        handle.require_writable()
         checked = dict(check_record(fields))
-        child = Scope(run, run._new_scope_id(), self, checked)
-        run._channel.put(CreateScope(child.scope_id, run.id, self.scope_id, checked))
+        child = Scope(handle, handle.new_scope_id(), self, checked)
+        handle.channel.put(CreateScope(child.scope_id, handle.run_id, self.scope_id, checked))
         return child
 
     # --- records -----------------------------------------------------------------------------
@@ -128,23 +100,23 @@ class Scope:
         >>> run.log({"loss": 0.3, "acc": 0.9})        # doctest: +SKIP
         >>> run.log(loss=0.3, step=10)                 # doctest: +SKIP
         """
-        run = self._run
-        if run._writable is not True:
-            run._require_writable()
+        handle = self._handle
+        if handle.writable is not True:
+            handle.require_writable()
         if values is None:
             values = kw
         elif kw:
             values = {**values, **kw}
         record = check_record(values)
         if step is None:
-            step = run._step
-        elif step > run._step:
-            run._step = step
+            step = handle.step
+        elif step > handle.step:
+            handle.step = step
         if step < self._last_step:
-            run._out_of_order(self, step)  # raises, or warns and logs the record anyway
+            self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
-        run._channel.put((run.id, self.scope_id, next(run._seq), step, time.time(), record))
+        handle.channel.put((handle.run_id, self.scope_id, next(handle.seq), step, time.time(), record))
 
     def commit(self, *, step: int | None = None) -> None:
         """Log the ``pending`` record and start a new empty one."""
@@ -168,12 +140,24 @@ class Scope:
         >>> run.collect(models, attrs=("_record_these", "_record_these_stats"))   # doctest: +SKIP
         >>> col.records.where(group_name="tuple_miner").mean("hardest_pos_pair_dist")  # doctest: +SKIP
         """
-        from recordkit._harvest import collect
+        from recordkit.runs.harvest import collect
 
         return collect(self, objects, step, (attrs,) if isinstance(attrs, str) else tuple(attrs))
 
+    def _out_of_order(self, step: int) -> None:
+        message = (
+            f"step {step} logged after step {self._last_step} in scope {self.scope_id} of run "
+            f"{self._handle.run_id!r}: steps of one scope should not go back (log into another scope, or set "
+            "out_of_order='raise' to make this an error)"
+        )
+        if self._handle.settings.out_of_order == "raise":
+            raise StepOrderError(message + "; the record was not logged")
+        import warnings
+
+        warnings.warn(message + "; the record is kept", StepOrderWarning, stacklevel=4)
+
     def __repr__(self) -> str:
-        return f"<Scope {self.scope_id} of run {self._run.id} {dict(self._fields)!r}>"
+        return f"<Scope {self.scope_id} of run {self._handle.run_id} {dict(self._fields)!r}>"
 
 
 class Run(Scope):
@@ -181,21 +165,26 @@ class Run(Scope):
 
     def __init__(self, store: Store, row: RunRow, *, live: bool) -> None:
         self._store = store
-        self._row = row
-        self._writable = live
-        self._step = row.step
-        self._epoch = row.epoch
-        self._seq = itertools.count(0)  # a resumed run restarts it after the stored maximum
-        self._scope_ids: Iterator[int] = iter(())
-        self._channel: Channel = store._channel
+        handle = store._new_handle(row, live=live)
         self.config: Mapping[str, Any] = freeze(row.config)
         self._env: Mapping[str, Any] | None = None  # decoded and frozen on first read (listing skips it)
-        #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
-        self.retention: Retention | None = None
         #: The checkpoint ``collection.resume_run`` resumed this run from, if any.
         self.resumed_from: Checkpoint | None = None
         self._paused_at: float | None = None
-        super().__init__(self, row.root_scope, None, {})
+        super().__init__(handle, row.root_scope, None, {})
+
+    @property
+    def _row(self) -> RunRow:
+        return self._handle.row
+
+    @property
+    def retention(self) -> Retention | None:
+        """The default checkpoint retention of ``save_model`` (None keeps every checkpoint)."""
+        return self._handle.retention
+
+    @retention.setter
+    def retention(self, policy: Retention | None) -> None:
+        self._handle.retention = policy
 
     @property
     def env(self) -> Mapping[str, Any]:
@@ -208,7 +197,7 @@ class Run(Scope):
     @property
     def id(self) -> str:
         """The run's unique id (16 hex characters)."""
-        return self._row.id
+        return self._handle.run_id
 
     @property
     def number(self) -> int:
@@ -238,8 +227,9 @@ class Run(Scope):
 
     @property
     def status(self) -> RunStatus:
-        if not self._writable and self._row.status in ("running", "paused"):
-            self._row = self._store._refresh(self._row)
+        handle = self._handle
+        if not handle.writable and handle.row.status in ("running", "paused"):
+            handle.row = self._store._refresh(handle.row)
         return RunStatus(self._row.status)
 
     @property
@@ -263,7 +253,7 @@ class Run(Scope):
     @property
     def folder(self) -> Path:
         """The run's folder: meta.json, attachments, checkpoints (absolute)."""
-        return run_folder(self._store.path, self._row)
+        return self._handle.folder
 
     @property
     def parent_id(self) -> str | None:
@@ -294,106 +284,80 @@ class Run(Scope):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
         added = config_to_dict(values)
         added.update(config_to_dict(more))
-        merged = _merge_new_keys(self._row.config, added, "")
-        self._store.backend.update_config(self.id, merged)
+        merged = merge_new_keys(self._row.config, added)
+        self._handle.backend.update_config(self.id, merged)
         self._row.config = merged
         self.config = freeze(merged)
-        write_meta(self._row, self._store.path)
+        write_meta(self._row, self._handle.root)
 
     def run_fields(self) -> dict[str, Any]:
         """The run-level fields every flat record of this run carries."""
+        from recordkit.runs.meta import run_fields
+
         return run_fields(self._row)
 
     # --- counters ----------------------------------------------------------------------------
     @property
     def step(self) -> int:
-        return self._step
+        return self._handle.step
 
     @property
     def epoch(self) -> int:
-        return self._epoch
+        return self._handle.epoch
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._step += count
-        return self._step
+        self._handle.step += count
+        return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
         """Advance the epoch counter and return the new epoch."""
-        self._epoch += count
-        self._channel.put(UpdateRun(self.id, step=self._step, epoch=self._epoch))
-        return self._epoch
-
-    def _counters(self) -> UpdateRun:
-        return UpdateRun(self.id, step=self._step, epoch=self._epoch, heartbeat=time.time())
+        handle = self._handle
+        handle.epoch += count
+        handle.channel.put(UpdateRun(self.id, step=handle.step, epoch=handle.epoch))
+        return handle.epoch
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def _require_writable(self) -> None:
-        if self._writable:
-            return
-        status = self._row.status
-        if status == "paused":
-            raise RunStateError(f"run {self.id!r} is paused; call run.resume() before logging")
-        raise RunStateError(
-            f"cannot log to run {self.id!r}: it is {status}; start a new run, or reopen this one "
-            f"with collection.resume_run({self.number})"
-        )
+    def _continue_from(self, step: int, epoch: int, next_seq: int, checkpoint: Checkpoint | None) -> None:
+        """Set a resumed run's counters (``runs.resume``): logging continues at ``step``, sequence ``next_seq``."""
+        import itertools
 
-    def _require_live(self, action: str) -> None:
-        """Raise unless this process holds the run open (running or paused)."""
-        if self._row.status in ("running", "paused") and _lifecycle.is_live_here(self.id):
-            return
-        raise RunStateError(
-            f"cannot {action} in run {self.id!r}: it is {self._row.status}; reopen it with "
-            f"collection.resume_run({self.number})"
-        )
-
-    def _out_of_order(self, scope: Scope, step: int) -> None:
-        message = (
-            f"step {step} logged after step {scope._last_step} in scope {scope.scope_id} of run {self.id!r}: "
-            "steps of one scope should not go back (log into another scope, or set out_of_order='raise' "
-            "to make this an error)"
-        )
-        if self._store.settings.out_of_order == "raise":
-            raise StepOrderError(message + "; the record was not logged")
-        import warnings
-
-        warnings.warn(message + "; the record is kept", StepOrderWarning, stacklevel=4)
-
-    def _new_scope_id(self) -> int:
-        for scope_id in self._scope_ids:
-            return scope_id
-        self._scope_ids = iter(self._store.backend.reserve_scope_ids(_SCOPE_BLOCK))
-        return next(self._scope_ids)
+        handle = self._handle
+        handle.seq = itertools.count(next_seq)
+        handle.step, handle.epoch = step, epoch
+        self._last_step = step
+        self.resumed_from = checkpoint
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything logged so far is durable; raise a background storage error if any."""
-        self._store._writer.flush(self._channel, timeout)
+        self._handle.flush(timeout)
 
     def pause(self) -> None:
         """Mark the run paused (logging raises until ``resume()``)."""
-        if self._row.status != "running" or not self._writable:
-            raise RunStateError(f"only a running run can be paused; run {self.id!r} is {self._row.status}")
-        from recordkit._events import emit
+        handle = self._handle
+        if handle.row.status != "running" or not handle.writable:
+            raise RunStateError(f"only a running run can be paused; run {self.id!r} is {handle.row.status}")
+        from recordkit.runs.events import emit
 
-        emit(self, "paused", {})
+        emit(handle, "paused", {})
         self._paused_at = time.time()
         self.flush()
-        self._store.backend.set_status(self.id, "paused")
-        self._row.status = "paused"
-        self._writable = False
+        handle.backend.set_status(self.id, "paused")
+        handle.row.status = "paused"
+        handle.writable = False
 
     def resume(self) -> None:
         """Continue a paused run (records a ``resumed`` event with how long it was paused)."""
-        if self._row.status != "paused":
-            raise RunStateError(f"only a paused run can be resumed; run {self.id!r} is {self._row.status}")
-        from recordkit._events import emit
+        handle = self._handle
+        if handle.row.status != "paused":
+            raise RunStateError(f"only a paused run can be resumed; run {self.id!r} is {handle.row.status}")
+        from recordkit.runs.events import emit
 
-        self._store.backend.set_status(self.id, "running")
-        self._row.status = "running"
-        self._writable = True
+        handle.backend.set_status(self.id, "running")
+        handle.row.status = "running"
+        handle.writable = True
         paused_for = None if self._paused_at is None else time.time() - self._paused_at
-        emit(self, "resumed", {"paused_for": paused_for})
+        emit(handle, "resumed", {"paused_for": paused_for})
 
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
@@ -405,25 +369,25 @@ class Run(Scope):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
         if self._row.status not in ("running", "paused") or self._row.end_time is not None:
             raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
-        self._writable = False
-        writer = self._store._writer
-        writer.untrack(self.id)
-        from recordkit._events import emit
+        handle = self._handle
+        handle.writable = False
+        handle.untrack()
+        from recordkit.runs.events import emit, write_event_log
 
         info = None if error is None else describe_error(error)
-        emit(self, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-        self._channel.put(UpdateRun(self.id, step=self._step, epoch=self._epoch, heartbeat=time.time()))
+        emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
+        handle.channel.put(handle.counters())
         pending_error: BaseException | None = None
         try:
-            writer.flush(self._channel)
+            handle.flush()
         except BaseException as exc:  # store the status anyway, then raise
             pending_error = exc
-        self._row = self._store.backend.end_run(self.id, status.value, time.time(), info)
-        _lifecycle.forget(self)
-        write_meta(self._row, self._store.path)
+        handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
+        lifecycle.forget(self)
+        write_meta(handle.row, handle.root)
         if pending_error is None:
-            _write_event_log(self)
-        self._store._finished(self._row)  # mirrors closed, Parquet sealed in the background
+            write_event_log(handle)
+        self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
         if pending_error is not None:
             raise pending_error
 
@@ -437,7 +401,7 @@ class Run(Scope):
             return  # finished inside the block
         if exc is None:
             self.finish()
-        elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not _is_error_exit(exc):
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not is_error_exit(exc):
             self.finish(RunStatus.INTERRUPTED, error=exc)
         else:
             self.finish(RunStatus.FAILED, error=exc)
@@ -447,7 +411,7 @@ class Run(Scope):
     @property
     def records(self) -> Records:
         """Every record of this run, read flat."""
-        from recordkit._records import Records
+        from recordkit.read.records import Records
 
         return Records(self._store, run_ids=[self.id])
 
@@ -473,7 +437,7 @@ class Run(Scope):
         >>> run.plot(["loss", "acc"])                 # doctest: +SKIP
         >>> run.plot("loss", by="model")              # doctest: +SKIP
         """
-        from recordkit._plots import plot_run
+        from recordkit.read.plots import plot_run
 
         return plot_run(self, [keys] if isinstance(keys, str) else list(keys), by=by, path=path)
 
@@ -481,7 +445,7 @@ class Run(Scope):
         """Per key: last value, its step, min, max and count (kept on write; no scan)."""
         return {
             key: {"last": s.last, "last_step": s.last_step, "min": s.min, "max": s.max, "count": s.count}
-            for key, s in self._store.backend.summary(self.id).items()
+            for key, s in self._handle.backend.summary(self.id).items()
         }
 
     # --- events ------------------------------------------------------------------------------
@@ -495,26 +459,26 @@ class Run(Scope):
         --------
         >>> run.event("epoch/2/eval", acc=0.91)                 # doctest: +SKIP
         """
-        (_EVENTS or _load_events()).user_event(self, name, data)
+        (_EVENTS or _load_events()).user_event(self._handle, name, data)
 
     def context(self, name: str) -> EventContext:
         """A handle whose events are named ``<name>/…``; contexts nest."""
-        from recordkit._events import EventContext
+        from recordkit.runs.events import EventContext
 
-        return EventContext(self, name)
+        return EventContext(self._handle, name)
 
     def timed(self, name: str, /, **data: Any) -> Timed:
         """``with run.timed("eval"):`` records an event with the block's duration (also if it raises)."""
-        from recordkit._events import Timed, check_event_name
+        from recordkit.runs.events import Timed, check_event_name
 
-        return Timed(self, check_event_name(name), data)
+        return Timed(self._handle, check_event_name(name), data)
 
     @property
     def events(self) -> Events:
         """This run's events, oldest first (``.under("epoch/2")``, ``.to_jsonl(path)``)."""
-        from recordkit._events import Events
+        from recordkit.runs.events import Events
 
-        return Events.load(self._store, [self.id])
+        return Events.load(self._handle, [self.id])
 
     # --- files -------------------------------------------------------------------------------
     def attach(self, source: Any, name: str | None = None) -> FileInfo:
@@ -533,28 +497,28 @@ class Run(Scope):
         >>> run.attach("plot.png")                               # doctest: +SKIP
         >>> run.attach(b"...", name="notes/summary.txt")          # doctest: +SKIP
         """
-        from recordkit._files import attach
+        from recordkit.runs.files import attach
 
-        return attach(self, source, name)
+        return attach(self._handle, source, name)
 
     def reference(self, path: str | os.PathLike[str], *, hash: bool = False, name: str | None = None) -> FileInfo:
         """Record a file or folder outside the store (path, size, mtime; sha256 with ``hash=True``), not copied."""
-        from recordkit._files import reference
+        from recordkit.runs.files import reference
 
-        return reference(self, path, hash=hash, name=name)
+        return reference(self._handle, path, hash=hash, name=name)
 
     @property
     def files(self) -> list[FileInfo]:
         """Attachments, references and checkpoints of this run, oldest first (removed ones left out)."""
-        from recordkit._files import files
+        from recordkit.runs.files import files
 
-        return files(self)
+        return files(self._handle)
 
     def open_file(self, name: str) -> Any:
         """Open the latest file recorded under ``name`` for reading (binary)."""
-        from recordkit._files import open_file
+        from recordkit.runs.files import open_file
 
-        return open_file(self, name)
+        return open_file(self._handle, name)
 
     # --- checkpoints -------------------------------------------------------------------------
     def save_model(
@@ -592,10 +556,10 @@ class Run(Scope):
         --------
         >>> run.save_model(model, "cnn", optimizer=opt, retention=rk.Retention(keep_last=3))  # doctest: +SKIP
         """
-        from recordkit._checkpoints import save_model
+        from recordkit.runs.checkpoints import save_model
 
         return save_model(
-            self, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
+            self._handle, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
             metrics=metrics, retention=retention,
         )
 
@@ -612,21 +576,21 @@ class Run(Scope):
         --------
         >>> run.load_model("cnn", into=model, optimizer=opt)       # doctest: +SKIP
         """
-        from recordkit._checkpoints import load_model
+        from recordkit.runs.checkpoints import load_model
 
-        return load_model(self, name, into=into, step=step, optimizer=optimizer, **options)
+        return load_model(self._handle, name, into=into, step=step, optimizer=optimizer, **options)
 
     def load_checkpoint(self, name: str, step: int | str = "latest", **options: Any) -> LoadedCheckpoint:
         """Everything a checkpoint holds: ``model``, ``optimizer`` state, ``extra``, and its ``info``."""
-        from recordkit._checkpoints import load_checkpoint
+        from recordkit.runs.checkpoints import load_checkpoint
 
-        return load_checkpoint(self, name, step=step, **options)
+        return load_checkpoint(self._handle, name, step=step, **options)
 
     def checkpoints(self, name: str | None = None, *, include_removed: bool = False) -> list[Checkpoint]:
         """Saved checkpoints (of one name, or all), by step; with their epochs, metrics and files."""
-        from recordkit._checkpoints import checkpoints
+        from recordkit.runs.checkpoints import checkpoints
 
-        return checkpoints(self, name, include_removed=include_removed)
+        return checkpoints(self._handle, name, include_removed=include_removed)
 
     # --- sub-runs and links ------------------------------------------------------------------
     def sub_run(
@@ -649,206 +613,67 @@ class Run(Scope):
         >>> with run.sub_run("squeeze", name="subexp_1", config={"ratio": 0.5}) as sub:   # doctest: +SKIP
         ...     sub.log(acc=0.9)
         """
-        from recordkit._lineage import sub_run
+        from recordkit.runs.lineage import check_sub_run, folder_claimer, record_sub_run
 
-        return sub_run(self, kind, name, config, tags=tags, capture=capture, seed=seed)
+        kind = check_sub_run(kind, name)
+        child = self.collection._start(
+            config, name=name, tags=tags, capture=capture, seed=seed, parent_id=self.id,
+            folder_of=folder_claimer(self._handle, kind, name),
+        )
+        record_sub_run(self._handle, child._handle, kind, name)
+        return child
 
     def children(self, kind: str | None = None) -> list[Run]:
         """Sub-runs of this run (of one kind, or all), oldest first."""
-        from recordkit._lineage import children
+        from recordkit.runs.lineage import kind_of
 
-        return children(self, kind)
+        return [
+            run for run in self.collection.runs()
+            if run.parent_id == self.id and (kind is None or kind_of(run._row) == kind)
+        ]
 
     @property
     def parent_run(self) -> Run | None:
         """The run this one is a sub-run of, or None (``parent`` is the parent *scope*, as for any scope)."""
-        from recordkit._lineage import parent
-
-        return parent(self)
+        return None if self.parent_id is None else self._store.run(self.parent_id)
 
     @property
     def kind(self) -> str | None:
         """A sub-run's kind (``"squeeze"``), or None for a top-level run."""
-        from recordkit._lineage import kind_of
+        from recordkit.runs.lineage import kind_of
 
-        return kind_of(self)
+        return kind_of(self._row)
 
     def link(self, other: Run | str, relation: str, /, **data: Any) -> Link:
         """Record that this run relates to ``other`` (a Run or id), e.g. ``run.link(base, "fine-tunes")``.
 
         Both runs list the link in ``links()``. Allowed on ended runs too: provenance may be added later.
         """
-        from recordkit._lineage import link
+        from recordkit.runs.lineage import link
 
-        return link(self, other, relation, data)
+        other_id = other.id if isinstance(other, Run) else other
+        if not isinstance(other_id, str):
+            raise TypeError(f"link() takes a Run or a run id, not {other!r}")
+        target = self._store.run(other_id)  # the other run must exist (a prefix is resolved)
+        return link(self._handle, target.id, relation, data)
 
     def links(self, relation: str | None = None) -> list[Link]:
         """Links from and to this run (optionally of one relation), oldest first."""
-        from recordkit._lineage import links
+        from recordkit.runs.lineage import links
 
-        return links(self, relation)
+        return links(self._handle, relation)
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<Run {self._row.collection}#{self.number}{name} {self.id} {self._row.status}>"
 
 
-_EVENTS: Any = None  # recordkit._events, imported on first use (a per-call import costs about 1 µs)
+_EVENTS: Any = None  # recordkit.runs.events, imported on first use (a per-call import costs about 1 µs)
 
 
 def _load_events() -> Any:
     global _EVENTS
-    import recordkit._events as events
+    import recordkit.runs.events as events
 
     _EVENTS = events
     return events
-
-
-def _write_event_log(run: Run) -> None:
-    """Mirror the run's events into ``<run folder>/events.jsonl`` (MLVLogger's log file) at the end."""
-    import contextlib
-
-    from recordkit._events import Event, Events
-
-    if run._store.path is None:
-        return
-    # finish() has flushed: read without flushing again (a later background error belongs to a later flush).
-    with contextlib.suppress(OSError):  # a mirror: the database holds the truth
-        rows = run._store.backend.events([run.id])
-        Events([Event.from_row(row) for row in rows]).to_jsonl(run.folder / "events.jsonl")
-
-
-def _merge_new_keys(old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> dict[str, Any]:
-    merged = dict(old)
-    for key, value in new.items():
-        where = f"{path}{key}"
-        if key not in merged:
-            merged[key] = value
-        elif isinstance(merged[key], Mapping) and isinstance(value, Mapping):
-            merged[key] = _merge_new_keys(merged[key], value, where + ".")
-        elif merged[key] != value or type(merged[key]) is not type(value):
-            raise ConfigError(
-                f"config value {where!r} is frozen at {merged[key]!r}; cannot change it to {value!r}. "
-                "Start a new run for a new config, or add the value under a new key"
-            )
-    return merged
-
-
-def code_hash(env: Mapping[str, Any]) -> str | None:
-    """Hash of the git commit plus the uncommitted diff's hash, from a captured environment."""
-    import hashlib
-
-    git = env.get("git")
-    if not isinstance(git, Mapping) or not git.get("commit"):
-        return None
-    diff = git.get("diff") or {}
-    text = f"{git['commit']}:{diff.get('sha256', '') if isinstance(diff, Mapping) else ''}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _is_error_exit(exc: BaseException) -> bool:
-    return isinstance(exc, SystemExit) and exc.code not in (None, 0)
-
-
-def describe_error(error: BaseException) -> dict[str, Any]:
-    return {
-        "type": type(error).__qualname__,
-        "message": str(error),
-        "traceback": _format_traceback(error),
-    }
-
-
-def run_fields(row: RunRow) -> dict[str, Any]:
-    """The fields rigorous-recorder adds to every record, plus the run's identity."""
-    end = row.end_time
-    return {
-        "run_id": row.id,
-        "run_name": row.name,
-        "collection": row.collection,
-        "status": row.status,
-        "experiment_number": row.number,
-        "error_number": row.error_number,
-        "had_error": row.status in ERROR_STATUSES,
-        "experiment_start_time": row.start_time,
-        "experiment_end_time": end,
-        "experiment_duration": None if end is None else end - row.start_time,
-    }
-
-
-def _format_traceback(error: BaseException) -> str:
-    import traceback  # only when a run fails: keeps `import recordkit` light
-
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
-
-
-def _gethostname() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def new_run_id() -> str:
-    """A unique, stable id; 16 hex characters (random, so any prefix is as good as any other)."""
-    return os.urandom(8).hex()  # what uuid4().hex[:16] gives, without importing uuid at start-up
-
-
-_HOST: str | None = None
-
-
-def this_host() -> str:
-    """The host name, read once (readers compare it for every live run they list)."""
-    global _HOST
-    if _HOST is None:
-        _HOST = os.uname().nodename if hasattr(os, "uname") else _gethostname()
-    return _HOST
-
-
-def this_pid() -> int:
-    return os.getpid()
-
-
-def _config_hash(config: Mapping[str, Any]) -> str:
-    from recordkit._capture import config_hash
-
-    return config_hash(config)
-
-
-def run_folder(root: Path | None, row: RunRow) -> Path:
-    """Where a run's folder is: stored relative to the store's folder, so a store can be moved or
-    opened by another path (older stores hold absolute folders, which are used as they are)."""
-    folder = Path(row.folder)
-    if root is None or folder.is_absolute():
-        return folder.absolute()
-    return root.absolute() / folder
-
-
-def write_meta(row: RunRow, root: Path | None) -> None:
-    """Write ``meta.json`` in the run folder atomically (temp file + rename).
-
-    A store without a files folder (PostgreSQL opened without ``files=``) keeps no run folders.
-    """
-    if not row.folder or (root is None and not Path(row.folder).is_absolute()):
-        return
-    folder = run_folder(root, row)
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "id": row.id,
-        "collection": row.collection,
-        "number": row.number,
-        "error_number": row.error_number,
-        "name": row.name,
-        "status": row.status,
-        "start_time": row.start_time,
-        "end_time": row.end_time,
-        "tags": row.tags,
-        "parent_id": row.parent_id,
-        "config": encode(row.config),
-        "config_hash": _config_hash(row.config),
-        "code_hash": code_hash(row.env),
-        "env": encode(row.env),
-        "error": row.error,
-    }
-    tmp = folder / f".meta.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "meta.json")
-

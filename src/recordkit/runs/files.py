@@ -25,14 +25,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from recordkit._events import emit
 from recordkit._exceptions import InvalidNameError, RecordkitWarning, RunFileNotFoundError, StoreError
 from recordkit._names import check_name
 from recordkit.backends.base import AddFile, FileRow
+from recordkit.runs.events import emit
 
 if TYPE_CHECKING:
-    from recordkit._run import Run
-    from recordkit._store import Store
+    from recordkit.runs.handle import RunHandle
 
 BLOBS = "blobs"
 FILES = "files"  # <run folder>/files/<name>: hard links to the run's attachments
@@ -85,13 +84,6 @@ def check_file_name(name: object) -> str:
     for part in name.split("/"):
         check_name(part, f"file name part {part!r} of {name!r}")
     return name
-
-
-def files_root(store: Store) -> Path:
-    root = store.path
-    if root is None:
-        raise StoreError(f"the store {store.url!r} keeps no files (open it with a files folder to attach files)")
-    return root
 
 
 def blob_path(root: Path, sha256: str) -> Path:
@@ -199,9 +191,10 @@ def store_blob(root: Path, stream: IO[bytes]) -> tuple[str, int]:
         raise
 
 
-def attach(run: Run, source: Any, name: str | None = None) -> FileInfo:
-    root = files_root(run._store)
-    run._require_live("attach a file")
+def attach(run: RunHandle, source: Any, name: str | None = None) -> FileInfo:
+    """``run.attach``: the bytes into the blob folder (synchronously), the file row through the writer."""
+    root = run.files_root()
+    run.require_live("attach a file")
     stream, opened, default_name = _open_source(source)
     try:
         label = check_file_name(name if name is not None else default_name)
@@ -218,13 +211,13 @@ def attach(run: Run, source: Any, name: str | None = None) -> FileInfo:
             stream.close()
     now = time.time()
     _mirror_in_run_folder(run, label, blob_path(root, sha))
-    row = AddFile(run.id, label, ATTACHMENT, now, run._step, size, sha, None, None, {})
-    run._channel.put(row)
+    row = AddFile(run.run_id, label, ATTACHMENT, now, run.step, size, sha, None, None, {})
+    run.channel.put(row)
     emit(run, "attached", {"name": label, "sha256": sha, "size": size})
     return _info(root, row)
 
 
-def _mirror_in_run_folder(run: Run, label: str, blob: Path) -> None:
+def _mirror_in_run_folder(run: RunHandle, label: str, blob: Path) -> None:
     """Make the attachment readable as ``<run folder>/files/<name>`` without recordkit: a hard link to
     the blob (no extra space). Best effort: a file system without hard links just goes without."""
     folder = run.folder / FILES
@@ -239,8 +232,11 @@ def _mirror_in_run_folder(run: Run, label: str, blob: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def reference(run: Run, path: str | os.PathLike[str], *, hash: bool = False, name: str | None = None) -> FileInfo:
-    run._require_live("reference a file")
+def reference(
+    run: RunHandle, path: str | os.PathLike[str], *, hash: bool = False, name: str | None = None
+) -> FileInfo:
+    """``run.reference``: record an outside path (size, mtime, optional sha256); nothing is copied."""
+    run.require_live("reference a file")
     target = Path(os.fspath(path)).expanduser().resolve()
     if not target.exists():
         raise FileNotFoundError(f"cannot reference {str(target)!r}: no such file or folder")
@@ -256,10 +252,10 @@ def reference(run: Run, path: str | os.PathLike[str], *, hash: bool = False, nam
                 digest.update(chunk)
         sha = digest.hexdigest()
     size = stat.st_size if target.is_file() else None
-    row = AddFile(run.id, label, REFERENCE, time.time(), run._step, size, sha, str(target), stat.st_mtime, {})
-    run._channel.put(row)
+    row = AddFile(run.run_id, label, REFERENCE, time.time(), run.step, size, sha, str(target), stat.st_mtime, {})
+    run.channel.put(row)
     emit(run, "referenced", {"name": label, "path": str(target), "size": size, "sha256": sha})
-    return _info(run._store.path, row)
+    return _info(run.root, row)
 
 
 def _info(root: Path | None, row: AddFile | FileRow) -> FileInfo:
@@ -285,33 +281,32 @@ def inside(root: Path, relative: str) -> Path:
     return full
 
 
-def files(run: Run, *, kind: str | None = None, include_removed: bool = False) -> list[FileInfo]:
-    store = run._store
-    store.flush()
-    root = store.path
-    found = [_info(root, row) for row in store.backend.files([run.id])]
+def files(run: RunHandle, *, kind: str | None = None, include_removed: bool = False) -> list[FileInfo]:
+    """The run's files, oldest first (removed checkpoints only with ``include_removed``)."""
+    run.flush()
+    found = [_info(run.root, row) for row in run.backend.files([run.run_id])]
     return [
         f for f in found if (kind is None or f.kind == kind) and (include_removed or f.removed is None)
     ]
 
 
-def open_file(run: Run, name: str) -> BinaryIO:
+def open_file(run: RunHandle, name: str) -> BinaryIO:
     label = check_file_name(name)
     matches = [f for f in files(run) if f.name == label]
     if not matches:
         known = ", ".join(sorted({f.name for f in files(run)})[:10]) or "none"
-        raise RunFileNotFoundError(f"run {run.id!r} has no file named {label!r} (its files: {known})")
+        raise RunFileNotFoundError(f"run {run.run_id!r} has no file named {label!r} (its files: {known})")
     info = matches[-1]
     if info.kind == REFERENCE and info.path is not None:
         try:
             stat = info.path.stat()
         except FileNotFoundError:
             raise RunFileNotFoundError(
-                f"file {label!r} of run {run.id!r} is a reference to {str(info.path)!r}, which no longer exists"
+                f"file {label!r} of run {run.run_id!r} is a reference to {str(info.path)!r}, which no longer exists"
             ) from None
         if stat.st_size != info.size or stat.st_mtime != info.mtime:
             warnings.warn(
-                f"referenced file {str(info.path)!r} changed since run {run.id!r} recorded it "
+                f"referenced file {str(info.path)!r} changed since run {run.run_id!r} recorded it "
                 f"(size {info.size} → {stat.st_size})",
                 RecordkitWarning,
                 stacklevel=3,

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from recordkit import _values as V
 from recordkit._deps import require
 from recordkit._exceptions import QueryError
-from recordkit._run import run_fields
-from recordkit._store import flatten_config
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
+from recordkit.runs.events import RESUMED
+from recordkit.runs.meta import flatten_config, run_fields
 
 if TYPE_CHECKING:
     from recordkit._store import Store
+    from recordkit.backends.base import Backend
 
 RUN_FIELDS = (
     "run_id",
@@ -211,7 +212,6 @@ class Records:
                 only_scopes = fallback if only_scopes is None else only_scopes & fallback
                 continue
             pushed.append((key, value, fallback))
-        from recordkit._resume import superseded_ranges
 
         query = RecordQuery(
             run_ids=run_ids,
@@ -219,7 +219,7 @@ class Records:
             equals=pushed,
             steps=(low, high),
             keys=frozenset(self._having) if self._having else None,
-            superseded=() if self._with_superseded else superseded_ranges(self._store, run_ids),
+            superseded=() if self._with_superseded else superseded_ranges(self._store.backend, run_ids),
         )
         if self._having:
             exact = False  # having() needs every key, the engine checks only for any
@@ -372,3 +372,15 @@ def _arrow_column(pyarrow: Any, values: list[Any]) -> Any:
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
         # Mixed kinds in one column (a number here, a string there): keep them exactly as text.
         return pyarrow.array([None if v is None else V.dumps(v) for v in values])
+
+
+def superseded_ranges(backend: Backend, run_ids: list[str]) -> list[tuple[str, int, int]]:
+    """(run_id, after_step, before_seq) for every resume that superseded records (see RecordQuery)."""
+    if not run_ids:
+        return []
+    ranges = []
+    for event in backend.events(run_ids, RESUMED):
+        data = event.data
+        if event.name == RESUMED and "superseded_after_step" in data:
+            ranges.append((event.run_id, int(data["superseded_after_step"]), int(data["superseded_before_seq"])))
+    return ranges

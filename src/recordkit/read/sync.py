@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recordkit._exceptions import StorageError, StoreError
-from recordkit._run import run_folder, write_meta
 from recordkit.backends.base import (
     LIVE_STATUSES,
     AddEvent,
@@ -49,6 +48,7 @@ from recordkit.backends.base import (
     UpdateScope,
     WriteItem,
 )
+from recordkit.runs.meta import run_folder, write_meta
 
 if TYPE_CHECKING:
     from recordkit._store import Store
@@ -238,7 +238,7 @@ def _copy_blob(source: Store, destination: Store, sha256: str) -> int:
     """Copy one attachment's content unless the destination has it (same hash: same bytes)."""
     if source.path is None or destination.path is None:
         return 0  # a store without a files folder keeps no blobs: the row still says what was attached
-    from recordkit._files import blob_path
+    from recordkit.runs.files import blob_path
 
     origin, out = blob_path(source.path, sha256), blob_path(destination.path, sha256)
     if out.exists() or not origin.exists():

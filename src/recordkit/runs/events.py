@@ -23,17 +23,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from recordkit import _lifecycle
 from recordkit import _values as V
 from recordkit._exceptions import InvalidNameError, RunStateError
-from recordkit.backends.base import AddEvent, EventRow
+from recordkit.backends.base import AddEvent, Backend, EventRow
 
 if TYPE_CHECKING:
-    from recordkit._run import Run
-    from recordkit._store import Store
+    from recordkit.runs.handle import RunHandle
 
+#: The event a resume writes; its data names the records it superseded (read by ``read.records``).
+RESUMED = "resumed"
 _MAX_NAME = 500
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f]")
 # Names already checked: most loops emit the same few names again and again.
@@ -77,7 +77,7 @@ _FAST = frozenset({float, int, str, bool, type(None)})
 
 
 def emit(
-    run: Run,
+    run: RunHandle,
     name: str,
     data: dict[str, Any],
     *,
@@ -87,22 +87,22 @@ def emit(
 ) -> None:
     """Queue an event of ``run`` (library use: no checks of the run's state)."""
     when = time.time() if when is None else when
-    run._channel.put(AddEvent(run.id, name, when, run._step if step is None else step, duration, data))
+    run.channel.put(AddEvent(run.run_id, name, when, run.step if step is None else step, duration, data))
 
 
-def user_event(run: Run, name: str, data: dict[str, Any]) -> None:
+def user_event(run: RunHandle, name: str, data: dict[str, Any]) -> None:
     """``run.event``: check, then queue. ``data`` is the call's own ``**data`` dict (checked in place).
 
     Events may be written while the run is live in this process, paused included.
     """
-    if run._writable is not True and not (run._row.status == "paused" and _lifecycle.is_live_here(run.id)):
+    if run.writable is not True and not (run.row.status == "paused" and run.is_live_here()):
         raise RunStateError(
-            f"cannot add an event to run {run.id!r}: it is {run._row.status}; events belong to a live run "
-            f"(reopen it with collection.resume_run({run.number}))"
+            f"cannot add an event to run {run.run_id!r}: it is {run.row.status}; events belong to a live run "
+            f"(reopen it with collection.resume_run({run.row.number}))"
         )
     if data:
         _check_own(data)
-    run._channel.put(AddEvent(run._row.id, check_event_name(name), time.time(), run._step, None, data))
+    run.channel.put(AddEvent(run.run_id, check_event_name(name), time.time(), run.step, None, data))
 
 
 def _join(prefix: str, name: str) -> str:
@@ -119,7 +119,7 @@ class EventContext:
     >>> with train.timed("epoch/1/eval"): ...         # "train/epoch/1/eval" with its duration
     """
 
-    def __init__(self, run: Run, prefix: str) -> None:
+    def __init__(self, run: RunHandle, prefix: str) -> None:
         self.run = run
         self.prefix = check_event_name(prefix)
 
@@ -138,10 +138,10 @@ class EventContext:
     @property
     def events(self) -> Events:
         """This run's events under the prefix."""
-        return self.run.events.under(self.prefix)
+        return Events.load(self.run, [self.run.run_id], self.prefix).under(self.prefix)
 
     def __repr__(self) -> str:
-        return f"<EventContext {self.prefix!r} of run {self.run.id}>"
+        return f"<EventContext {self.prefix!r} of run {self.run.run_id}>"
 
 
 class Timed:
@@ -151,7 +151,7 @@ class Timed:
     ``error`` (the exception's type name) in its data, and the exception propagates.
     """
 
-    def __init__(self, run: Run, name: str, data: Mapping[str, Any]) -> None:
+    def __init__(self, run: RunHandle, name: str, data: Mapping[str, Any]) -> None:
         self.run = run
         self.name = check_event_name(name)
         self.data = check_data(data) if data else {}
@@ -162,10 +162,10 @@ class Timed:
         self.duration: float | None = None
 
     def __enter__(self) -> Timed:
-        if not _lifecycle.is_live_here(self.run.id):
+        if not self.run.is_live_here():
             user_event(self.run, self.name, {})  # raises the precise RunStateError
         self.start = time.time()
-        self.step = self.run._step
+        self.step = self.run.step
         self._clock = time.perf_counter()
         return self
 
@@ -174,8 +174,17 @@ class Timed:
     ) -> None:
         self.duration = time.perf_counter() - self._clock
         data = self.data if exc is None else {**self.data, "error": type(exc).__qualname__}
-        if _lifecycle.is_live_here(self.run.id):
+        if self.run.is_live_here():
             emit(self.run, self.name, data, duration=self.duration, when=self.start, step=self.step)
+
+
+class EventSource(Protocol):
+    """Where events are read from: a Store, or a run's handle (both have a backend and flush())."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,11 +239,12 @@ class Events(Sequence[Event]):
         self._events = list(events)
 
     @classmethod
-    def load(cls, store: Store, run_ids: Sequence[str] | None, prefix: str | None = None) -> Events:
-        store.flush()
+    def load(cls, source: EventSource, run_ids: Sequence[str] | None, prefix: str | None = None) -> Events:
+        """The events of ``run_ids`` (None: every run) stored in ``source``'s backend, after a flush."""
+        source.flush()
         if run_ids is not None and not run_ids:
             return cls([])
-        return cls([Event.from_row(row) for row in store.backend.events(run_ids, prefix)])
+        return cls([Event.from_row(row) for row in source.backend.events(run_ids, prefix)])
 
     def __len__(self) -> int:
         return len(self._events)
@@ -328,3 +338,18 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read an exported JSON Lines file back (tagged values decoded)."""
     with Path(os.fspath(path)).open(encoding="utf-8") as f:
         return [{**(line := json.loads(raw)), "data": V.decode(line["data"])} for raw in f if raw.strip()]
+
+
+def write_event_log(run: RunHandle) -> None:
+    """Mirror the run's events into ``<run folder>/events.jsonl`` (MLVLogger's log file) at the end.
+
+    Read without flushing: the caller (``finish()``) has flushed, and a later background error belongs
+    to a later flush.
+    """
+    import contextlib
+
+    if run.root is None:
+        return
+    with contextlib.suppress(OSError):  # a mirror: the database holds the truth
+        rows = run.backend.events([run.run_id])
+        Events([Event.from_row(row) for row in rows]).to_jsonl(run.folder / "events.jsonl")

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _values as V
 from recordkit._deps import require
-from recordkit._events import emit
 from recordkit._exceptions import RunFileNotFoundError, StoreError
-from recordkit._files import CHECKPOINT, HashingWriter, files_root, inside
 from recordkit._names import check_name
 from recordkit.backends.base import AddFile, FileRow, RemoveFile
+from recordkit.runs.events import emit
+from recordkit.runs.files import CHECKPOINT, HashingWriter, inside
 
 if TYPE_CHECKING:
-    from recordkit._run import Run
+    from recordkit.runs.handle import RunHandle
 
 FORMAT = "recordkit.checkpoint/1"
 Mode = Literal["state_dict", "model"]
@@ -98,7 +98,7 @@ def _torch() -> Any:
 
 
 def save_model(
-    run: Run,
+    run: RunHandle,
     model: Any,
     name: str,
     *,
@@ -114,8 +114,8 @@ def save_model(
         raise ValueError(f"mode must be 'state_dict' or 'model', not {mode!r}")
     if step is not None and type(step) is not int:
         raise TypeError(f"step must be an int, not {step!r}")
-    run._require_live("save a checkpoint")
-    root = files_root(run._store)
+    run.require_live("save a checkpoint")
+    root = run.files_root()
     torch = _torch()
     policy = retention if retention is not None else run.retention
     chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
@@ -127,13 +127,13 @@ def save_model(
         stored_model = model.state_dict()
     else:
         stored_model = model
-    step = run._step if step is None else step
+    step = run.step if step is None else step
     payload = {
         "format": FORMAT,
         "name": name,
         "mode": mode,
         "step": step,
-        "epoch": run._epoch,
+        "epoch": run.epoch,
         "model": stored_model,
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "extra": extra,
@@ -155,12 +155,12 @@ def save_model(
     _fsync_folder(folder)
     now = time.time()
     relative = os.path.relpath(final, root)
-    meta = {"step": step, "epoch": run._epoch, "mode": mode, "metrics": chosen}
-    run._channel.put(
-        AddFile(run.id, name, CHECKPOINT, now, step, writer.size, writer.digest.hexdigest(), relative, None, meta)
+    meta = {"step": step, "epoch": run.epoch, "mode": mode, "metrics": chosen}
+    run.channel.put(
+        AddFile(run.run_id, name, CHECKPOINT, now, step, writer.size, writer.digest.hexdigest(), relative, None, meta)
     )
     emit(run, "checkpoint", {"name": name, "step": step, "path": relative, "size": writer.size, **chosen})
-    saved = Checkpoint(run.id, name, step, run._epoch, mode, final, writer.size, writer.digest.hexdigest(), now,
+    saved = Checkpoint(run.run_id, name, step, run.epoch, mode, final, writer.size, writer.digest.hexdigest(), now,
                        MappingProxyType(chosen))
     if policy is not None and (policy.keep_last is not None or policy.keep_best is not None):
         _apply_retention(run, name, policy)
@@ -181,12 +181,12 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _last_logged(run: Run, metric: str) -> Any:
+def _last_logged(run: RunHandle, metric: str) -> Any:
     run.flush()
-    summary = run._store.backend.summary(run.id)
+    summary = run.backend.summary(run.run_id)
     if metric not in summary:
         raise ValueError(
-            f"the retention metric {metric!r} was never logged in run {run.id!r}; log it before save_model, "
+            f"the retention metric {metric!r} was never logged in run {run.run_id!r}; log it before save_model, "
             f"or pass metrics={{{metric!r}: value}}"
         )
     return summary[metric].last
@@ -201,22 +201,21 @@ def _from_row(root: Path, row: FileRow) -> Checkpoint:
     )
 
 
-def checkpoints(run: Run, name: str | None = None, *, include_removed: bool = False) -> list[Checkpoint]:
+def checkpoints(run: RunHandle, name: str | None = None, *, include_removed: bool = False) -> list[Checkpoint]:
     """Checkpoints of a run, oldest first (by step, then save time); one entry per file."""
-    store = run._store
-    root = store.path
+    root = run.root
     if root is None:
         return []
-    store.flush()
+    run.flush()
     latest: dict[str, Checkpoint] = {}
-    for row in store.backend.files([run.id]):
+    for row in run.backend.files([run.run_id]):
         if row.kind == CHECKPOINT and (name is None or row.name == name):
             latest[row.path or ""] = _from_row(root, row)  # a re-save of the same step replaces the row
     found = [c for c in latest.values() if include_removed or c.removed is None]
     return sorted(found, key=lambda c: (c.step, c.time))
 
 
-def _apply_retention(run: Run, name: str, policy: Retention) -> list[Checkpoint]:
+def _apply_retention(run: RunHandle, name: str, policy: Retention) -> list[Checkpoint]:
     live = checkpoints(run, name)
     keep: set[Path] = set()
     if policy.keep_last is not None:
@@ -227,11 +226,11 @@ def _apply_retention(run: Run, name: str, policy: Retention) -> list[Checkpoint]
         ranked.sort(key=lambda c: (c.metrics[metric] if policy.mode == "min" else -c.metrics[metric], -c.step))
         keep.update(c.path for c in ranked[: policy.keep_best])
     removed = [c for c in live if c.path not in keep]
-    root = files_root(run._store).resolve()  # checkpoint paths are resolved too (see inside())
+    root = run.files_root().resolve()  # checkpoint paths are resolved too (see inside())
     for c in removed:
         c.path.unlink(missing_ok=True)
         relative = os.path.relpath(c.path, root)
-        run._channel.put(RemoveFile(run.id, relative, time.time()))
+        run.channel.put(RemoveFile(run.run_id, relative, time.time()))
         emit(run, "checkpoint/removed", {"name": name, "step": c.step, "path": relative})
     return removed
 
@@ -240,7 +239,7 @@ def _rankable(value: Any) -> bool:
     return type(value) in (int, float) and value == value
 
 
-def find(run: Run, name: str, step: int | str = "latest", *, metric: str | None = None,
+def find(run: RunHandle, name: str, step: int | str = "latest", *, metric: str | None = None,
          mode: Literal["min", "max"] = "min") -> Checkpoint:
     """The checkpoint ``load_model`` would read: ``"latest"`` (highest step), ``"best"`` by a metric, or a step."""
     name = check_name(name, "checkpoint name")
@@ -248,7 +247,7 @@ def find(run: Run, name: str, step: int | str = "latest", *, metric: str | None 
     if not live:
         names = sorted({c.name for c in checkpoints(run)})
         raise RunFileNotFoundError(
-            f"run {run.id!r} has no checkpoint named {name!r} (its checkpoints: {', '.join(names) or 'none'})"
+            f"run {run.run_id!r} has no checkpoint named {name!r} (its checkpoints: {', '.join(names) or 'none'})"
         )
     if step == "latest":
         return live[-1]
@@ -258,7 +257,7 @@ def find(run: Run, name: str, step: int | str = "latest", *, metric: str | None 
             raise ValueError("step='best' needs metric=, the key that ranks checkpoints")
         ranked = [c for c in live if _rankable(c.metrics.get(metric))]
         if not ranked:
-            raise RunFileNotFoundError(f"no checkpoint {name!r} of run {run.id!r} recorded the metric {metric!r}")
+            raise RunFileNotFoundError(f"no checkpoint {name!r} of run {run.run_id!r} recorded the metric {metric!r}")
         pick = min if mode == "min" else max
         return pick(ranked, key=lambda c: c.metrics[metric])
     if type(step) is not int:
@@ -267,11 +266,11 @@ def find(run: Run, name: str, step: int | str = "latest", *, metric: str | None 
         if c.step == step:
             return c
     steps = ", ".join(str(c.step) for c in live)
-    raise RunFileNotFoundError(f"checkpoint {name!r} of run {run.id!r} has no step {step} (steps kept: {steps})")
+    raise RunFileNotFoundError(f"checkpoint {name!r} of run {run.run_id!r} has no step {step} (steps kept: {steps})")
 
 
 def load_checkpoint(
-    run: Run,
+    run: RunHandle,
     name: str,
     *,
     step: int | str = "latest",
@@ -284,7 +283,7 @@ def load_checkpoint(
     info = find(run, name, step, metric=metric, mode=mode)
     torch = _torch()
     if not info.path.is_file():
-        raise RunFileNotFoundError(f"checkpoint file {str(info.path)!r} of run {run.id!r} is missing")
+        raise RunFileNotFoundError(f"checkpoint file {str(info.path)!r} of run {run.run_id!r} is missing")
     size = info.path.stat().st_size
     if size != info.size:
         raise StoreError(f"checkpoint file {str(info.path)!r} has {size} bytes, {info.size} were saved: it is damaged")
@@ -304,7 +303,7 @@ def load_checkpoint(
 
 
 def load_model(
-    run: Run,
+    run: RunHandle,
     name: str,
     *,
     into: Any = None,

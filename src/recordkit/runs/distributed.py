@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunNotFoundError, RunStateError
-from recordkit._run import Run, RunStatus, this_host
+from recordkit.runs.meta import this_host
+from recordkit.runs.run import Run, RunStatus
 
 if TYPE_CHECKING:
     from recordkit._store import Collection
@@ -113,14 +114,14 @@ class RankRun(Run):
         status = RunStatus(status)
         if getattr(self, "_detached", False):
             raise RunStateError(f"this rank already detached from run {self.id!r}; it can finish only once")
-        if self._writable and not isinstance(self._channel, _Silent):
+        if self._handle.writable and not isinstance(self._handle.channel, _Silent):
             self["rank_status"] = status.value
             if error is not None:
                 import traceback
 
                 self["rank_error"] = "".join(traceback.format_exception_only(type(error), error)).strip()
             self.flush()
-        self._writable = False
+        self._handle.writable = False
         self._detached = True
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -165,14 +166,14 @@ def start_distributed_run(
             run_id = _broadcast(None)
         if run_id is None:
             run_id = _wait_for_run(collection, f"job:{key}", timeout)
-        row = store._find_row(run_id)
+        row = store.run(run_id)._row
         if seed is not None:
             from recordkit._capture import seed_everything
 
             seed_everything(seed + info.rank)
         run = RankRun(store, row, live=True)
     if rank_zero_only and info.rank != 0:
-        run._channel = _Silent()  # type: ignore[assignment]
+        run._handle.channel = _Silent()
         return run
     scope = run.scope(rank=info.rank, local_rank=info.local_rank, node=info.node, host=info.host)
     # The run's own logging goes to the rank's scope (and so do the scopes made from it).

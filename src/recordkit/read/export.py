@@ -66,7 +66,7 @@ def unified_schema(pa: Any, schemas: list[Any]) -> Any:
 
 def conform(pa: Any, table: Any, schema: Any) -> Any:
     """``table`` with exactly ``schema``'s columns, in order: missing ones null, others widened."""
-    from recordkit._parquet import _text_cell
+    from recordkit.read.parquet import _text_cell
 
     n = table.num_rows
     columns = []
@@ -85,7 +85,7 @@ def conform(pa: Any, table: Any, schema: Any) -> Any:
 
 
 def export_parquet(store: Store, out: Path, *, collection: str | None = None) -> list[Path]:
-    from recordkit._parquet import is_fresh, require_pyarrow, run_table, seal_run, sealed_path, write_parquet
+    from recordkit.read.parquet import is_fresh, require_pyarrow, run_table, seal_run, sealed_path, write_parquet
 
     pa = require_pyarrow()
     import pyarrow.parquet as pq
@@ -117,7 +117,7 @@ def export(store: Store, out: Path, *, format: str = "parquet", collection: str 
     if format == "parquet":
         return export_parquet(store, out, collection=collection)
     from recordkit import _report as R
-    from recordkit._records import Records
+    from recordkit.read.records import Records
 
     written = []
     for row in _rows(store, collection):

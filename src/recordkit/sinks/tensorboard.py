@@ -1,0 +1,83 @@
+"""The TensorBoard mirror: numeric values as scalars in one event file per run."""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from recordkit.sinks.base import Mirror, MirrorRecord
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float, bool)
+
+
+class TensorBoard(Mirror):
+    """Numeric values as TensorBoard scalars, tagged ``<label>/<key>`` (just ``<key>`` in the run's root).
+
+    One event file per run, written with TensorBoard's own ``EventFileWriter`` (``pip install
+    'recordkit[tensorboard]'``), in ``<directory>/<collection>/<run id>``, or without a directory in
+    ``<run folder>/tensorboard``; ``tensorboard --logdir <store>`` shows every run. Booleans are 0/1;
+    strings, lists and None are left out.
+
+    Examples
+    --------
+    >>> store = rk.open("records", mirrors=[rk.TensorBoard()])      # doctest: +SKIP
+    >>> store = rk.open("records", mirrors=["tensorboard", "csv"])  # doctest: +SKIP
+    """
+
+    name = "tensorboard"
+    #: Event files kept open at once; the least recently written is closed beyond this.
+    MAX_OPEN = 16
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(directory)
+        self._writers: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+    def _writer(self, record: MirrorRecord) -> Any:
+        found = self._writers.get(record.run_id)
+        if found is not None:
+            self._writers.move_to_end(record.run_id)
+            return found
+        from recordkit._deps import require
+
+        EventFileWriter = require(
+            "tensorboard.summary.writer.event_file_writer", "the TensorBoard mirror needs tensorboard"
+        ).EventFileWriter
+        folder = self.folder(record, "tensorboard")
+        folder.mkdir(parents=True, exist_ok=True)
+        writer = self._writers[record.run_id] = EventFileWriter(str(folder), max_queue_size=1000, flush_secs=5)
+        while len(self._writers) > self.MAX_OPEN:
+            self._writers.popitem(last=False)[1].close()
+        return writer
+
+    def write(self, records: Sequence[MirrorRecord]) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        touched = {}
+        for record in records:
+            prefix = f"{record.label}/" if record.label else ""
+            values = [
+                summary_pb2.Summary.Value(tag=prefix + key, simple_value=float(value))
+                for key, value in record.values.items()
+                if _is_number(value)
+            ]
+            if not values:
+                continue
+            writer = self._writer(record)
+            touched[record.run_id] = writer
+            event = event_pb2.Event(wall_time=record.time, step=record.step, summary=summary_pb2.Summary(value=values))
+            writer.add_event(event)
+        for writer in touched.values():
+            writer.flush()
+
+    def end_run(self, run_id: str) -> None:
+        writer = self._writers.pop(run_id, None)
+        if writer is not None:
+            writer.close()
+
+    def close(self) -> None:
+        while self._writers:
+            self._writers.popitem()[1].close()
