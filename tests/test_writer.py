@@ -120,20 +120,54 @@ def test_a_value_that_fails_conversion_is_dropped_alone(collection: rk.Collectio
 
 
 def test_full_buffer_raise_policy(store_path: Path) -> None:
-    store = rk.open(store_path)
-    writer = store._writer
-    channel = writer.channel(store.backend)
-    old_limit, old_policy = channel.limit, writer.settings
+    # A long flush interval keeps the writer away, so the buffer really fills.
+    store = rk.open(store_path, on_full="raise", buffer_size=5, flush_interval=600)
     run = store.collection("c").start_run(capture=False)
-    try:
-        channel.limit = 0
-        object.__setattr__(writer.settings, "on_full", "raise")
-        with pytest.raises(rk.RunStateError, match="buffer is full"):
-            run.log(x=1.0)
-    finally:
-        channel.limit = old_limit
-        object.__setattr__(writer.settings, "on_full", old_policy.on_full)
+    run.flush()
+    with pytest.raises(rk.RunStateError, match="buffer is full"):
+        for i in range(10):
+            run.log(x=float(i))
+    run.flush()  # room again
     run.finish()
+    assert len(run.records) == 5  # what fitted was kept
+
+
+_TWO_STORES = """
+import sqlite3, sys, time
+from pathlib import Path
+import recordkit as rk
+
+root = Path(sys.argv[1])
+patient = rk.open(root / "patient", flush_interval=600)  # first: it starts the process's writer
+eager = rk.open(root / "eager", flush_interval=0.05)
+slow = patient.collection("c").start_run(capture=False)
+quick = eager.collection("c").start_run(capture=False)
+slow.log(x=1.0)
+quick.log(y=1.0)
+deadline, landed = time.monotonic() + 30, 0
+while time.monotonic() < deadline and not landed:
+    with sqlite3.connect(root / "eager" / "recordkit.db") as conn:
+        tables = [t for (t,) in conn.execute("SELECT name FROM record_tables")]
+        landed = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+    time.sleep(0.05)
+print("landed", landed)
+slow.finish()
+quick.finish()
+print("patient", [r["x"] for r in slow.records])
+"""
+
+
+def test_each_store_keeps_its_own_flush_interval(tmp_path: Path) -> None:
+    """The writer is one per process (started by the first store), yet each store flushes at its own interval."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TWO_STORES, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    # The eager store's record landed on its own, long before the first store's 600 s were up.
+    assert "landed 1" in done.stdout
+    assert "patient [1.0]" in done.stdout
 
 
 def test_settings_come_from_arguments_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:

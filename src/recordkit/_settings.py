@@ -1,6 +1,8 @@
 """One settings object, and the one list of ``RECORDKIT_*`` variables that feed it.
 
-Precedence: a keyword argument beats an environment variable, which beats the default.
+Precedence: a keyword argument beats an environment variable, which beats the default. Every setting
+belongs to the store opened with it: two stores in one process may flush, buffer and block differently
+(the process has one writer thread, which serves each store's buffer at that store's interval).
 
 | variable                       | setting             | default |
 |--------------------------------|---------------------|---------|

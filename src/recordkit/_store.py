@@ -96,8 +96,8 @@ class Store:
     def __init__(self, backend: Backend, settings: Settings, mirrors: Sequence[Mirror | str] | None = None) -> None:
         self.backend = backend
         self.settings = settings
-        self._writer = get_writer(settings)
-        self._channel = self._writer.channel(backend)
+        self._writer = get_writer()
+        self._channel = self._writer.channel(backend, settings)
         given = settings.mirrors if mirrors is None else mirrors
         if given:
             from recordkit.sinks.feed import MirrorFeed, make_mirrors

@@ -1,14 +1,16 @@
 """One background writer per process: bounded buffers drained in batches, one transaction each.
 
-The caller's side of the contract (``Channel.put``) is an append to a deque: no lock, no I/O. The
-writer thread wakes every ``flush_interval`` seconds, or early when a buffer holds ``batch_size``
-items or someone waits in ``flush()``, and hands each backend its items in order; the backend
-converts tensors and arrays (``_values.materialize``) in this thread, never the caller's.
+The caller's side of the contract (``Channel.put``) is an append to a deque: no lock, no I/O. Each
+store has its own channel with the store's own settings (``flush_interval``, ``batch_size``,
+``buffer_size``, ``on_full``, ``block_timeout``, ``heartbeat``). The writer thread wakes when the
+earliest channel's flush interval is up, or early when a buffer holds ``batch_size`` items or
+someone waits in ``flush()``, and hands each backend its items in order; the backend converts
+tensors and arrays (``_values.materialize``) in this thread, never the caller's.
 
 Failures never reach the training thread. A failed batch is kept and retried with backoff (a full
 disk or a locked database usually recovers), a warning is issued once per kind of error, and the
-error is raised again by the next ``flush()``. Items whose values cannot be converted are dropped
-and reported the same way.
+error is raised again by the next ``flush()`` of that store. Items whose values cannot be converted
+are dropped and reported the same way.
 """
 
 from __future__ import annotations
@@ -41,18 +43,29 @@ class _Marker:
 
 
 class Channel:
-    """A backend's buffer. ``put`` is the hot path of ``run.log``."""
+    """A store's buffer, with the store's settings. ``put`` is the hot path of ``run.log``."""
 
-    def __init__(self, writer: Writer, backend: Backend) -> None:
+    def __init__(self, writer: Writer, backend: Backend, settings: Settings) -> None:
         self.writer = writer
         self.backend = backend
+        self.settings = settings
         self.queue: collections.deque[Any] = collections.deque()
-        self.limit = writer.settings.buffer_size
-        self.batch = writer.settings.batch_size
+        self.limit = settings.buffer_size
+        self.batch = settings.batch_size
         self.markers = 0  # flush markers queued and not yet taken
         self.marker_lock = threading.Lock()
         #: Mirrors fed after each committed batch; None (the default) leaves the writer's path as it was.
         self.mirrors: MirrorFeed | None = None
+        #: When the writer next drains this channel (monotonic seconds).
+        self.due = time.monotonic() + settings.flush_interval
+        self.last_heartbeat = 0.0
+        self.heartbeats: dict[str, Callable[[], UpdateRun]] = {}
+        #: The first background error not yet raised at a flush(), and whether its data is kept for a retry
+        #: (a StorageError: the batch waits at the front of the queue) rather than lost.
+        self.error: BaseException | None = None
+        self.error_kept = False
+        # Counts failed attempts, so flush() can tell a failure that happened while it waited.
+        self.failures = 0
 
     def put(self, item: WriteItem) -> None:
         queue = self.queue
@@ -66,33 +79,34 @@ class Channel:
 class Writer:
     """The process's writer thread; get it with :func:`get_writer`."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self) -> None:
         self.channels: dict[int, Channel] = {}
         self.wake = threading.Event()
         self.room = threading.Condition()
-        self.error: BaseException | None = None
-        # Counts failed attempts, so flush() can tell a failure that happened while it waited.
-        self.failures = 0
         self._warned: set[str] = set()
         self._stopping = False
-        self._heartbeats: dict[str, tuple[Channel, Callable[[], UpdateRun]]] = {}
-        self._last_heartbeat = 0.0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="recordkit-writer", daemon=True)
         self._thread.start()
 
     # --- caller's side -----------------------------------------------------------------------
-    def channel(self, backend: Backend) -> Channel:
+    @property
+    def error(self) -> BaseException | None:
+        """The first background error of any store not yet raised at a flush()."""
+        return next((ch.error for ch in list(self.channels.values()) if ch.error is not None), None)
+
+    def channel(self, backend: Backend, settings: Settings) -> Channel:
+        """The buffer of ``backend``'s store, made with that store's settings on first use."""
         with self._lock:
             found = self.channels.get(id(backend))
             if found is None or found.backend is not backend:
-                found = self.channels[id(backend)] = Channel(self, backend)
+                found = self.channels[id(backend)] = Channel(self, backend, settings)
             return found
 
     def make_room(self, channel: Channel) -> bool:
-        """Called when a buffer is full: block, drop or raise as ``on_full`` says."""
-        policy = self.settings.on_full
+        """Called when a buffer is full: block, drop or raise as the store's ``on_full`` says."""
+        settings = channel.settings
+        policy = settings.on_full
         if policy == "raise":
             raise RunStateError(
                 f"the record buffer is full ({channel.limit} items) because storage is slower than logging; "
@@ -100,7 +114,7 @@ class Writer:
             )
         if policy == "block":
             self.wake.set()
-            deadline = time.monotonic() + self.settings.block_timeout
+            deadline = time.monotonic() + settings.block_timeout
             with self.room:
                 while len(channel.queue) >= channel.limit and time.monotonic() < deadline:
                     self.room.wait(min(0.05, max(0.0, deadline - time.monotonic())))
@@ -109,18 +123,19 @@ class Writer:
         self._warn_once(
             "dropped",
             f"recordkit dropped a record: the buffer stayed full ({channel.limit} items) "
-            f"for {self.settings.block_timeout if policy == 'block' else 0} s; storage is failing or too slow",
+            f"for {settings.block_timeout if policy == 'block' else 0} s; storage is failing or too slow",
         )
         return False
 
     def track(self, run_id: str, channel: Channel, counters: Callable[[], UpdateRun]) -> None:
-        """Send ``counters()`` (step, epoch, heartbeat) for a live run every heartbeat interval."""
+        """Send ``counters()`` (step, epoch, heartbeat) for a live run every heartbeat interval of its store."""
         with self._lock:
-            self._heartbeats[run_id] = (channel, counters)
+            channel.heartbeats[run_id] = counters
 
     def untrack(self, run_id: str) -> None:
         with self._lock:
-            self._heartbeats.pop(run_id, None)
+            for channel in self.channels.values():
+                channel.heartbeats.pop(run_id, None)
 
     def flush(self, channel: Channel | None = None, timeout: float | None = None) -> None:
         """Wait until everything put so far is committed; raise the first background error."""
@@ -133,22 +148,23 @@ class Writer:
             with ch.marker_lock:
                 ch.markers += 1  # counted before it is queued: the writer scans for markers only then
             ch.queue.append(marker)
-            markers.append(marker)
-        failures = self.failures
+            markers.append((ch, ch.failures, marker))
         self.wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for marker in markers:
+        for ch, failures, marker in markers:
             while not marker.done.wait(0.05):
-                if self.failures > failures:
+                if ch.failures > failures:
                     break  # storage failed while we waited: the writer keeps retrying, the caller learns now
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 if not self._thread.is_alive():
                     break
-        self.raise_error()
+        for ch in channels:
+            self.raise_error(ch)
 
-    def raise_error(self) -> None:
-        error, self.error = self.error, None
+    def raise_error(self, channel: Channel) -> None:
+        """Raise (and clear) the channel's background error, if any."""
+        error, channel.error, channel.error_kept = channel.error, None, False
         if error is not None:
             if isinstance(error, MirrorError):
                 raise error
@@ -164,31 +180,40 @@ class Writer:
 
     # --- writer thread -----------------------------------------------------------------------
     def _loop(self) -> None:
-        interval = self.settings.flush_interval
         while True:
-            self.wake.wait(interval)
+            self.wake.wait(self._until_due())
             self.wake.clear()
             stopping = self._stopping
-            try:
-                self._heartbeat()
-                for channel in list(self.channels.values()):
-                    self._drain(channel)
-            except BaseException as exc:  # never let the thread die silently
-                self._fail("writer", exc)
-            if stopping and not any(ch.queue for ch in self.channels.values()):
+            now = time.monotonic()
+            for channel in list(self.channels.values()):
+                # Early when asked (a flush() marker, a full batch) or stopping; else at the channel's interval.
+                if stopping or now >= channel.due or channel.markers or len(channel.queue) >= channel.batch:
+                    channel.due = now + channel.settings.flush_interval
+                    try:
+                        self._heartbeat(channel)
+                        self._drain(channel)
+                    except BaseException as exc:  # never let the thread die silently
+                        self._fail(channel, "writer", exc)
+            channels = list(self.channels.values())
+            if stopping and not any(ch.queue for ch in channels):
                 return
-            if stopping and self.error is not None:
+            if stopping and any(ch.error is not None for ch in channels):
                 # Storage is still failing at exit: give up after the retries already made.
                 return
 
-    def _heartbeat(self) -> None:
+    def _until_due(self) -> float:
+        """Seconds until the earliest channel is due (the writer sleeps this long unless woken)."""
+        dues = [ch.due for ch in list(self.channels.values())]
+        return max(0.0, min(dues) - time.monotonic()) if dues else 0.5
+
+    def _heartbeat(self, channel: Channel) -> None:
         now = time.time()
-        if now - self._last_heartbeat < self.settings.heartbeat and not self._stopping:
+        if now - channel.last_heartbeat < channel.settings.heartbeat and not self._stopping:
             return
-        self._last_heartbeat = now
+        channel.last_heartbeat = now
         with self._lock:
-            beats = list(self._heartbeats.values())
-        for channel, counters in beats:
+            beats = list(channel.heartbeats.values())
+        for counters in beats:
             channel.queue.append(counters())
 
     def _drain(self, channel: Channel) -> None:
@@ -220,7 +245,7 @@ class Writer:
                     queue.appendleft(marker)
                 for item in reversed(kept):
                     queue.appendleft(item)
-                time.sleep(min(1.0, self.settings.flush_interval))
+                time.sleep(min(1.0, channel.settings.flush_interval))
                 return
             for marker in markers:
                 marker.done.set()
@@ -237,19 +262,19 @@ class Writer:
         try:
             channel.backend.write_batch(items)
         except StorageError as exc:
-            self._fail("write", exc)
+            self._fail(channel, "write", exc, kept=True)
             return items
         except Exception as exc:
             if len(items) == 1:
-                self._fail("write", exc)
+                self._fail(channel, "write", exc)
                 return []
             middle = len(items) // 2
             kept = self._write(channel, items[:middle])
             if kept:
                 return kept + items[middle:]
             return self._write(channel, items[middle:])
-        if isinstance(self.error, StorageError) and getattr(self.error, "_recordkit_retried", False):
-            self.error = None  # the kept data is now written: nothing was lost, nothing to raise
+        if channel.error_kept:
+            channel.error, channel.error_kept = None, False  # the kept data is now written: nothing to raise
         if channel.mirrors is not None:
             self._mirror(channel, items)
         return []
@@ -264,22 +289,23 @@ class Writer:
         except Exception as exc:
             error = MirrorError(f"a mirror could not write records ({type(exc).__name__}: {exc}); they are stored")
             error.__cause__ = exc
-            if self.error is None or getattr(self.error, "_recordkit_retried", False):
-                self.error = error
+            if channel.error is None or channel.error_kept:
+                channel.error, channel.error_kept = error, False
             self._warn_once(
                 f"mirror:{type(exc).__name__}",
                 f"recordkit could not write a mirror in the background ({exc}); the records are stored, "
                 "training continues, and flush()/finish() will raise this error",
             )
 
-    def _fail(self, kind: str, exc: BaseException) -> None:
-        self.failures += 1
-        if kind == "write" and isinstance(exc, StorageError):
-            exc._recordkit_retried = True  # type: ignore[attr-defined]  # data kept, retried later
-            if self.error is None or getattr(self.error, "_recordkit_retried", False):
-                self.error = exc
-        elif self.error is None or getattr(self.error, "_recordkit_retried", False):
-            self.error = exc  # lost data outranks a transient failure
+    def _fail(self, channel: Channel, kind: str, exc: BaseException, *, kept: bool = False) -> None:
+        """Remember a background failure for the channel's next flush(); warn once per kind.
+
+        ``kept``: the data is kept and retried (a StorageError). Lost data outranks a kept one, and a
+        later kept failure replaces an earlier kept one (it is the same batch, still waiting).
+        """
+        channel.failures += 1
+        if channel.error is None or channel.error_kept:
+            channel.error, channel.error_kept = exc, kept
         self._warn_once(
             f"{kind}:{type(exc).__name__}",
             f"recordkit could not {kind} data in the background ({exc}); training continues, "
@@ -316,13 +342,13 @@ _writer: Writer | None = None
 _writer_lock = threading.Lock()
 
 
-def get_writer(settings: Settings) -> Writer:
+def get_writer() -> Writer:
     """The process's writer, started on first use (and again in a forked child)."""
     global _writer
     if _writer is None:
         with _writer_lock:
             if _writer is None:
-                _writer = Writer(settings)
+                _writer = Writer()
     return _writer
 
 
