@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,7 +107,8 @@ def test_where_rejects_non_callable_positional(study: rk.Collection) -> None:
 
 def test_filters_run_in_sql(study: rk.Collection) -> None:
     records = study.records.where(model="model1", index=3)
-    _, query, _, exact = records._plan()
+    plan = records._plan()
+    query, exact = plan.query, plan.exact
     assert exact
     # "model" is only ever a scope field: it becomes a scope restriction, "index" a column test.
     assert [key for key, _, _ in query.equals] == ["index"]
@@ -115,7 +118,8 @@ def test_filters_run_in_sql(study: rk.Collection) -> None:
 
 def test_scope_only_filter_spans_runs_in_one_statement(study: rk.Collection) -> None:
     records = study.records.where(model="model1")
-    _, query, _, exact = records._plan()
+    plan = records._plan()
+    query, exact = plan.query, plan.exact
     assert exact and not query.equals
     expected = [r for r in study.records if r["model"] == "model1"]
     assert len(records) == len(expected) > 0
@@ -213,3 +217,57 @@ def test_records_beyond_the_column_limit_and_mixed_kinds_read_back_exactly(
     assert collection.records.where(k5=5.0).count("k5") == 2
     assert collection.records.sum("k4") == 8.0
     assert run.summary()["k5"]["last"] == 5.0
+
+
+class _Counting:
+    """The store's own backend, counting the calls a read makes (every call still reaches the engine)."""
+
+    def __init__(self, store: rk.Store, names: tuple[str, ...]) -> None:
+        self.calls: dict[str, int] = dict.fromkeys(names, 0)
+        self._store, self._saved = store, {}
+        self._thread = threading.get_ident()
+        for name in names:
+            real = getattr(store.backend, name)
+            self._saved[name] = real
+
+            def counted(*args: object, _real: object = real, _name: str = name, **kwargs: object) -> object:
+                if threading.get_ident() == self._thread:  # not the background seal of a finished run
+                    self.calls[_name] += 1
+                return _real(*args, **kwargs)  # type: ignore[operator]
+
+            setattr(store.backend, name, counted)
+
+    def reset(self) -> None:
+        self.calls = dict.fromkeys(self.calls, 0)
+
+    def restore(self) -> None:
+        for name, real in self._saved.items():
+            setattr(self._store.backend, name, real)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda r: r.to_columns(), id="to_columns"),
+        pytest.param(lambda r: r.to_pandas(), id="to_pandas"),
+        pytest.param(lambda r: len(r), id="len"),
+        pytest.param(lambda r: r[-1], id="last"),
+        pytest.param(lambda r: r.mean("loss"), id="mean"),
+        pytest.param(lambda r: len(r.where(lambda rec: rec["step"] > 0)), id="len-of-a-callable-filter"),
+        pytest.param(lambda r: r.where(lambda rec: True).mean("loss"), id="mean-of-a-callable-filter"),
+    ],
+)
+def test_a_read_plans_once(collection: rk.Collection, read: Any) -> None:
+    """One read asks the store for its runs, scopes and keys once, not once per step of the read."""
+    with collection.start_run(capture=False) as run:
+        train = run.scope(phase="train")
+        for step in range(5):
+            train.log({"loss": 1.0 / (step + 1)}, step=step)
+    spy = _Counting(collection.store, ("find_runs", "scopes", "keys"))
+    try:
+        read(collection.records.where(phase="train"))
+        assert spy.calls["find_runs"] == 1
+        assert spy.calls["scopes"] == 1
+        assert spy.calls["keys"] <= 1
+    finally:
+        spy.restore()

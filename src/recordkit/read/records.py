@@ -183,15 +183,17 @@ class Records:
             fields.update(flatten_config(row.config, "config."))
         return fields
 
-    def _plan(self) -> tuple[list[RunRow], RecordQuery, dict[int, dict[str, Any]], bool]:
-        """(runs, query, merged scope fields, exact): exact means SQL alone decides the result."""
+    def _plan(self) -> _Plan:
+        """What one read needs, asked of the store once: the runs, the query, the scope fields, and
+        whether the SQL alone decides the result (``exact``)."""
         rows = self._runs()
         run_ids = [row.id for row in rows]
         scopes = merged_scope_fields(self._store.backend.scopes(run_ids)) if run_ids else {}
         exact = not self._predicates
         pushed: list[tuple[str, Any, frozenset[int]]] = []
         only_scopes: frozenset[int] | None = None
-        record_keys: set[str] | None = None
+        record_keys: list[str] | None = None
+        known: set[str] = set()
         low: int | None = None
         high: int | None = None
         for key, value in self._equals.items():
@@ -205,8 +207,9 @@ class Records:
                 continue
             fallback = frozenset(sid for sid, fields in scopes.items() if key in fields and fields[key] == value)
             if record_keys is None:
-                record_keys = set(self._store.backend.keys(run_ids)) if run_ids else set()
-            if key not in record_keys:
+                record_keys = list(self._store.backend.keys(run_ids)) if run_ids else []
+                known = set(record_keys)
+            if key not in known:
                 # Only scopes carry this key: the scope ids alone decide, which the engine answers
                 # from the (scope_id, seq) clustering instead of testing every row.
                 only_scopes = fallback if only_scopes is None else only_scopes & fallback
@@ -223,16 +226,22 @@ class Records:
         )
         if self._having:
             exact = False  # having() needs every key, the engine checks only for any
-        return rows, query, scopes, exact
+        plan = _Plan(rows, query, scopes, exact, record_keys)
+        plan._backend = self._store.backend
+        return plan
 
     # --- running -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Record]:
-        rows, query, scopes, _ = self._plan()
+        return self._records(self._plan())
+
+    def _records(self, plan: _Plan, having: Sequence[str] = ()) -> Iterator[Record]:
+        """The records of a plan, checked exactly (``having`` adds keys that must be the record's own)."""
+        rows, query, scopes = plan.rows, plan.query, plan.scopes
         fields = {row.id: self._run_fields(row, self._with_config) for row in rows}
         # Run-level filters (run fields, config values) were applied to the runs already.
         equals = {k: v for k, v in self._equals.items() if k not in RUN_FIELDS and not k.startswith("config.")}
         predicates = self._predicates
-        having = self._having
+        having = [*self._having, *having]
         empty: dict[str, Any] = {}
         for run_id, raw in self._store.backend.iter_records(query):
             record = Record(raw, scopes.get(raw.scope_id, empty), fields[run_id])
@@ -245,12 +254,14 @@ class Records:
             yield record
 
     def __len__(self) -> int:
-        rows, query, _, exact = self._plan()
-        if not rows:
+        return self._count(self._plan())
+
+    def _count(self, plan: _Plan) -> int:
+        if not plan.rows:
             return 0
-        if exact:
-            return self._store.backend.count_records(query)
-        return sum(1 for _ in self)
+        if plan.exact:
+            return self._store.backend.count_records(plan.query)
+        return sum(1 for _ in self._records(plan))
 
     def __bool__(self) -> bool:
         return next(iter(self), None) is not None
@@ -259,9 +270,10 @@ class Records:
         """The index-th record (negative indexes count from the end)."""
         if not isinstance(index, int):
             raise TypeError(f"records are indexed by position (int), not {index!r}; use where() to filter")
+        plan = self._plan()
         if index < 0:
-            index += len(self)
-        found = next(itertools.islice(iter(self), index, None), None) if index >= 0 else None
+            index += self._count(plan)
+        found = next(itertools.islice(self._records(plan), index, None), None) if index >= 0 else None
         if found is None:
             raise IndexError(f"record index {index} is out of range")
         return found
@@ -271,13 +283,13 @@ class Records:
 
     # --- aggregates (in the engine) ----------------------------------------------------------
     def _aggregate(self, key: str, function: str) -> Any:
-        rows, query, _, exact = self._plan()
-        if not rows:
+        plan = self._plan()
+        if not plan.rows:
             return 0 if function == "count" else None
-        if exact:
-            return self._store.backend.aggregate(query, key, function)
+        if plan.exact:
+            return self._store.backend.aggregate(plan.query, key, function)
         values = [
-            float(v) for r in self.having(key) if isinstance(v := r.own(key), (int, float)) and v == v
+            float(v) for r in self._records(plan, (key,)) if isinstance(v := r.own(key), (int, float)) and v == v
         ]
         if function == "count":
             return len(values)
@@ -309,8 +321,11 @@ class Records:
     # --- conversion --------------------------------------------------------------------------
     def columns(self) -> list[str]:
         """Column order of the table forms: step, time, record keys, scope fields, run fields."""
-        rows, _, scopes, _ = self._plan()
-        keys = self._store.backend.keys([row.id for row in rows])
+        return self._columns(self._plan())
+
+    def _columns(self, plan: _Plan) -> list[str]:
+        rows, scopes = plan.rows, plan.scopes
+        keys = plan.keys() if rows else []
         scope_keys: dict[str, None] = {}
         for fields in scopes.values():
             scope_keys.update(dict.fromkeys(fields))
@@ -326,10 +341,11 @@ class Records:
 
     def to_columns(self) -> dict[str, list[Any]]:
         """A dict of equal-length lists, one per column (missing values are None)."""
-        names = self.columns()
+        plan = self._plan()
+        names = self._columns(plan)
         data: dict[str, list[Any]] = {name: [] for name in names}
         appenders = [(name, data[name].append) for name in names]
-        for record in self:
+        for record in self._records(plan):
             for name, append in appenders:
                 append(record[name])
         return data
@@ -384,3 +400,31 @@ def superseded_ranges(backend: Backend, run_ids: list[str]) -> list[tuple[str, i
         if event.name == RESUMED and "superseded_after_step" in data:
             ranges.append((event.run_id, int(data["superseded_after_step"]), int(data["superseded_before_seq"])))
     return ranges
+
+
+class _Plan:
+    """One read's answers from the store (see ``Records._plan``), so a read asks for them only once."""
+
+    __slots__ = ("exact", "query", "rows", "scopes", "_keys", "_backend")
+
+    def __init__(
+        self,
+        rows: list[RunRow],
+        query: RecordQuery,
+        scopes: dict[int, dict[str, Any]],
+        exact: bool,
+        keys: list[str] | None,
+    ) -> None:
+        self.rows = rows
+        self.query = query
+        self.scopes = scopes
+        self.exact = exact
+        self._keys = keys
+        self._backend: Backend | None = None
+
+    def keys(self) -> list[str]:
+        """Every record key of the plan's runs, in first-seen order (asked of the backend at most once)."""
+        if self._keys is None:
+            assert self._backend is not None
+            self._keys = list(self._backend.keys(self.query.run_ids))
+        return self._keys
