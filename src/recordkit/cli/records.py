@@ -15,20 +15,8 @@ import click
 import recordkit as rk
 from recordkit._formats import json_dumps, json_row
 from recordkit._listing import parse_value, parse_where
+from recordkit.cli import options
 from recordkit.cli.formatting import RECORD_DURATION_COLUMNS, RECORD_TIME_COLUMNS
-from recordkit.cli.options import (
-    collection_option,
-    columns_option,
-    find_collection,
-    find_run,
-    format_option,
-    limit_option,
-    open_store,
-    parse_columns,
-    store_argument,
-    store_option,
-    where_option,
-)
 from recordkit.cli.output import counting, write_json_array, write_rows
 from recordkit.cli.rows import check_columns, limited, record_table_columns
 
@@ -37,14 +25,14 @@ TABLE_RECORD_LIMIT = 50
 
 
 @click.command("records")
-@store_argument
-@store_option
-@collection_option
+@options.store_argument
+@options.store_option
+@options.collection_option
 @click.option("--run", "run_refs", multiple=True, metavar="RUN", help="Only this run (id, prefix or COLL/N); repeat.")
-@where_option
-@columns_option
-@limit_option
-@format_option("table", "csv", "json", "jsonl")
+@options.where_option
+@options.columns_option
+@options.limit_option
+@options.format_option("table", "csv", "json", "jsonl")
 def records(
     store: str | None,
     collection: str | None,
@@ -65,18 +53,18 @@ def records(
         recordkit records --collection demo --where phase=eval --format csv > eval.csv
     """
     equals = parse_where(where)
-    opened = open_store(store)
+    opened = options.open_store(store)
     if run_refs:
-        found = [find_run(opened, ref) for ref in run_refs]
+        found = [options.find_run(opened, ref) for ref in run_refs]
         source = found[0].records if len(found) == 1 else rk.Records(opened, run_ids=[run.id for run in found])
         if collection:
             equals = {"collection": collection, **equals}
     elif collection:
-        source = find_collection(opened, collection).records
+        source = options.find_collection(opened, collection).records
     else:
         source = opened.records
     view = source.where(**equals) if equals else source
-    chosen = parse_columns(columns)
+    chosen = options.parse_columns(columns)
     if chosen is not None:  # checked before filtering: a filter that keeps nothing is no unknown column
         check_columns(chosen, source.columns(), "records")
     times, durations = RECORD_TIME_COLUMNS, RECORD_DURATION_COLUMNS
@@ -108,7 +96,7 @@ def records(
 
 @click.command("sql")
 @click.argument("query", metavar="QUERY")
-@store_option
+@options.store_option
 @click.option(
     "--param",
     "-p",
@@ -117,7 +105,7 @@ def records(
     metavar="VALUE",
     help="Bind the next ? placeholder (JSON when it parses, else text); repeat in order.",
 )
-@format_option("table", "csv", "json")
+@options.format_option("table", "csv", "json")
 def sql(query: str, store: str | None, params: tuple[str, ...], fmt: str) -> None:
     """Run one read-only SQL query over the views runs, records and scopes.
 
@@ -128,7 +116,7 @@ def sql(query: str, store: str | None, params: tuple[str, ...], fmt: str) -> Non
     Example:
         recordkit sql "select run_name, avg(loss) from records where phase = ? group by run_id" -p eval
     """
-    result = open_store(store).sql(query, [parse_value(p) for p in params])
+    result = options.open_store(store).sql(query, [parse_value(p) for p in params])
     rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
     if fmt == "table" and not rows:
         click.echo("No rows.")
@@ -137,10 +125,10 @@ def sql(query: str, store: str | None, params: tuple[str, ...], fmt: str) -> Non
 
 
 @click.command("export")
-@store_option
-@collection_option
+@options.store_option
+@options.collection_option
 @click.option("--out", "-o", "out", required=True, metavar="DIR", help="Folder to write the dataset into.")
-@format_option("parquet", "csv", "jsonl")
+@options.format_option("parquet", "csv", "jsonl")
 def export(store: str | None, collection: str | None, out: str, fmt: str) -> None:
     """Write every run's flat records as a hive-partitioned dataset under DIR.
 
@@ -152,7 +140,7 @@ def export(store: str | None, collection: str | None, out: str, fmt: str) -> Non
     Example:
         recordkit export --format parquet --out dataset/ && duckdb -c "select count(*) from 'dataset/**/*.parquet'"
     """
-    opened = open_store(store)
+    opened = options.open_store(store)
     written = opened.export(out, format=fmt, collection=collection)
     click.echo(f"Wrote {len(written)} {fmt} file(s) under {Path(out).resolve()}")
 
@@ -160,7 +148,7 @@ def export(store: str | None, collection: str | None, out: str, fmt: str) -> Non
 @click.command("plot")
 @click.argument("run_ref", metavar="RUN")
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
-@store_option
+@options.store_option
 @click.option("--by", "by", metavar="FIELD", default=None, help="One line per value of this field (e.g. model).")
 @click.option(
     "--out", "-o", "out", metavar="FILE.png", default=None, help="Where to save.  [default: RUN_FOLDER/plots/KEYS.png]"
@@ -175,6 +163,6 @@ def plot(run_ref: str, keys: tuple[str, ...], store: str | None, by: str | None,
     Example:
         recordkit plot demo/3 loss acc --out curves.png
     """
-    opened = open_store(store)
-    path = find_run(opened, run_ref).plot(list(keys), by=by, path=out)
+    opened = options.open_store(store)
+    path = options.find_run(opened, run_ref).plot(list(keys), by=by, path=out)
     click.echo(str(Path(path).resolve()))

@@ -14,25 +14,13 @@ import click
 import recordkit as rk
 from recordkit._formats import json_dumps, json_row, json_value, thaw
 from recordkit._listing import flatten, parse_where
+from recordkit.cli import options
 from recordkit.cli.formatting import (
     EVENT_DURATION_COLUMNS,
     EVENT_TIME_COLUMNS,
     RUN_DURATION_COLUMNS,
     RUN_TIME_COLUMNS,
     human_bytes,
-)
-from recordkit.cli.options import (
-    collection_option,
-    columns_option,
-    find_collection,
-    find_run,
-    format_option,
-    limit_option,
-    open_store,
-    parse_columns,
-    store_argument,
-    store_option,
-    where_option,
 )
 from recordkit.cli.output import (
     make_console,
@@ -62,17 +50,17 @@ from recordkit.cli.rows import (
 
 
 @click.command("ls")
-@store_argument
-@store_option
-@collection_option
-@where_option
+@options.store_argument
+@options.store_option
+@options.collection_option
+@options.where_option
 @click.option("--sort", "sort", metavar="[-]COLUMN", default=None, help="Sort by a column; '-' for descending.")
-@limit_option
+@options.limit_option
 @click.option(
     "--config", "config_keys", multiple=True, metavar="KEY,…", help="Add these config values as config.KEY columns."
 )
-@columns_option
-@format_option("table", "csv", "json")
+@options.columns_option
+@options.format_option("table", "csv", "json")
 def ls(
     store: str | None,
     collection: str | None,
@@ -94,12 +82,12 @@ def ls(
         recordkit ls --collection demo --where status=finished --sort -acc --config lr
     """
     conditions = parse_where(where)  # a bad expression is reported before the store is opened
-    opened = open_store(store)
-    source = find_collection(opened, collection) if collection else opened
+    opened = options.open_store(store)
+    source = options.find_collection(opened, collection) if collection else opened
     rows = source.run_table(where=conditions, sort=sort, limit=limit)
-    chosen = parse_columns(columns)
+    chosen = options.parse_columns(columns)
     if chosen is None:
-        chosen = run_columns(rows, parse_columns(config_keys) or (), collection=collection is None)
+        chosen = run_columns(rows, options.parse_columns(config_keys) or (), collection=collection is None)
     elif rows:
         check_columns(chosen, {name for row in rows for name in row}, "runs")
     if fmt == "table":
@@ -125,8 +113,8 @@ def ls(
 
 @click.command("show")
 @click.argument("run_ref", metavar="RUN")
-@store_option
-@format_option("table", "json")
+@options.store_option
+@options.format_option("table", "json")
 def show(run_ref: str, store: str | None, fmt: str) -> None:
     """Show one run: identity, config, environment, metrics, files, checkpoints, sub-runs, links, last events, error.
 
@@ -137,8 +125,8 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
     Example:
         recordkit show demo/3
     """
-    opened = open_store(store)
-    run = find_run(opened, run_ref)
+    opened = options.open_store(store)
+    run = options.find_run(opened, run_ref)
     identity = run_identity(run)
     identity["folder"] = str(run.folder)
     env = thaw(run.env)
@@ -225,9 +213,9 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
 
 @click.command("events")
 @click.argument("run_ref", metavar="RUN")
-@store_option
+@options.store_option
 @click.option("--under", "prefix", metavar="PREFIX", default=None, help="Only events named PREFIX or below it.")
-@format_option("table", "json", "jsonl")
+@options.format_option("table", "json", "jsonl")
 def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> None:
     """List a run's events, oldest first (started, attached, checkpoint, your own…).
 
@@ -239,8 +227,8 @@ def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> Non
     Example:
         recordkit events demo/3 --under epoch --format jsonl
     """
-    opened = open_store(store)
-    found = find_run(opened, run_ref).events
+    opened = options.open_store(store)
+    found = options.find_run(opened, run_ref).events
     if prefix is not None:
         found = found.under(prefix)
     if fmt == "jsonl":
@@ -255,8 +243,8 @@ def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> Non
 @click.command("diff")
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
-@store_option
-@format_option("table", "json")
+@options.store_option
+@options.format_option("table", "json")
 def diff(run_a: str, run_b: str, store: str | None, fmt: str) -> None:
     """Show how two runs differ: config, environment and metrics (last values).
 
@@ -268,8 +256,8 @@ def diff(run_a: str, run_b: str, store: str | None, fmt: str) -> None:
     Example:
         recordkit diff demo/1 demo/3
     """
-    opened = open_store(store)
-    a, b = find_run(opened, run_a), find_run(opened, run_b)
+    opened = options.open_store(store)
+    a, b = options.find_run(opened, run_a), options.find_run(opened, run_b)
     rows = diff_runs(a, b)
     if fmt == "json":
         document = {
@@ -305,11 +293,11 @@ def _label(run: rk.Run) -> str:
 
 @click.command("rm")
 @click.argument("run_refs", metavar="RUN…", nargs=-1, required=True)
-@store_option
+@options.store_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Delete live (running or paused) runs too.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; change nothing.")
-@format_option("table", "json")
+@options.format_option("table", "json")
 def rm(run_refs: tuple[str, ...], store: str | None, yes: bool, force: bool, dry_run: bool, fmt: str) -> None:
     """Delete runs, their sub-runs, everything recorded for them and their run folders.
 
@@ -321,11 +309,11 @@ def rm(run_refs: tuple[str, ...], store: str | None, yes: bool, force: bool, dry
     Example:
         recordkit rm demo/1 demo/2 --yes && recordkit gc
     """
-    opened = open_store(store)
+    opened = options.open_store(store)
     with opened:
         found: dict[str, rk.Run] = {}
         for ref in run_refs:
-            run = find_run(opened, ref)
+            run = options.find_run(opened, ref)
             found.setdefault(run.id, run)
         plans = {run_id: opened.delete_run(run, force=force, dry_run=True) for run_id, run in found.items()}
         # A run given together with its parent is deleted with the parent: plan each run once.

@@ -10,15 +10,15 @@ import click
 
 import recordkit as rk
 from recordkit._formats import json_dumps
+from recordkit.cli import options
 from recordkit.cli.formatting import human_bytes
-from recordkit.cli.options import format_option, open_store, store_option
 from recordkit.cli.output import make_console, make_table, print_table, spinner
 from recordkit.cli.rows import gc_rows, run_row
 
 
 @click.command("demo")
 @click.argument("path", required=False, metavar="[STORE]")
-@store_option
+@options.store_option
 @click.option("--runs", type=click.IntRange(1, 100), default=3, show_default=True, help="How many runs to record.")
 @click.option("--epochs", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Epochs per run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and the models.")
@@ -72,9 +72,9 @@ def _where(store: rk.Store) -> Path | str:
 
 
 @click.command("gc")
-@store_option
+@options.store_option
 @click.option("--dry-run", is_flag=True, help="Report what would be removed and reclaimed; change nothing.")
-@format_option("table", "json")
+@options.format_option("table", "json")
 def gc(store: str | None, dry_run: bool, fmt: str) -> None:
     """Remove what no run refers to any more and report the bytes reclaimed.
 
@@ -86,7 +86,7 @@ def gc(store: str | None, dry_run: bool, fmt: str) -> None:
     Example:
         recordkit gc --dry-run
     """
-    opened = open_store(store)
+    opened = options.open_store(store)
     with opened, spinner("Collecting garbage and compacting the database…"):
         report = opened.gc(dry_run=dry_run)
     if fmt == "json":
