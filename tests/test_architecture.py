@@ -139,7 +139,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
                        "recordkit._capture", "recordkit.runs.meta", "recordkit.runs.lifecycle",
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
-    "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs", "recordkit.read"),
+    "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
+                           "recordkit.read"),
     # Starting runs in special ways builds on the facade.
     "recordkit.runs.resume": ("recordkit._", "recordkit.backends", "recordkit.runs"),
     "recordkit.runs.distributed": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),

@@ -116,7 +116,7 @@ def export(store: Store, out: Path, *, format: str = "parquet", collection: str 
         raise QueryError(f"unknown export format {format!r}; use one of {', '.join(FORMATS)}")
     if format == "parquet":
         return export_parquet(store, out, collection=collection)
-    from recordkit import _report as R
+    from recordkit import _formats as R
     from recordkit.read.records import Records
 
     written = []

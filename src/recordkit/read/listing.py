@@ -34,6 +34,7 @@ from typing import Any
 
 from recordkit import _values as V
 from recordkit._exceptions import QueryError
+from recordkit._formats import thaw
 from recordkit.backends.base import ERROR_STATUSES, RunRow
 
 #: The identity columns of a run row, in the order ``recordkit ls`` shows them.
@@ -114,15 +115,6 @@ def as_conditions(where: Where) -> dict[str, Any]:
 
 
 # --- plain values ----------------------------------------------------------------------------------
-
-
-def thaw(value: Any) -> Any:
-    """Plain dicts and lists for a run's frozen config or env (mapping proxies and tuples)."""
-    if isinstance(value, Mapping):
-        return {str(k): thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in value]
-    return value
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

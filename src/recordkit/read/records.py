@@ -405,7 +405,7 @@ def superseded_ranges(backend: Backend, run_ids: list[str]) -> list[tuple[str, i
 class _Plan:
     """One read's answers from the store (see ``Records._plan``), so a read asks for them only once."""
 
-    __slots__ = ("exact", "query", "rows", "scopes", "_keys", "_backend")
+    __slots__ = ("_backend", "_keys", "exact", "query", "rows", "scopes")
 
     def __init__(
         self,

@@ -56,7 +56,7 @@ class CSV(Mirror):
         import csv
         import io
 
-        from recordkit._report import csv_cell
+        from recordkit._formats import csv_cell
 
         grouped: dict[tuple[str, str], list[MirrorRecord]] = {}
         for record in records:

@@ -1,22 +1,116 @@
-"""The analytics commands: `recordkit sql`, `recordkit export`, `recordkit plot`."""
+"""The commands that read records: records, and the analytics commands sql, export and plot."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from tests.cli.helpers import invoke, ok, strict_json
 
 import recordkit as rk
-from recordkit.cli import main
+
+# --- records -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_store_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RECORDKIT_STORE", raising=False)
+def test_records_csv_exact(tiny_store: Path) -> None:
+    columns = "experiment_number,error_number,step,phase,loss,acc,note"
+    out = ok("records", "--collection", "study", "--columns", columns, "--format", "csv", store=tiny_store)
+    assert out == textwrap.dedent(
+        """\
+        experiment_number,error_number,step,phase,loss,acc,note
+        1,0,0,train,1.0,0.5,
+        1,0,1,train,0.5,0.75,
+        1,0,1,eval,0.6,0.7,
+        2,1,0,,2.0,,
+        2,0,0,,0.3,,"a,b"
+        2,0,1,,nan,,
+        """
+    )
+
+
+def test_records_csv_has_every_column_by_default(tiny_store: Path) -> None:
+    lines = ok("records", "-f", "csv", store=tiny_store).splitlines()
+    header = lines[0].split(",")
+    assert header[:2] == ["step", "time"]
+    assert {"loss", "acc", "note", "x", "phase", "run_id", "experiment_duration"} <= set(header)
+    assert len(lines) == 1 + 7
+
+
+def test_records_json_is_strict(tiny_store: Path, run_ids: dict[str, str]) -> None:
+    records = strict_json(ok("records", "--run", "study/2", "-f", "json", store=tiny_store))
+    assert [r["loss"] for r in records] == [0.3, {"$float": "nan"}]
+    assert records[0]["note"] == "a,b"
+    assert "note" not in records[1]  # json gives each record with the keys it has
+    assert records[0]["run_id"] == run_ids["[wide]"]
+    assert isinstance(records[0]["time"], float)
+
+
+def test_records_jsonl_one_object_per_line(tiny_store: Path) -> None:
+    lines = ok(
+        "records", "--collection", "study", "--columns", "step,loss", "-f", "jsonl", store=tiny_store
+    ).splitlines()
+    assert [strict_json(line) for line in lines][-1] == {"step": 1, "loss": {"$float": "nan"}}
+    assert len(lines) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--where", "phase=eval"], [0.6], id="scope-field"),
+        pytest.param(["--where", "step=1", "--collection", "study"], [0.5, 0.6, {"$float": "nan"}], id="step"),
+        pytest.param(["--where", "status=failed"], [2.0], id="run-field"),
+        pytest.param(["--run", "study/1", "--run", "study/2"], [1.0, 0.5, 0.6, 0.3, {"$float": "nan"}], id="two-runs"),
+        pytest.param(["--run", "study/1", "--limit", "2"], [1.0, 0.5], id="limit"),
+        pytest.param(["--run", "study/1", "--collection", "other"], [], id="run-outside-collection"),
+    ],
+)
+def test_records_filters(tiny_store: Path, args: list[str], expected: list[Any]) -> None:
+    records = strict_json(ok("records", *args, "--columns", "loss", "-f", "json", store=tiny_store))
+    assert [r["loss"] for r in records] == expected
+
+
+def test_records_table(tiny_store: Path) -> None:
+    out = ok("records", "--collection", "study", store=tiny_store)
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["experiment_number", "step"]
+    assert {"loss", "acc", "note", "phase"} <= set(header)
+    assert "time" not in header and "run_id" not in header
+    assert "[wide]" not in out  # run_name is not a default table column…
+    assert "a,b" in out
+
+
+def test_records_table_says_when_it_cuts(tiny_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("recordkit.cli.records.TABLE_RECORD_LIMIT", 2)
+    result = invoke("records", store=tiny_store)
+    assert result.exit_code == 0
+    assert "first 2 records" in result.stderr
+    assert "first" not in invoke("records", "--limit", "2", store=tiny_store).stderr
+
+
+def test_records_stream(tiny_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """csv, json and jsonl never build the whole result: no list-making method is called."""
+
+    def forbidden(self: object) -> None:
+        raise AssertionError("records were materialised")
+
+    monkeypatch.setattr(rk.Records, "to_dicts", forbidden)
+    monkeypatch.setattr(rk.Records, "to_columns", forbidden)
+    for fmt in ("csv", "json", "jsonl"):
+        ok("records", "-f", fmt, store=tiny_store)
+
+
+def test_records_of_an_empty_store(store_path: Path) -> None:
+    rk.open(store_path).close()
+    assert strict_json(ok("records", "-f", "json", store=store_path)) == []
+    assert ok("records", "-f", "jsonl", store=store_path) == ""
+
+
+# --- analytics: sql, export, plot ----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +125,6 @@ def episodes_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     for i in range(3):
                         scope.log(x=float(i + episode + experiment), y=i, step=i)
     return path
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def ok(*args: str) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def test_sql_binds_parameters_and_prints_each_format(episodes_store: Path) -> None:

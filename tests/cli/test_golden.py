@@ -1,4 +1,4 @@
-"""Exact output of the command line for a small fixed store, compared with files in tests/golden/.
+"""Exact output of the command line for a small fixed store, compared with files in tests/cli/golden/.
 
 The store is recorded through the library; what changes from one recording to the next is pinned:
 run times are set to fixed instants in the database, the clock is read in UTC, and run ids and the
@@ -6,9 +6,9 @@ store's path are replaced in the output by fixed stand-ins (ids of the same widt
 their layout; trailing blanks are dropped, since rich pads cells to the real path's width).
 Regenerate the files after an intended change of the output with::
 
-    UPDATE_GOLDEN=1 pytest tests/test_cli_golden.py
+    UPDATE_GOLDEN=1 pytest tests/cli/test_golden.py
 
-and review the diff (``git diff tests/golden``) before committing.
+and review the diff (``git diff tests/cli/golden``) before committing.
 """
 
 from __future__ import annotations
