@@ -272,7 +272,7 @@ class Run(Scope):
     @property
     def config_hash(self) -> str:
         """A stable hash of the config's content (key order does not matter)."""
-        from recordkit._capture import config_hash
+        from recordkit.capture import config_hash
 
         return config_hash(self._row.config)
 
@@ -288,7 +288,7 @@ class Run(Scope):
         --------
         >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
         """
-        from recordkit._capture import config_to_dict
+        from recordkit.capture import config_to_dict
 
         if self._row.status not in ("running", "paused"):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
@@ -808,7 +808,7 @@ def this_pid() -> int:
 
 
 def _config_hash(config: Mapping[str, Any]) -> str:
-    from recordkit._capture import config_hash
+    from recordkit.capture import config_hash
 
     return config_hash(config)
 
