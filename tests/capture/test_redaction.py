@@ -147,8 +147,11 @@ def test_secrets_in_the_diff_are_redacted(clean_repo: pathlib.Path) -> None:
 
 @pytest.mark.backends("sqlite", "postgres")
 def test_secrets_never_reach_the_store(
-    collection: rk.Collection, store_path: Path, monkeypatch: pytest.MonkeyPatch
+    collection: rk.Collection, store_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # Outside this repository: an uncommitted edit of this very file would put the two values into the
+    # stored git diff, where they stand as setenv("NAME", "value"), which diff redaction does not read.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MY_API_TOKEN", "tok-very-secret-1")
     monkeypatch.setenv("DB_PASSWORD", "pw-very-secret-2")
     monkeypatch.setenv("HARMLESS", "visible-value")
