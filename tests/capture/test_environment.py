@@ -52,6 +52,12 @@ def test_a_str_is_not_a_list_of_parts() -> None:
         capture_environment(parts="git")
 
 
+def run_in_a_fresh_interpreter(code: str) -> None:
+    """Run ``code`` in a new Python (this one has numpy and maybe torch loaded already); fail if it fails."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def test_capture_does_not_import_heavy_libraries() -> None:
     # Run in a fresh interpreter: this one has numpy and maybe torch loaded already.
     code = (
@@ -62,8 +68,7 @@ def test_capture_does_not_import_heavy_libraries() -> None:
         "heavy = {'numpy', 'torch', 'tensorflow', 'jax', 'pandas', 'psutil', 'importlib.metadata'}\n"
         "assert not heavy & (new | {m.split('.')[0] for m in new}), sorted(new)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    run_in_a_fresh_interpreter(code)
 
 
 def test_importing_capture_loads_nothing_slow() -> None:
@@ -76,8 +81,7 @@ def test_importing_capture_loads_nothing_slow() -> None:
         "slow = {'subprocess', 'platform', 'importlib.metadata', 'pynvml', 'hashlib', 'numpy', 'torch'}\n"
         "assert not slow & (set(sys.modules) - before), sorted(slow & set(sys.modules))\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    run_in_a_fresh_interpreter(code)
 
 
 # ---------------------------------------------------------------------------------------------------------
