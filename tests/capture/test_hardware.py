@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -18,6 +19,7 @@ def test_hardware_sizes() -> None:
         assert hardware["memory_total"] > 0
         assert hardware["memory_total_human"].endswith("B")
     assert hardware["disk_total"] >= hardware["disk_free"] > 0
+    assert hardware["disk_total"] == shutil.disk_usage(hardware["disk_path"]).total
 
 
 @pytest.mark.parametrize(

@@ -21,15 +21,7 @@ def capture_hardware(where: str | None) -> dict[str, Any]:
     limit = _memory_limit()
     if limit is not None and memory is not None and limit >= memory:
         limit = None  # "no limit" is written as a huge number
-    disk_total = disk_free = None
-    if where is not None:
-        import shutil
-
-        try:
-            usage = shutil.disk_usage(where)
-            disk_total, disk_free = usage.total, usage.free
-        except OSError:
-            pass
+    disk_total, disk_free = _disk_usage(where) if where is not None else (None, None)
     affinity = getattr(os, "sched_getaffinity", None)
     return {
         "cpu_model": _cpu_model(),
@@ -45,6 +37,22 @@ def capture_hardware(where: str | None) -> dict[str, Any]:
         "disk_free": disk_free,
         "disk_free_human": _maybe_human(disk_free),
     }
+
+
+def _disk_usage(where: str) -> tuple[int | None, int | None]:
+    """(total, free) bytes of the disk holding ``where``, as ``shutil.disk_usage`` gives them."""
+    statvfs = getattr(os, "statvfs", None)
+    try:
+        if statvfs is None:  # Windows
+            import shutil
+
+            usage = shutil.disk_usage(where)
+            return usage.total, usage.free
+        # What shutil.disk_usage computes on POSIX; importing shutil would load zlib, bz2 and lzma (~3 ms).
+        st = statvfs(where)
+    except OSError:
+        return None, None
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
 
 def _maybe_human(n: int | None) -> str | None:
