@@ -54,7 +54,7 @@ def seed_everything(seed: int) -> dict[str, Any]:
 
     Returns what was seeded; ``start_run(seed=n)`` does the same and records it in ``run.env["seed"]``.
     """
-    from recordkit._capture import seed_everything as seed_all
+    from recordkit.capture import seed_everything as seed_all
 
     return seed_all(seed)
 

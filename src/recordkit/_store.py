@@ -512,7 +512,7 @@ class Collection:
         parent_id: str | None = None,
         folder_of: Callable[[str], str] | None = None,
     ) -> Run:
-        from recordkit._capture import capture_environment, config_to_dict, seed_everything
+        from recordkit.capture import capture_environment, config_to_dict, seed_everything
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
@@ -639,7 +639,7 @@ class Collection:
         >>> col.runs(status="finished", config={"lr": 0.1})   # doctest: +SKIP
         >>> col.runs(where=["opt.name=adam"], sort="-acc", limit=3)   # doctest: +SKIP
         """
-        from recordkit._capture import config_hash as hash_config
+        from recordkit.capture import config_hash as hash_config
 
         wanted = flatten_config(config or {})
         found = []
@@ -667,7 +667,7 @@ class Collection:
         >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
-        from recordkit._capture import config_hash, config_to_dict
+        from recordkit.capture import config_hash, config_to_dict
 
         done = self.runs(status="finished", config_hash=config_hash(config_to_dict(config)))
         return done[-1] if done else None

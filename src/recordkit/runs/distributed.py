@@ -168,7 +168,7 @@ def start_distributed_run(
             run_id = _wait_for_run(collection, f"job:{key}", timeout)
         row = store.run(run_id)._row
         if seed is not None:
-            from recordkit._capture import seed_everything
+            from recordkit.capture import seed_everything
 
             seed_everything(seed + info.rank)
         run = RankRun(store, row, live=True)

@@ -153,7 +153,7 @@ def write_meta(row: RunRow, root: Path | None) -> None:
     """Write ``meta.json`` in the run folder atomically (temp file + rename), when the run has a folder."""
     if not has_folder(row, root):
         return
-    from recordkit._capture import config_hash
+    from recordkit.capture import config_hash
 
     folder = run_folder(root, row)
     folder.mkdir(parents=True, exist_ok=True)

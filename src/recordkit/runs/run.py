@@ -262,7 +262,7 @@ class Run(Scope):
     @property
     def config_hash(self) -> str:
         """A stable hash of the config's content (key order does not matter)."""
-        from recordkit._capture import config_hash
+        from recordkit.capture import config_hash
 
         return config_hash(self._row.config)
 
@@ -278,7 +278,7 @@ class Run(Scope):
         --------
         >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
         """
-        from recordkit._capture import config_to_dict
+        from recordkit.capture import config_to_dict
 
         if self._row.status not in ("running", "paused"):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
