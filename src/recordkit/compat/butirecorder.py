@@ -73,8 +73,8 @@ class Recorder:
         self.data: dict[str, list[tuple[int, Any]]] = {}
         self.steps = 0
         self.epochs = 0
-        self.store = rk.open(self.save_path)
-        self.run = self._start()
+        self._store: rk.Store | None = None
+        self._run: rk.Run | None = None  # started on first use, in the store at save_path then
         path = self._json_path()
         if path is not None and not path.exists():  # the seed writes the file as soon as it can
             self.save_checkpoints()
@@ -94,9 +94,22 @@ class Recorder:
             raise TypeError(f"Recorder parameter 'models' needs a dict of name -> model, not {type(value).__name__}")
         super().__setattr__(key, value)
 
-    def _start(self) -> rk.Run:
-        config = {"mode": self.mode, "save_mode": self.save_mode, "desp": self.desp}
-        return self.store.collection(COLLECTION).start_run(config=config, name=self.recorder_name)
+    @property
+    def store(self) -> rk.Store:
+        """The store at ``save_path`` (default ``RECORDKIT_STORE``, else ``./records``)."""
+        if self._store is None:
+            self._store = rk.open(self.save_path)
+        return self._store
+
+    @property
+    def run(self) -> rk.Run:
+        """The run this recorder records into (started on first use)."""
+        if self._run is None:
+            config = {"mode": self.mode, "save_mode": self.save_mode, "desp": self.desp}
+            self._run = self.store.collection(COLLECTION).start_run(config=config, name=self.recorder_name)
+            if self.epochs:
+                self._run.next_epoch(self.epochs)
+        return self._run
 
     @property
     def id(self) -> str:
@@ -111,7 +124,8 @@ class Recorder:
     def epoch(self) -> None:
         """One epoch done (the run's epoch counter follows)."""
         self.epochs += 1
-        self.run.next_epoch()
+        if self._run is not None:
+            self._run.next_epoch()
 
     def get_steps(self) -> int:
         return self.steps
@@ -202,7 +216,7 @@ class Recorder:
         return self.models
 
     def _find(self, run_id: str) -> rk.Run | None:
-        stores = [self.store]
+        stores = [] if self._store is None else [self._store]
         if self.save_path is not None and Path(self.save_path, "recordkit.db").exists():
             stores.append(rk.open(self.save_path, create=False))
         for store in stores:
@@ -213,16 +227,15 @@ class Recorder:
         return None
 
     def _continue(self, previous: rk.Run) -> None:
-        """Make ``previous`` this recorder's run: the fresh run started by the constructor ends."""
-        if previous.id == self.run.id:
-            return
-        fresh = self.run
-        fresh.finish()
-        if not fresh.records and not fresh.files:
-            fresh.collection.store.delete_run(fresh.id)  # it never held anything: no empty run left behind
-        store = self.store = previous.collection.store
+        """Make ``previous`` this recorder's run; a run this recorder had started ends (its JSON file names it)."""
+        fresh = self._run
+        if fresh is not None:
+            if fresh.id == previous.id:
+                return
+            fresh.finish()
+        store = self._store = previous.collection.store
         held_here = store.run(previous.id) is store.run(previous.id)  # a run live in this process is one object
-        self.run = store.run(previous.id) if held_here else previous.collection.resume_run(previous.id)
+        self._run = store.run(previous.id) if held_here else previous.collection.resume_run(previous.id)
 
     def _import_data(self) -> None:
         """Record a seed-written file's data in this run (one record per step), so the store has it too."""
@@ -244,7 +257,8 @@ class Recorder:
         return model
 
     def __repr__(self) -> str:
-        return f"<Recorder {self.recorder_name!r} run {self.run.id} steps={self.steps} epochs={self.epochs}>"
+        run = "not started" if self._run is None else self._run.id
+        return f"<Recorder {self.recorder_name!r} run {run} steps={self.steps} epochs={self.epochs}>"
 
 
 def _plain(value: Any) -> Any:

@@ -100,6 +100,7 @@ class RecordKeeper:
     @property
     def records(self) -> rk.Records:
         """The records of this keeper and every keeper below it (not its siblings', even equal ones)."""
+        self.run.flush()
         if self.scope is self.run:
             return self.run.records
         ids = self._scope_ids()
@@ -110,6 +111,7 @@ class RecordKeeper:
 
     def __len__(self) -> int:
         if self.scope is self.run:
+            self.run.flush()
             return len(self.run.records)
         ids = sorted(self._scope_ids())
         query = f"select count(*) from records where run_id = ? and scope_id in ({', '.join('?' * len(ids))})"
