@@ -34,7 +34,7 @@ def test_readme_example(tmp_path: Path) -> None:
         "CNN_2": model_2,
     })
 
-    for i in range(10) :  # noqa: E203
+    for i in range(10) :
         recorder.checkpoint({
             "accuracy": 0.1 * i,
             "loss": 0.01,

@@ -75,7 +75,7 @@ def train(model_list, epochs, learning_rate, record):
 
 		# store ith model's data
 		all_models[model_key] = model_data
-	
+
 	# add all model data to record
 	record.update(all_models, key='models')
 

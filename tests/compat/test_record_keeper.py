@@ -269,4 +269,12 @@ def test_global_database_across_experiments(tmp_path: Path) -> None:
     assert [tuple(r) for r in keeper.query("SELECT acc FROM eval", use_global_db=True)] == [(1.0,), (2.0,)]
     with pytest.raises(ValueError, match="already has records"):
         record_keeper_package.RecordWriter(tmp_path / "again", global_db_path=shared, experiment_name="exp_a")
+    with pytest.raises(ValueError, match="is_new_experiment=True"):
+        record_keeper_package.RecordWriter(tmp_path / "c", global_db_path=shared, experiment_name="exp_c",
+                                           is_new_experiment=False)
+    more = record_keeper_package.RecordWriter(tmp_path / "d", global_db_path=shared, experiment_name="exp_b",
+                                              is_new_experiment=False)
+    more.append_group("eval", {"acc": 2.5}, 1)
+    more.close()
+    assert [tuple(r) for r in more.query("SELECT experiment_id, acc FROM eval", use_global_db=True)][-1] == (2, 2.5)
     assert rk.open(tmp_path / "exp_b").collection("record_keeper").runs()[0].name == "exp_b"

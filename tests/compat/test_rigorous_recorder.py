@@ -20,16 +20,17 @@ def test_readme_parent_data_example(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     # parent data
     experiment_keeper = keeper.sub_record_keeper(experiment=1)
-    episode_keeper    = experiment_keeper.sub_record_keeper(episode=1)  # noqa: E221
+    episode_keeper    = experiment_keeper.sub_record_keeper(episode=1)
 
     # The README adds to `episode_data` here, the plain dict of its earlier snippet (a NameError in this
     # one); the keeper it just made is what it means.
-    episode_keeper.add_record({ "x":1, "y":1, }) # timestep1  # noqa: E201, E202, E231, E261
-    episode_keeper.add_record({ "x":2, "y":2, }) # timestep2  # noqa: E201, E202, E231, E261
-    episode_keeper.add_record({ "x":3, "y":3, }) # timestep3  # noqa: E201, E202, E231, E261
+    episode_keeper.add_record({ "x":1, "y":1, }) # timestep1
+    episode_keeper.add_record({ "x":2, "y":2, }) # timestep2
+    episode_keeper.add_record({ "x":3, "y":3, }) # timestep3
 
     records = list(episode_keeper.records)
-    assert [(r["x"], r["y"], r["experiment"], r["episode"]) for r in records] == [(1, 1, 1, 1), (2, 2, 1, 1), (3, 3, 1, 1)]
+    assert [(r["x"], r["y"], r["experiment"], r["episode"]) for r in records] == [(1, 1, 1, 1), (2, 2, 1, 1),
+                                                                                  (3, 3, 1, 1)]
     assert len(keeper) == len(experiment_keeper) == 3
     store = rk.open(tmp_path / "records")
     assert store.sql("select avg(x) from records where episode = ?", [1]).scalar() == 2.0
@@ -38,10 +39,10 @@ def test_readme_parent_data_example(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def run_readme_study() -> dict[str, float]:
     """"How do I use this?", verbatim but for the import; returns the averages its analysis computes."""
+    from random import choices, random, sample  # noqa: F401
     from statistics import mean as average
-    from random import random, sample, choices  # noqa: F401, I001
 
-    collection = ExperimentCollection("records/my_study") # <- this string is a filepath  # noqa: E261
+    collection = ExperimentCollection("records/my_study") # <- this string is a filepath
 
     # automatically increments from the previous experiment number
     # data is saved to disk automatically, even when an error is thrown
@@ -93,7 +94,7 @@ def run_readme_study() -> dict[str, float]:
     #
 
     all_records = collection.records
-    print(all_records[0]) # prints first record, which behaves just like a regular dictionary  # noqa: E261
+    print(all_records[0]) # prints first record, which behaves just like a regular dictionary
 
     # first 500 training records (from both models)
     records_first_half_of_time = tuple(each for each in all_records if each["training"] and each["index"] < 500)
@@ -114,7 +115,8 @@ def test_readme_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     second = run_readme_study()  # running again numbers the next experiment
 
     col = rk.open(tmp_path / "records").collection("my_study")
-    assert [(run.number, run.error_number, run.status) for run in col.runs()] == [(1, 0, "finished"), (2, 0, "finished")]
+    assert [(run.number, run.error_number, run.status) for run in col.runs()] == [(1, 0, "finished"),
+                                                                                   (2, 0, "finished")]
     frame = col.records.to_pandas()
     assert len(frame) == 2 * (2000 + 100)
     assert set(SIX_KEYS) <= set(frame.columns) and not frame["had_error"].any()
@@ -134,11 +136,10 @@ def test_numbering_and_errors_are_saved(tmp_path: Path) -> None:
     collection = ExperimentCollection(tmp_path / "records" / "study")
     outcomes = [False, True, True, False, False]  # ok, err, err, ok, ok
     for fails in outcomes:
-        with pytest.raises(RuntimeError) if fails else _nothing():
-            with collection.new_experiment() as keeper:
-                keeper.add_record({"x": 1})
-                if fails:
-                    raise RuntimeError("diverged")
+        with pytest.raises(RuntimeError) if fails else _nothing(), collection.new_experiment() as keeper:
+            keeper.add_record({"x": 1})
+            if fails:
+                raise RuntimeError("diverged")
     runs = collection.collection.runs()
     assert [(r.number, r.error_number) for r in runs] == [(1, 0), (2, 1), (2, 2), (2, 0), (3, 0)]
     failed = [r for r in runs if r.status == "failed"]

@@ -19,22 +19,19 @@ the user's own ``SummaryWriter`` (torch.utils.tensorboard or tensorboardX) as ``
 from __future__ import annotations
 
 import collections
-import csv
 import datetime
-import io
-import json
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import recordkit as rk
-from recordkit.compat._common import safe_file_name, to_plain, write_atomically
+from recordkit.compat._common import safe_file_name, to_plain
+from recordkit.compat._record_keeper_files import ITERATION, Database, table_rows, write_csv
+
+__all__ = ["COLLECTION", "ITERATION", "UNGROUPED", "RecordKeeper", "RecordWriter"]
 
 #: The collection every RecordWriter's run goes to.
 COLLECTION = "record_keeper"
-#: The iteration column of the CSV files and SQLite tables, named as the seed named it.
-ITERATION = "~iteration~"
 #: The group of plain values when neither ``custom_group_name`` nor the older
 #: ``input_group_name_for_non_objects`` names one (the seed raised ValueError).
 UNGROUPED = "ungrouped"
@@ -287,14 +284,16 @@ class RecordWriter:
         self.save_lists = save_lists
         self.experiment_name = experiment_name
         self.records: collections.defaultdict[str, dict[str, dict[int, Any]]] = collections.defaultdict(dict)
-        self.local_db = _Database(self.folder / "logs.db")
-        self.global_db: _Database | None = None
+        self.local_db = Database(self.folder / "logs.db")
+        self.global_db: Database | None = None
         if global_db_path is not None:
             if experiment_name is None:
                 raise ValueError("RecordWriter(global_db_path=...) needs experiment_name= to tell experiments apart")
-            self.global_db = _Database(Path(global_db_path), experiment=experiment_name)
+            self.global_db = Database(Path(global_db_path), experiment=experiment_name)
             if is_new_experiment:
                 self.global_db.new_experiment()
+            else:
+                self.global_db.experiment_id()  # registered already, or a clear error now rather than at save
         self.store = rk.open(self.folder)
         self.run = self.store.collection(COLLECTION).start_run(name=experiment_name or self.folder.resolve().name)
         self._scopes: dict[str, rk.Scope] = {}
@@ -319,8 +318,8 @@ class RecordWriter:
         for group, series in self.records.items():
             if not series:
                 continue
-            columns, rows = _table(series, self.save_lists)
-            _write_csv(self.folder / f"{safe_file_name(group)}.csv", columns, rows)
+            columns, rows = table_rows(series, self.save_lists)
+            write_csv(self.folder / f"{safe_file_name(group)}.csv", columns, rows)
             self.local_db.write(group, columns, rows)
             if self.global_db is not None:
                 self.global_db.write(group, columns, rows)
@@ -347,139 +346,9 @@ class RecordWriter:
         self.save_records()
         self.run.finish()
 
-    def _db(self, use_global_db: bool) -> _Database:
+    def _db(self, use_global_db: bool) -> Database:
         if not use_global_db:
             return self.local_db
         if self.global_db is None:
             raise rk.QueryError("use_global_db=True needs RecordWriter(folder, global_db_path=..., experiment_name=)")
         return self.global_db
-
-
-def _table(series: Mapping[str, Mapping[int, Any]], save_lists: bool) -> tuple[list[str], list[list[Any]]]:
-    """Pending values as rows: one per iteration (sorted), the iteration first, None where a series is missing."""
-    iterations = sorted({iteration for values in series.values() for iteration in values})
-    names = [name for name, values in series.items()
-             if save_lists or not any(isinstance(v, list) for v in values.values())]
-    rows = [[iteration, *(series[name].get(iteration) for name in names)] for iteration in iterations]
-    return [ITERATION, *names], rows
-
-
-def _cell(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, list) else value
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> None:
-    """Append rows; a new column rewrites the file once with the wider header (the seed wrote a second header)."""
-    header: list[str] = []
-    old_rows: list[list[str]] = []
-    if path.exists():
-        with path.open(newline="", encoding="utf-8") as f:
-            old = list(csv.reader(f))
-        header, old_rows = (old[0], old[1:]) if old else ([], [])
-    if header == columns:
-        with path.open("a", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([[_cell(v) for v in row] for row in rows])
-        return
-    wide = header + [c for c in columns if c not in header]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(wide)
-    writer.writerows(row + [""] * (len(wide) - len(row)) for row in old_rows)
-    for row in rows:
-        by_name = dict(zip(columns, row, strict=True))
-        writer.writerow([_cell(by_name.get(name)) for name in wide])
-    write_atomically(path, out.getvalue())
-
-
-def _quote(name: str) -> str:
-    """An SQL identifier: any group or series name, quoted (the seed pasted names bare into its SQL)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_type(values: Sequence[Any]) -> str:
-    first = next((v for v in values if v is not None), None)
-    if isinstance(first, list):
-        return "json"
-    if isinstance(first, datetime.date):
-        return "timestamp"
-    if isinstance(first, str):
-        return "text"
-    return "integer" if isinstance(first, int) else "real"
-
-
-def _sql_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return json.dumps(value)
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
-class _Database:
-    """One of the seed's SQLite files: a table per group; with ``experiment`` the shared (global) one."""
-
-    def __init__(self, path: Path, experiment: str | None = None) -> None:
-        self.path = path
-        self.experiment = experiment
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
-
-    def new_experiment(self) -> None:
-        with self._connect() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS experiment_ids (id integer primary key autoincrement, "
-                         "experiment_name text unique, has_records integer)")
-            found = conn.execute("SELECT has_records FROM experiment_ids WHERE experiment_name = ?",
-                                 (self.experiment,)).fetchone()
-            if found is not None and found[0]:
-                raise ValueError(
-                    f"experiment {self.experiment!r} already has records in {str(self.path)!r}; pass "
-                    "is_new_experiment=False to add to it, or give the new experiment another name"
-                )
-            conn.execute("DELETE FROM experiment_ids WHERE experiment_name = ?", (self.experiment,))
-            conn.execute("INSERT INTO experiment_ids (experiment_name, has_records) VALUES (?, 0)", (self.experiment,))
-        conn.close()
-
-    def write(self, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-        names = [f"{c}_list" if _sql_type([r[i] for r in rows]) == "json" else c for i, c in enumerate(columns)]
-        types = [_sql_type([r[i] for r in rows]) for i in range(len(columns))]
-        values = [[_sql_value(v) for v in row] for row in rows]
-        with self._connect() as conn:
-            if self.experiment is not None:
-                (experiment_id,) = conn.execute("SELECT id FROM experiment_ids WHERE experiment_name = ?",
-                                                (self.experiment,)).fetchone()
-                names, types = ["experiment_id", *names], ["integer", *types]
-                values = [[experiment_id, *row] for row in values]
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} (id integer primary key autoincrement)")
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")}
-            for name, kind in zip(names, types, strict=True):
-                if name not in have:
-                    conn.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}")
-            marks = ", ".join("?" * len(names))
-            conn.executemany(
-                f"INSERT INTO {_quote(table)} ({', '.join(map(_quote, names))}) VALUES ({marks})", values
-            )
-            if self.experiment is not None:
-                conn.execute("UPDATE experiment_ids SET has_records = 1 WHERE experiment_name = ?", (self.experiment,))
-        conn.close()
-
-    def query(self, query: str, values: Sequence[Any] | Mapping[str, Any]) -> list[sqlite3.Row]:
-        if not self.path.exists():
-            raise rk.QueryError(f"{str(self.path)!r} does not exist yet: call save_records() before query()")
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA query_only = ON")
-            return list(conn.execute(query, values))
-        except sqlite3.Error as exc:
-            raise rk.QueryError(f"query() failed (it is read-only; values are bound with ?): {exc}") from exc
-        finally:
-            conn.close()
-
-    def table_exists(self, table: str) -> bool:
-        if not self.path.exists():
-            return False
-        rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-        return len(rows) == 1
