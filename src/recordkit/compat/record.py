@@ -313,13 +313,15 @@ def drop_collection(collection: str, database: str | os.PathLike[str] | rk.Store
     """Delete a collection's documents (``db[collection].drop()``); documents of this process are
     finished first. Returns how many were deleted."""
     store = _store_of(database)
+    removed = 0
     for record in list(_open):
-        if record.collection == collection and record.store.url == store.url:
-            record.close()
+        # Through the document's own store: it waits for the run's background seal before deleting.
+        if record.collection == collection and record.store.url == store.url and record.remove():
+            removed += 1
     runs = [run for run in store.collection(collection).runs() if run.parent_id is None]
     for run in runs:
         store.delete_run(run.id)
-    return len(runs)
+    return removed + len(runs)
 
 
 def _remember(record: Record) -> None:
