@@ -156,3 +156,14 @@ def test_names_and_folders(tmp_path: Path, code: Path) -> None:
         with pytest.raises(rk.InvalidNameError):
             Exp(tmp_path, bad, capture=False)
     assert not any(Path(tmp_path).glob("a/b")) and os.path.isdir(tmp_path / "once")
+
+
+def test_a_sub_experiment_of_a_live_parent(tmp_path: Path, code: Path) -> None:
+    with Exp(tmp_path, "train", {"lr": 0.1}, capture=False) as parent:
+        with Exp(parent.folder / "eval", "eval_1", {"split": "val"}, kind="eval", capture=False) as child:
+            child.logger.event("acc", value=0.8)
+        assert child.run.parent_run is not None and child.run.parent_run.id == parent.run.id
+        assert child.run.kind == "eval" and json.loads((child.folder / "meta.json").read_text())["parent"] == parent.id
+    nested = Exp(child.folder, "deeper", capture=False)  # an experiment folder itself as savedir
+    assert nested.run.parent_run is not None and nested.run.parent_run.id == child.run.id
+    nested.close()
