@@ -242,6 +242,7 @@ def test_query_is_read_only_with_bound_values(keeper: record_keeper_package.Reco
     with pytest.raises(rk.QueryError, match="read-only"):
         keeper.query('DROP TABLE "odd ""name""/../up"')
     assert keeper.table_exists('odd "name"/../up')
+    assert keeper.query('SELECT x FROM "odd ""name""/../up" WHERE x = ?', [2], return_dict=True) == {}
     assert not keeper.table_exists("x' OR '1'='1")  # the name is bound, not pasted into the SQL
 
 

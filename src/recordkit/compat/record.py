@@ -96,7 +96,7 @@ class Record(dict):  # type: ignore[type-arg]
 
     # --- reading -------------------------------------------------------------------------------
     def _load(self) -> None:
-        self.store.flush()
+        self._run.flush()  # a run live here may be written through another store object: its own channel
         for record in self._run.records:
             changes = {key: record.own(key) for key in record if record.own(key) is not None}
             super().update(changes)

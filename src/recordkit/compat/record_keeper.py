@@ -334,15 +334,21 @@ class RecordWriter:
         Returns ``sqlite3.Row`` objects, or with ``return_dict`` a dict of columns (lists).
         """
         rows = self._db(use_global_db).query(query, values)
-        if return_dict:
-            return {key: [row[key] for row in rows] for key in rows[0].keys()}  # noqa: SIM118 (a Row iterates values) if rows else {}
-        return rows
+        if not return_dict:
+            return rows
+        if not rows:
+            return {}
+        names = rows[0].keys()  # a Row iterates its values, not its names
+        return {name: [row[name] for row in rows] for name in names}
 
     def table_exists(self, table_name: str, use_global_db: bool = False) -> bool:
         return self._db(use_global_db).table_exists(table_name)
 
     def close(self) -> None:
-        """Save what is pending and finish the run (at interpreter exit this happens by itself)."""
+        """Save what is pending to the files and finish the run.
+
+        At interpreter exit the run is finished by itself; values never saved are then in the store only.
+        """
         self.save_records()
         self.run.finish()
 
