@@ -17,23 +17,12 @@ from recordkit._deps import require
 from recordkit._exceptions import QueryError
 from recordkit._run import run_fields
 from recordkit._store import flatten_config
+from recordkit.backends.base import RUN_FIELDS as RUN_FIELDS  # where read modules have always found it
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
 
 if TYPE_CHECKING:
     from recordkit._store import Store
 
-RUN_FIELDS = (
-    "run_id",
-    "run_name",
-    "collection",
-    "status",
-    "experiment_number",
-    "error_number",
-    "had_error",
-    "experiment_start_time",
-    "experiment_end_time",
-    "experiment_duration",
-)
 _PUSHABLE_KINDS = (V.NUM, V.BOOL, V.STR)
 
 
