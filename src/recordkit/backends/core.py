@@ -161,6 +161,15 @@ class SQLBackend(Backend):
             with self._lock, contextlib.suppress(ValueError):
                 self._connections.remove(conn)
 
+    @contextlib.contextmanager
+    def _write(self, action: str, *, commit: bool = True) -> Iterator[Any]:
+        """This thread's connection in a write transaction, inside the error boundary; with ``commit``
+        False the transaction is rolled back at the end (a dry run)."""
+        with self._errors(action):
+            conn = self._conn()
+            with self.dialect.transaction(conn, commit=commit):
+                yield conn
+
     def close(self) -> None:
         self._closed = True
         with self._lock:
@@ -175,11 +184,10 @@ class SQLBackend(Backend):
     def ensure_collection(self, name: str) -> None:
         sql = self.dialect.sql
         with self._errors(f"creating collection {name!r}"):
-            conn = self._conn()
-            if conn.execute(sql("SELECT 1 FROM collections WHERE name = ?"), (name,)).fetchone():
+            if self._conn().execute(sql("SELECT 1 FROM collections WHERE name = ?"), (name,)).fetchone():
                 return
-            with self.dialect.transaction(conn):
-                conn.execute(sql(_ADD_COLLECTION), (name, time.time()))
+        with self._write(f"creating collection {name!r}") as conn:
+            conn.execute(sql(_ADD_COLLECTION), (name, time.time()))
 
     @retried
     def collections(self) -> list[str]:
@@ -191,17 +199,15 @@ class SQLBackend(Backend):
     def create_run(self, new: NewRun) -> RunRow:
         dialect = self.dialect
         sql = dialect.sql
-        with self._errors(f"starting a run in {new.collection!r}"):
-            conn = self._conn()
-            with dialect.transaction(conn):
-                conn.execute(sql(_ADD_COLLECTION), (new.collection, new.start_time))
-                # The collection's row lock (SQLite: the write lock) serialises numbering across processes.
-                (collection_id,) = conn.execute(
-                    sql(f"SELECT id FROM collections WHERE name = ?{dialect.for_update}"), (new.collection,)
-                ).fetchone()
-                # (Present already when a first attempt committed but its answer was lost: keep it.)
-                if conn.execute(sql("SELECT 1 FROM runs WHERE id = ?"), (new.id,)).fetchone() is None:
-                    self._insert_run(conn, collection_id, new)
+        with self._write(f"starting a run in {new.collection!r}") as conn:
+            conn.execute(sql(_ADD_COLLECTION), (new.collection, new.start_time))
+            # The collection's row lock (SQLite: the write lock) serialises numbering across processes.
+            (collection_id,) = conn.execute(
+                sql(f"SELECT id FROM collections WHERE name = ?{dialect.for_update}"), (new.collection,)
+            ).fetchone()
+            # (Present already when a first attempt committed but its answer was lost: keep it.)
+            if conn.execute(sql("SELECT 1 FROM runs WHERE id = ?"), (new.id,)).fetchone() is None:
+                self._insert_run(conn, collection_id, new)
         row = self.get_run(new.id)
         assert row is not None
         return row
@@ -255,68 +261,58 @@ class SQLBackend(Backend):
     def _end_run(self, run_id: str, status: str, end_time: float, error: dict[str, Any] | None) -> None:
         dialect = self.dialect
         sql = dialect.sql
-        with self._errors(f"ending run {run_id!r}"):
-            conn = self._conn()
-            with dialect.transaction(conn):
-                found = conn.execute(
-                    sql("SELECT collection_id, parent_id, number FROM runs WHERE id = ?"), (run_id,)
+        with self._write(f"ending run {run_id!r}") as conn:
+            found = conn.execute(
+                sql("SELECT collection_id, parent_id, number FROM runs WHERE id = ?"), (run_id,)
+            ).fetchone()
+            if found is None:
+                raise StoreError(f"run {run_id!r} vanished from the store while it was running")
+            collection_id, parent_id, number = found
+            # Error numbers are counted under the collection's lock, as run numbers are.
+            conn.execute(sql(f"SELECT 1 FROM collections WHERE id = ?{dialect.for_update}"), (collection_id,))
+            error_number = 0
+            if status in ERROR_STATUSES:
+                (previous,) = conn.execute(
+                    sql(f"SELECT coalesce(max(error_number), 0) FROM runs WHERE collection_id = ?"
+                        f" AND parent_id {dialect.same} ? AND number = ? AND id != ?"
+                        f" AND {dialect.is_in('status')}"),
+                    (collection_id, parent_id, number, run_id, dialect.listed(ERROR_STATUSES)),
                 ).fetchone()
-                if found is None:
-                    raise StoreError(f"run {run_id!r} vanished from the store while it was running")
-                collection_id, parent_id, number = found
-                # Error numbers are counted under the collection's lock, as run numbers are.
-                conn.execute(sql(f"SELECT 1 FROM collections WHERE id = ?{dialect.for_update}"), (collection_id,))
-                error_number = 0
-                if status in ERROR_STATUSES:
-                    (previous,) = conn.execute(
-                        sql(f"SELECT coalesce(max(error_number), 0) FROM runs WHERE collection_id = ?"
-                            f" AND parent_id {dialect.same} ? AND number = ? AND id != ?"
-                            f" AND {dialect.is_in('status')}"),
-                        (collection_id, parent_id, number, run_id, dialect.listed(ERROR_STATUSES)),
-                    ).fetchone()
-                    error_number = int(previous) + 1
-                conn.execute(
-                    sql("UPDATE runs SET status = ?, end_time = ?, error = ?, error_number = ? WHERE id = ?"),
-                    (status, end_time, None if error is None else V.dumps(error), error_number, run_id),
-                )
+                error_number = int(previous) + 1
+            conn.execute(
+                sql("UPDATE runs SET status = ?, end_time = ?, error = ?, error_number = ? WHERE id = ?"),
+                (status, end_time, None if error is None else V.dumps(error), error_number, run_id),
+            )
 
     @retried
     def set_status(self, run_id: str, status: str) -> None:
         sql = self.dialect.sql
-        with self._errors(f"setting the status of run {run_id!r}"):
-            conn = self._conn()
-            with self.dialect.transaction(conn):
-                conn.execute(
-                    sql("UPDATE runs SET status = ?, end_time = CASE WHEN ? IN ('running', 'paused')"
-                        " THEN NULL ELSE end_time END WHERE id = ?"),
-                    (status, status, run_id),
-                )
+        with self._write(f"setting the status of run {run_id!r}") as conn:
+            conn.execute(
+                sql("UPDATE runs SET status = ?, end_time = CASE WHEN ? IN ('running', 'paused')"
+                    " THEN NULL ELSE end_time END WHERE id = ?"),
+                (status, status, run_id),
+            )
 
     @retried
     def update_config(self, run_id: str, config: dict[str, Any]) -> None:
-        with self._errors(f"updating the config of run {run_id!r}"):
-            conn = self._conn()
-            with self.dialect.transaction(conn):
-                conn.execute(self.dialect.sql("UPDATE runs SET config = ? WHERE id = ?"), (V.dumps(config), run_id))
+        with self._write(f"updating the config of run {run_id!r}") as conn:
+            conn.execute(self.dialect.sql("UPDATE runs SET config = ? WHERE id = ?"), (V.dumps(config), run_id))
 
     @retried
     def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
         dialect = self.dialect
         sql = dialect.sql
-        with self._errors(f"reopening run {run_id!r}"):
-            conn = self._conn()
-            with dialect.transaction(conn):
-                # The row lock makes two resumers of one run take turns: the second sees it running.
-                found = conn.execute(
-                    sql(f"SELECT status FROM runs WHERE id = ?{dialect.for_update}"), (run_id,)
-                ).fetchone()
-                if found is not None and found[0] in LIVE_STATUSES:
-                    raise RunStateError(f"run {run_id!r} is {found[0]}: another process resumed it first")
-                conn.execute(
-                    sql("UPDATE runs SET status = 'running', end_time = NULL, error = NULL, error_number = 0,"
-                        " host = ?, pid = ?, heartbeat = ? WHERE id = ?"),
-                    (host, pid, now, run_id),
-                )
+        with self._write(f"reopening run {run_id!r}") as conn:
+            # The row lock makes two resumers of one run take turns: the second sees it running.
+            found = conn.execute(sql(f"SELECT status FROM runs WHERE id = ?{dialect.for_update}"), (run_id,)).fetchone()
+            if found is not None and found[0] in LIVE_STATUSES:
+                raise RunStateError(f"run {run_id!r} is {found[0]}: another process resumed it first")
+            conn.execute(
+                sql("UPDATE runs SET status = 'running', end_time = NULL, error = NULL, error_number = 0,"
+                    " host = ?, pid = ?, heartbeat = ? WHERE id = ?"),
+                (host, pid, now, run_id),
+            )
         row = self.get_run(run_id)
         if row is None:
             raise StoreError(f"run {run_id!r} is not in the store {self.url!r}")
@@ -397,10 +393,8 @@ class SQLBackend(Backend):
 
     @retried
     def _reserve(self, count: int) -> int:
-        with self._errors("reserving scope ids"):
-            conn = self._conn()
-            with self.dialect.transaction(conn):
-                return next_value(conn, self.dialect, "scope", count)
+        with self._write("reserving scope ids") as conn:
+            return next_value(conn, self.dialect, "scope", count)
 
     # --- writing -----------------------------------------------------------------------------
     def write_batch(self, items: Sequence[WriteItem]) -> None:
@@ -646,19 +640,18 @@ class SQLBackend(Backend):
         sql = dialect.sql
         ids = dialect.listed(run_ids)
         removed = Removed()
-        with self._errors("deleting runs"):
-            conn = self._conn()
-            with dialect.transaction(conn, commit=not dry_run):  # a dry run rolls back: the counts remain
-                names = [r[0] for r in conn.execute("SELECT name FROM record_tables ORDER BY name")]
-                scopes = f"scope_id IN (SELECT id FROM scopes WHERE {dialect.is_in('run_id')})"
-                removed.rows["records"] = sum(
-                    conn.execute(sql(f"DELETE FROM {name} WHERE {scopes}"), (ids,)).rowcount for name in names
-                )
-                for kind, table, column in RUN_OWNED_TABLES:
-                    count = conn.execute(sql(f"DELETE FROM {table} WHERE {dialect.is_in(column)}"), (ids,)).rowcount
-                    removed.rows[kind] = removed.rows.get(kind, 0) + count
-                runs = conn.execute(sql(f"DELETE FROM runs WHERE {dialect.is_in('id')}"), (ids,))
-                removed.rows["runs"] = runs.rowcount
+        # A dry run rolls the transaction back: the counts say what would be deleted.
+        with self._write("deleting runs", commit=not dry_run) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM record_tables ORDER BY name")]
+            scopes = f"scope_id IN (SELECT id FROM scopes WHERE {dialect.is_in('run_id')})"
+            removed.rows["records"] = sum(
+                conn.execute(sql(f"DELETE FROM {name} WHERE {scopes}"), (ids,)).rowcount for name in names
+            )
+            for kind, table, column in RUN_OWNED_TABLES:
+                count = conn.execute(sql(f"DELETE FROM {table} WHERE {dialect.is_in(column)}"), (ids,)).rowcount
+                removed.rows[kind] = removed.rows.get(kind, 0) + count
+            runs = conn.execute(sql(f"DELETE FROM runs WHERE {dialect.is_in('id')}"), (ids,))
+            removed.rows["runs"] = runs.rowcount
         return removed
 
     # --- events, files, links ----------------------------------------------------------------

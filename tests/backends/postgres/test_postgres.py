@@ -481,7 +481,7 @@ def test_a_deadlock_from_the_server_is_a_transient_storage_error(pg_url: str) ->
     for t in threads:
         t.join(60)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.DeadlockDetected)
-    with pytest.raises(rk.StorageConflictError, match="concurrent writer") as caught, backend._errors("writing a batch"):
+    with pytest.raises(rk.StorageConflictError, match="concurrent writer") as caught, backend._errors("writing"):
         raise errors[0]
     assert caught.value.__cause__ is errors[0] and isinstance(caught.value, rk.StorageError)
     store.close()

@@ -4,7 +4,7 @@
 psycopg error                                                      recordkit error
 =================================================================  =========================
 DeadlockDetected, SerializationFailure, LockNotAvailable           StorageConflictError
-InsufficientResources, DiskFull                                    StorageError
+class 53, insufficient resources (DiskFull, OutOfMemory...)       StorageError
 InsufficientPrivilege                                              StoreError (grant rights)
 OperationalError or InterfaceError from the connection itself      StorageUnavailableError
 (no SQLSTATE: refused, closed, timed out; class 08; 57P shutdown)
@@ -56,7 +56,7 @@ class Translator:
         errors = psycopg.errors
         if isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)):
             return StorageConflictError(f"{action}: a concurrent writer got in the way ({text}); retried")
-        if isinstance(exc, errors.InsufficientResources):  # DiskFull is one
+        if (getattr(exc, "sqlstate", None) or "").startswith("53"):  # class 53: DiskFull, OutOfMemory...
             return StorageError(f"{action}: the server is out of resources ({text})")
         if isinstance(exc, errors.InsufficientPrivilege):
             return StoreError(f"{action}: the database user may not do this ({text}); grant it rights on the schema")

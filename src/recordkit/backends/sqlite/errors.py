@@ -6,10 +6,10 @@ sqlite3 error                               in the store's methods   in ``store.
 OperationalError: locked or busy            StorageError             StorageError
 OperationalError: disk full or failing      StorageError             QueryError
 OperationalError: anything else             StorageError             QueryError
-refused by the read-only guards             (cannot happen)          QueryError ("only reads")
+DatabaseError: refused by the read guards   (no guards there)        QueryError ("only reads")
 IntegrityError                              StoreError (a bug)       QueryError
+ProgrammingError (two statements, closed)   StoreError (a bug)       QueryError
 DatabaseError: not a database, damaged      StoreError               QueryError
-ProgrammingError (two statements...)        not mapped (a bug)       QueryError
 ==========================================  =======================  ==========================
 """
 
@@ -34,14 +34,10 @@ def translate(action: str, *, query: str | None = None, views: str = "") -> Iter
     """
     try:
         yield
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.DatabaseError as exc:  # every sqlite3 error but Warning (which SQLite never raises here)
         if query is not None:
             raise _query_error(exc, query, views) from exc
         raise _store_error(exc, action) from exc
-    except sqlite3.ProgrammingError as exc:  # several statements, a wrong number of parameters
-        if query is None:
-            raise
-        raise QueryError(f"store.sql() could not run {query.strip()[:80]!r}: {exc}") from exc
 
 
 def _locked(exc: sqlite3.DatabaseError) -> bool:
@@ -61,6 +57,8 @@ def _store_error(exc: sqlite3.DatabaseError, action: str) -> StoreError:
         return StorageError(f"{action}: {text}")
     if isinstance(exc, sqlite3.IntegrityError):
         return StoreError(f"{action}: a constraint failed ({text}); this is a recordkit bug, please report it")
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return StoreError(f"{action}: {text.rstrip('.')}; this is a recordkit bug, please report it")
     return StoreError(f"{action}: the store's database is not a recordkit SQLite file or is damaged ({text})")
 
 
