@@ -2,7 +2,8 @@
 
 A backend is chosen by the store's URL (a folder path → SQLite, ``postgresql://`` → PostgreSQL).
 Everything above this seam (runs, scopes, the writer, the flat Records view, the CLI) talks only to
-the methods below, so a new engine is one module that subclasses :class:`Backend`.
+the methods below, so a new engine is one module that subclasses :class:`Backend` (an SQL engine
+subclasses ``core.SQLBackend`` and brings a ``Dialect``: see ``backends/__init__.py``).
 
 Obligations shared by every method:
 

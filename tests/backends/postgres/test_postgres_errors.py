@@ -1,8 +1,9 @@
 """Every psycopg error the shared store maps, at its one boundary (backends/postgres/errors.py).
 
 The errors come from the real server (a deadlock, a serialisation failure, a lock held elsewhere, a
-terminated connection, a cancelled statement, a bad statement), raised inside the backend's
-``_errors`` boundary. Only a full disk cannot be made here: that case raises psycopg's own DiskFull.
+terminated connection, a cancelled statement, a bad statement, missing rights), raised inside the
+backend's ``_errors`` boundary. A full disk or a failing server cannot be made here: those cases
+raise psycopg's own exception classes.
 """
 
 from __future__ import annotations
@@ -66,14 +67,25 @@ def test_a_lock_held_elsewhere_is_a_conflict(backend: PostgresBackend) -> None:
     other.close()  # type: ignore[attr-defined]
 
 
-def test_a_full_disk_is_a_storage_error_not_a_lost_connection(backend: PostgresBackend) -> None:
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("DiskFull", "out of resources", id="disk-full"),
+        pytest.param("OutOfMemory", "out of resources", id="out-of-memory"),
+        pytest.param("IoError", "the server failed", id="io-error"),
+        pytest.param("InternalError_", "the server failed", id="internal-error"),
+    ],
+)
+def test_a_server_failure_is_a_storage_error_not_a_lost_connection(
+    backend: PostgresBackend, name: str, message: str
+) -> None:
     import psycopg
 
     conn = backend._conn()
-    full = psycopg.errors.DiskFull("could not extend file: No space left on device")
-    with pytest.raises(rk.StorageError, match="out of resources") as caught, backend._errors("writing a batch"):
-        raise full
-    assert type(caught.value) is rk.StorageError and caught.value.__cause__ is full
+    failure = getattr(psycopg.errors, name)("could not extend file: No space left on device")
+    with pytest.raises(rk.StorageError, match=message) as caught, backend._errors("writing a batch"):
+        raise failure
+    assert type(caught.value) is rk.StorageError and caught.value.__cause__ is failure  # kept and retried
     assert backend._conn() is conn  # the connection is fine: kept
 
 

@@ -5,6 +5,7 @@ psycopg error                                                      recordkit err
 =================================================================  =========================
 DeadlockDetected, SerializationFailure, LockNotAvailable           StorageConflictError
 class 53, insufficient resources (DiskFull, OutOfMemory...)       StorageError
+class 58 and XX, the server's own failure (IoError, internal)     StorageError
 InsufficientPrivilege                                              StoreError (grant rights)
 OperationalError or InterfaceError from the connection itself      StorageUnavailableError
 (no SQLSTATE: refused, closed, timed out; class 08; 57P shutdown)
@@ -56,8 +57,11 @@ class Translator:
         errors = psycopg.errors
         if isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)):
             return StorageConflictError(f"{action}: a concurrent writer got in the way ({text}); retried")
-        if (getattr(exc, "sqlstate", None) or "").startswith("53"):  # class 53: DiskFull, OutOfMemory...
+        state = getattr(exc, "sqlstate", None) or ""
+        if state.startswith("53"):  # insufficient resources: DiskFull, OutOfMemory, TooManyConnections
             return StorageError(f"{action}: the server is out of resources ({text})")
+        if state.startswith(("58", "XX")):  # the server's own failure (an I/O error, an internal error)
+            return StorageError(f"{action}: the server failed ({text}); the data is kept and retried")
         if isinstance(exc, errors.InsufficientPrivilege):
             return StoreError(f"{action}: the database user may not do this ({text}); grant it rights on the schema")
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and _connection_lost(exc):
