@@ -26,6 +26,13 @@ def open_backend(target: str, *, create: bool, files: str | os.PathLike[str] | N
     With ``create`` False a store that does not exist raises :class:`recordkit.StoreNotFoundError`.
     ``files`` is the run-folder root of a PostgreSQL store (a folder store keeps them beside its
     database). A missing driver raises :class:`recordkit.MissingDependencyError` with the pip hint.
+
+    Examples
+    --------
+    >>> backend = open_backend("records", create=True)                        # doctest: +SKIP
+    >>> open_backend("postgresql://db.lab/runs?schema=vision", create=False)   # doctest: +SKIP
+    Traceback (most recent call last):
+    recordkit.StoreNotFoundError: no recordkit store in schema 'vision' at ...
     """
     if "://" in target:
         scheme, rest = target.split("://", 1)

@@ -253,6 +253,19 @@ def test_a_version_1_store_gains_events_files_and_links(pg_url: str) -> None:
         assert resumed.events.named("again")[0].data == {"n": 2}
 
 
+def test_a_newer_store_is_refused(pg_url: str) -> None:
+    with rk.open(pg_url) as store:
+        schema = store.backend.schema  # type: ignore[attr-defined]
+    import psycopg
+
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # as a later recordkit would leave it
+        conn.execute(f'UPDATE "{schema}".meta SET value = \'99\' WHERE key = \'schema_version\'')
+    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(2\)"):
+        rk.open(pg_url)
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # and nothing was changed
+        assert conn.execute(f'SELECT value FROM "{schema}".meta').fetchall() == [("99",)]
+
+
 def test_an_event_during_an_outage_is_spooled_and_lands_once(pg_url: str, proxy: Proxy) -> None:
     store = rk.open(_via(proxy, pg_url))
     run = fast_run(store.collection("c"))
