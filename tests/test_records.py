@@ -200,11 +200,9 @@ def test_store_records_cover_every_collection(fresh_store: rk.Store) -> None:
 def test_records_beyond_the_column_limit_and_mixed_kinds_read_back_exactly(
     collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recordkit.backends import postgres as postgres_backend
-    from recordkit.backends import sqlite as sqlite_backend
+    from recordkit.backends import tables
 
-    monkeypatch.setattr(sqlite_backend, "MAX_COLUMNS", 3)  # keys past the third go to the overflow column
-    monkeypatch.setattr(postgres_backend, "MAX_COLUMNS", 3)
+    monkeypatch.setattr(tables, "MAX_COLUMNS", 3)  # keys past the third go to the overflow column
     wide = {f"k{i}": float(i) for i in range(6)}
     with fast_run(collection) as run:
         run.log(wide)

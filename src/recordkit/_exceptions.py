@@ -6,6 +6,10 @@ Every error derives from one root so ``except rk.RecordkitError`` catches them a
     ├── StoreError              the store cannot be opened, read or written
     │   ├── StoreNotFoundError  a store path or URL that does not exist (and may not be created)
     │   ├── StorageError        the engine failed (disk full, locked too long, connection lost)
+    │   │   ├── StorageUnavailableError  the server could not be reached or the connection dropped;
+    │   │   │                            data is kept (spooled) and retried
+    │   │   └── StorageConflictError     a concurrent writer got in the way (deadlock, serialisation
+    │   │                                failure); retried
     │   ├── MirrorError         a mirror (TensorBoard, CSV) could not write; the records are stored
     │   └── InvalidNameError    a collection, run or file name that is empty or would escape the store
     ├── RunError                a run was used in a way its state does not allow
@@ -42,6 +46,14 @@ class StoreNotFoundError(StoreError):
 
 class StorageError(StoreError):
     """The storage engine failed; the engine's own error is chained as ``__cause__``."""
+
+
+class StorageUnavailableError(StorageError):
+    """The server could not be reached or the connection dropped; data is kept (spooled) and retried."""
+
+
+class StorageConflictError(StorageError):
+    """A concurrent writer got in the way (deadlock, serialisation failure); the write is retried."""
 
 
 class MirrorError(StoreError):

@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StoreError
+from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import get_writer
+from recordkit.backends import open_backend
 from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
@@ -66,28 +67,7 @@ def open(
     resolved = load_settings(**settings)
     target = os.fspath(path) if path is not None else resolved.store
     files = files if files is not None else os.environ.get("RECORDKIT_FILES") or None
-    return Store(_open_backend(target, create=create, files=files), resolved, mirrors=mirrors)
-
-
-def _open_backend(target: str, *, create: bool, files: str | os.PathLike[str] | None = None) -> Backend:
-    if "://" in target:
-        scheme = target.split("://", 1)[0].lower()
-        if scheme in ("postgresql", "postgres"):
-            try:
-                import psycopg  # noqa: F401
-
-                from recordkit.backends.postgres import PostgresBackend
-            except ImportError as exc:
-                raise StoreError(
-                    f"the PostgreSQL store needs its extra: pip install 'recordkit[postgres]' ({exc})"
-                ) from exc
-            return PostgresBackend(target, files=files)
-        if scheme != "file":
-            raise StoreError(f"unknown store scheme {scheme!r}; use a folder path or postgresql://…")
-        target = target.split("://", 1)[1]
-    from recordkit.backends.sqlite import SQLiteBackend
-
-    return SQLiteBackend(target, create=create)
+    return Store(open_backend(target, create=create, files=files), resolved, mirrors=mirrors)
 
 
 class Store:

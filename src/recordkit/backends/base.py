@@ -2,7 +2,8 @@
 
 A backend is chosen by the store's URL (a folder path → SQLite, ``postgresql://`` → PostgreSQL).
 Everything above this seam (runs, scopes, the writer, the flat Records view, the CLI) talks only to
-the methods below, so a new engine is one module that subclasses :class:`Backend`.
+the methods below, so a new engine is one module that subclasses :class:`Backend` (an SQL engine
+subclasses ``core.SQLBackend`` and brings a ``Dialect``: see ``backends/__init__.py``).
 
 Obligations shared by every method:
 
@@ -32,6 +33,21 @@ RUNNING, PAUSED, FINISHED, FAILED, INTERRUPTED, CRASHED = (
 )
 LIVE_STATUSES = (RUNNING, PAUSED)
 ERROR_STATUSES = (FAILED, INTERRUPTED, CRASHED)
+
+#: The fields every flat record carries from its run, in the order reads show them (the Records view,
+#: the SQL ``records`` view, Parquet files).
+RUN_FIELDS = (
+    "run_id",
+    "run_name",
+    "collection",
+    "status",
+    "experiment_number",
+    "error_number",
+    "had_error",
+    "experiment_start_time",
+    "experiment_end_time",
+    "experiment_duration",
+)
 
 
 @dataclasses.dataclass
@@ -556,6 +572,7 @@ class Backend(abc.ABC):
         from recordkit._exceptions import QueryError
 
         raise QueryError(f"{type(self).__name__} does not support store.sql(); export to Parquet and use DuckDB")
+
     # --- events, files, links (written through write_batch as AddEvent/AddFile/RemoveFile/AddLink).
     # Not abstract, so an engine written before them still opens: its defaults store none of them.
     def events(self, run_ids: Iterable[str] | None, prefix: str | None = None) -> list[EventRow]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from recordkit import _values as V
 from recordkit._deps import require
 from recordkit._exceptions import QueryError
+from recordkit.backends.base import RUN_FIELDS as RUN_FIELDS  # where read modules have always found it
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
 from recordkit.runs.events import RESUMED
 from recordkit.runs.meta import flatten_config, run_fields
@@ -23,18 +24,6 @@ if TYPE_CHECKING:
     from recordkit._store import Store
     from recordkit.backends.base import Backend
 
-RUN_FIELDS = (
-    "run_id",
-    "run_name",
-    "collection",
-    "status",
-    "experiment_number",
-    "error_number",
-    "had_error",
-    "experiment_start_time",
-    "experiment_end_time",
-    "experiment_duration",
-)
 _PUSHABLE_KINDS = (V.NUM, V.BOOL, V.STR)
 
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recordkit._exceptions import StorageError, StoreError
+from recordkit._exceptions import StorageUnavailableError, StoreError
 from recordkit.backends.base import (
     LIVE_STATUSES,
     AddEvent,
@@ -116,7 +116,7 @@ def _settle_spool(store: Store) -> None:
         return
     store.backend.drain_spool()  # type: ignore[attr-defined]
     if spool.pending():
-        raise StorageError(
+        raise StorageUnavailableError(
             f"cannot reach {store.url!r}: {spool.pending()} batch(es) wait in the local spool {str(spool.root)!r}; "
             "run the sync again when the server is back (nothing is copied twice)"
         )

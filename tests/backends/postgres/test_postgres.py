@@ -25,7 +25,8 @@ from tests.conftest import engine_rows, everything_stored, fast_run, pg_base_url
 from tests.pgproxy import Proxy
 
 import recordkit as rk
-from recordkit.backends.postgres import PostgresBackend, parse_url, redact_url
+from recordkit.backends.postgres import PostgresBackend
+from recordkit.backends.postgres.url import parse_url, redact_url
 
 pytestmark = pytest.mark.postgres
 
@@ -132,7 +133,7 @@ def test_files_must_be_a_folder_or_file_url(pg_url: str, tmp_path: Path) -> None
 def test_without_a_server_tests_skip_with_a_hint_but_fail_on_ci(tmp_path: Path) -> None:
     test = tmp_path / "test_needs_pg.py"
     test.write_text("def test_it(pg_url):\n    assert pg_url\n")
-    conftest = Path(__file__).with_name("conftest.py")
+    conftest = Path(__file__).parents[2] / "conftest.py"
     (tmp_path / "conftest.py").write_text(conftest.read_text())
     env = {**os.environ, "RECORDKIT_TEST_PG_URL": "postgresql://postgres@127.0.0.1:1/test", "CI": "false",
            "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -250,6 +251,19 @@ def test_a_version_1_store_gains_events_files_and_links(pg_url: str) -> None:
         resumed.finish()
         assert [r["x"] for r in resumed.records] == [1.0]
         assert resumed.events.named("again")[0].data == {"n": 2}
+
+
+def test_a_newer_store_is_refused(pg_url: str) -> None:
+    with rk.open(pg_url) as store:
+        schema = store.backend.schema  # type: ignore[attr-defined]
+    import psycopg
+
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # as a later recordkit would leave it
+        conn.execute(f'UPDATE "{schema}".meta SET value = \'99\' WHERE key = \'schema_version\'')
+    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(2\)"):
+        rk.open(pg_url)
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # and nothing was changed
+        assert conn.execute(f'SELECT value FROM "{schema}".meta').fetchall() == [("99",)]
 
 
 def test_an_event_during_an_outage_is_spooled_and_lands_once(pg_url: str, proxy: Proxy) -> None:
@@ -480,9 +494,9 @@ def test_a_deadlock_from_the_server_is_a_transient_storage_error(pg_url: str) ->
     for t in threads:
         t.join(60)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.DeadlockDetected)
-    with pytest.raises(rk.StorageError, match="concurrent writer") as caught, backend._translate("writing a batch"):
+    with pytest.raises(rk.StorageConflictError, match="concurrent writer") as caught, backend._errors("writing"):
         raise errors[0]
-    assert caught.value.__cause__ is errors[0] and getattr(caught.value, "_recordkit_transient", False)
+    assert caught.value.__cause__ is errors[0] and isinstance(caught.value, rk.StorageError)
     store.close()
 
 

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit._sql import VIEWS
-from recordkit.read.records import RUN_FIELDS
+from recordkit.backends.base import RUN_FIELDS
+from recordkit.backends.sqlite.views import VIEWS
 
 
 @pytest.fixture
@@ -164,9 +164,9 @@ def test_a_store_table_gets_its_view_when_it_exists(fresh_store: rk.Store, store
 def test_many_record_tables_are_nested_under_sqlites_compound_limit(
     collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recordkit import _sql
+    from recordkit.backends.sqlite import views
 
-    monkeypatch.setattr(_sql, "_ARMS_PER_SELECT", 2)  # as if there were more than 400 record tables
+    monkeypatch.setattr(views, "_ARMS_PER_SELECT", 2)  # as if there were more than 400 record tables
     with fast_run(collection) as run:
         for i in range(5):
             run.scope(part=i).log({f"k{i}": i, "shared": 1.5})  # five key sets, five tables

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recordkit._spool import Spool, default_spool_root
+from recordkit.backends.postgres.spool import Spool, default_spool_root
 
 
 def _drain(spool: Spool) -> list[tuple[str, list[object]]]:
@@ -48,7 +48,7 @@ def test_an_orphaned_spool_is_adopted_but_a_live_one_is_not(tmp_path: Path) -> N
     script = textwrap.dedent("""
         import sys, time
         from pathlib import Path
-        from recordkit._spool import Spool
+        from recordkit.backends.postgres.spool import Spool
         spool = Spool(Path(sys.argv[1]))
         spool.append("from-" + sys.argv[2], ["item"])
         if sys.argv[2] == "live":

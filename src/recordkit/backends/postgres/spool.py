@@ -1,4 +1,4 @@
-"""A local, on-disk queue of batches that could not reach a shared store.
+"""A local, on-disk queue of batches that could not reach the shared store (PostgreSQL).
 
 When the PostgreSQL server is down or the network is cut, the writer thread puts each batch here
 (one file per batch, written to a temporary name, flushed to disk and renamed, so a reader never

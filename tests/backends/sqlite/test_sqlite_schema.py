@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import fast_run
 
 import recordkit as rk
-from recordkit.backends.sqlite import SCHEMA_VERSION
+from recordkit.backends.sqlite._schema import SCHEMA_VERSION
 
 
 def _downgrade_to_version_1(store_path: Path) -> None:

@@ -1,0 +1,378 @@
+"""The shared store: PostgreSQL, with the folder store's layout (DESIGN.md §4, docs/postgres.md).
+
+The tables and every read and write are the SQL core's (``backends/core.py``); what is PostgreSQL's
+own lives here: connections that reconnect and notice a cut network, a watchdog that cuts a write
+hanging past ``write_timeout``, exactly-once batches, and the local spool that keeps training going
+through an outage:
+
+* Every batch carries an id stored in ``batches`` in the same transaction: a batch whose commit was
+  cut off (so the client cannot know whether it landed) is replayed from the spool exactly once.
+* ``create_run`` and ``end_run`` lock the collection's row, so numbering is atomic across hosts.
+* A deadlock or serialisation failure between writers is retried at once, inside the batch.
+
+Connection settings come from the URL and the standard ``PG*`` variables (libpq reads them); the
+query parameter ``schema`` (not a libpq one) picks the schema, created if missing. The password is
+never kept in ``url``, in error messages, in meta.json or in any stored value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from recordkit import _values as V
+from recordkit._deps import require
+from recordkit._exceptions import (
+    RecordkitWarning,
+    StorageConflictError,
+    StorageError,
+    StorageUnavailableError,
+    StoreError,
+    StoreNotFoundError,
+)
+from recordkit.backends.base import ERROR_STATUSES, LIVE_STATUSES, AddEvent, RunRow, WriteItem
+from recordkit.backends.core import SQLBackend, retried
+from recordkit.backends.migrations import pending
+from recordkit.backends.postgres import _schema
+from recordkit.backends.postgres.dialect import PostgresDialect
+from recordkit.backends.postgres.errors import Translator
+from recordkit.backends.postgres.spool import Spool, default_spool_root
+from recordkit.backends.postgres.url import files_folder, parse_url, redact_url, secrets_of
+
+# Scope ids handed out from memory per round trip, so run.scope() keeps working through a short outage.
+SCOPE_BLOCK = 1024
+# Seconds one batch may take before its connection is cut (the batch is then spooled).
+WRITE_TIMEOUT = 60.0
+# Rows fetched per round trip when reading records.
+STREAM_CHUNK = 10_000
+
+
+def _psycopg() -> Any:
+    return require("psycopg", "the PostgreSQL store needs psycopg 3")
+
+
+class PostgresBackend(SQLBackend):
+    """PostgreSQL through psycopg 3; one connection per thread; batches written with binary COPY.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user@host:port/database?schema=name``; anything libpq accepts (``sslmode``,
+        ``options``…) may be added, and unset parts come from ``PGHOST``, ``PGUSER``, ``PGPASSWORD``…
+    create
+        With False, a schema that holds no store raises :class:`recordkit.StoreNotFoundError`.
+    files
+        A folder for run folders (meta.json, attachments, checkpoints); None: runs have no folder.
+    spool
+        A local folder where batches wait while the server is unreachable; None picks one under the
+        user's cache folder, False turns spooling off (a failing write is then retried in memory).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        files: str | os.PathLike[str] | None = None,
+        spool: str | os.PathLike[str] | bool | None = None,
+    ) -> None:
+        self._secrets = secrets_of(url)
+        self.url = redact_url(url)
+        self._conninfo, self.schema, options = parse_url(url)
+        super().__init__(PostgresDialect(self.schema))
+        try:
+            #: Seconds a batch may take before its connection is cut and the batch spooled.
+            self.write_timeout = float(options.get("write_timeout", WRITE_TIMEOUT))
+        except ValueError:
+            raise StoreError(f"write_timeout={options['write_timeout']!r} is not a number of seconds") from None
+        self.files_root = None if files is None else files_folder(files)
+        self._scope_block: Iterator[int] = iter(())
+        self._rows: dict[str, RunRow] = {}  # last known row per live run, for end_run during an outage
+        self.spool: Spool | None = None
+        with self._errors(f"opening the store {self.url!r}"):
+            found = _schema.version(self._conn(), self.schema)
+        if found is None and not create:
+            raise StoreNotFoundError(
+                f"no recordkit store in schema {self.schema!r} at {self.url!r}; create it with rk.open(url)"
+            )
+        if found is None or pending(found, _schema.MIGRATIONS, self.url):  # (a newer store is refused here)
+            self._upgrade()
+        if self.files_root is not None:
+            Path(self.files_root).mkdir(parents=True, exist_ok=True)
+        spool_option = options.get("spool")
+        if spool_option is not None and spool is None:
+            spool = False if spool_option.lower() in ("0", "off", "false", "no") else spool_option
+        if spool is not False:
+            root = default_spool_root(self.url) if spool in (None, True) else Path(os.fspath(spool))  # type: ignore[arg-type]
+            self.spool = Spool(root)
+            self.spool.adopt_orphans()
+            if self.spool.pending():
+                self.drain_spool()
+
+    @retried
+    def _upgrade(self) -> int:
+        with self._errors(f"creating the store {self.url!r}"):
+            return _schema.upgrade(self._conn(), self.schema, self.url, self.dialect.lock_schema)
+
+    # --- connections -------------------------------------------------------------------------
+    def _errors(self, action: str) -> Translator:
+        return Translator(action, self.url, self._secrets, self._drop_connection)
+
+    def _connect(self) -> Any:
+        conn = _psycopg().connect(
+            self._conninfo,
+            autocommit=True,
+            # Notice a cut network within about half a minute instead of the kernel's hours.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            tcp_user_timeout=30_000,
+            application_name="recordkit",
+        )
+        conn.execute(f'SET search_path TO "{self.schema}"')
+        return conn
+
+    def _usable(self, conn: Any) -> bool:
+        return not conn.closed
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        if self.spool is not None:  # the parent's spool folder and its lock stay the parent's
+            self.spool = Spool(self.spool.root)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self.spool is not None and self.spool.pending():
+            self.drain_spool()
+            if self.spool.pending():
+                _warn(
+                    f"recordkit could not reach {self.url!r} to send {self.spool.pending()} spooled batch(es); "
+                    f"they stay in {str(self.spool.root)!r} and are sent the next time this store is opened"
+                )
+        if self.spool is not None:
+            self.spool.release()
+        super().close()
+
+    def drop_schema(self) -> None:
+        """Delete the store's schema and everything in it (tests and ``recordkit`` admin use)."""
+        if self.schema == "public":
+            raise StoreError("refusing to drop the public schema; drop its tables by hand if you mean it")
+        with self._errors(f"dropping schema {self.schema!r}"):
+            self._conn().execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    # --- runs: the last known row of a live run answers end_run during an outage ----------------
+    def get_run(self, run_id: str) -> RunRow | None:
+        row = super().get_run(run_id)
+        if row is not None and row.status in LIVE_STATUSES:
+            self._rows[run_id] = row
+        return row
+
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        super().update_config(run_id, config)
+        if run_id in self._rows:
+            self._rows[run_id].config = config
+
+    def end_run(self, run_id: str, status: str, end_time: float, error: dict[str, Any] | None) -> RunRow:
+        spool = self.spool
+        if spool is not None and spool.pending():
+            self.drain_spool()  # the run's records first, then its final status
+        try:
+            if spool is not None and spool.pending():
+                raise StorageUnavailableError(
+                    f"the PostgreSQL server at {self.url!r} is still unreachable (batches are waiting in the spool)"
+                )
+            self._end_run(run_id, status, end_time, error)
+        except StorageUnavailableError as exc:
+            known = self._rows.get(run_id)
+            if spool is None or known is None:
+                raise
+            # The server is gone: the final status waits in the spool, behind the run's records. The
+            # row returned is the local view (its error_number is settled when the spool drains).
+            spool.append(_new_batch_id(), [("end_run", run_id, status, end_time, error)])
+            _warn(f"{exc}; the run's final status is spooled and sent when the server is back")
+            known.status, known.end_time, known.error = status, end_time, error
+            known.error_number = 1 if status in ERROR_STATUSES else 0
+            return known
+        row = self.get_run(run_id)
+        assert row is not None
+        return row
+
+    def reserve_scope_ids(self, count: int) -> range:
+        with self._lock:
+            if count <= SCOPE_BLOCK:
+                taken = []
+                for scope_id in self._scope_block:
+                    taken.append(scope_id)
+                    if len(taken) == count:
+                        break
+                if len(taken) == count and taken[-1] - taken[0] == count - 1:
+                    return range(taken[0], taken[-1] + 1)
+                block = super().reserve_scope_ids(max(count, SCOPE_BLOCK))
+                self._scope_block = iter(block[count:])
+                return block[:count]
+            return super().reserve_scope_ids(count)
+
+    # --- writing -----------------------------------------------------------------------------
+    def write_batch(self, items: Sequence[WriteItem]) -> None:
+        spool = self.spool
+        if spool is not None and spool.pending():
+            # Keep the order: new data waits behind what is already spooled.
+            spool.append(_new_batch_id(), _materialized(items))
+            try:
+                self.drain_spool(patient=True)
+            except StoreError as exc:  # the batch is safe in the spool: never hand it back to be spooled twice
+                _warn(f"recordkit could not send spooled batches yet ({exc}); they stay in the spool and are retried")
+            return
+        batch_id = _new_batch_id()
+        try:
+            self._write_batch(batch_id, items)
+        except StorageUnavailableError as exc:
+            if spool is None:
+                raise
+            spool.append(batch_id, _materialized(items))
+            _warn(
+                f"{exc}; training continues, and batches are spooled in {str(spool.root)!r} "
+                "until the server is back"
+            )
+
+    def drain_spool(self, *, patient: bool = False) -> int:
+        """Send spooled batches in order; stop at the first connection failure. Returns how many were sent.
+
+        With ``patient``, an attempt is made only when the spool's backoff allows (so a long outage
+        costs one failed connection attempt per backoff period, not one per batch).
+        """
+        spool = self.spool
+        if spool is None:
+            return 0
+        if patient and not spool.due():
+            return 0
+        with spool.lock:  # one sender at a time: the writer thread, or finish() in the caller's
+            return self._drain(spool)
+
+    def _drain(self, spool: Spool) -> int:
+        sent = 0
+        for batch_id, items, done in spool.entries():
+            try:
+                self._replay(batch_id, items)
+            except StorageUnavailableError:
+                spool.failed()
+                return sent
+            done()
+            sent += 1
+        spool.succeeded()
+        return sent
+
+    def _replay(self, batch_id: str, items: Sequence[Any]) -> None:
+        ops = [item for item in items if type(item) is tuple and item and item[0] == "end_run"]
+        if ops:
+            for _, run_id, status, end_time, error in ops:
+                self._end_run(run_id, status, end_time, error)
+            return
+        try:
+            self._write_batch(batch_id, items)
+        except StoreError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            # A bad item must not block the spool forever: write one at a time, skip the bad ones.
+            for i, item in enumerate(items):
+                try:
+                    self._write_batch(f"{batch_id}/{i}", [item])
+                except StoreError as one:
+                    if isinstance(one, StorageError):
+                        raise
+                    _warn(f"recordkit dropped a spooled item it could not store: {one}")
+
+    def _write_batch(self, batch_id: str, items: Sequence[WriteItem]) -> None:
+        # A deadlock or serialisation failure between writers is transient: try again at once, a few times.
+        for attempt in range(5):
+            try:
+                self._write_batch_once(batch_id, items)
+                return
+            except StorageConflictError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+
+    def _write_batch_once(self, batch_id: str, items: Sequence[WriteItem]) -> None:
+        with self._errors("writing a batch"):
+            conn = self._conn()
+            # A write that hangs (a network that swallows packets, a stuck middlebox) is cut after
+            # write_timeout: the batch then goes to the spool instead of holding the writer forever.
+            watchdog = threading.Timer(self.write_timeout, _cut, args=(conn,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                self._commit_batch(conn, items, batch_id)
+            finally:
+                watchdog.cancel()
+
+    def _first_time(self, conn: Any, batch_id: str) -> bool:
+        inserted = conn.execute(
+            "INSERT INTO batches VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1", (batch_id, time.time())
+        ).fetchone()
+        return inserted is not None  # None: this batch landed before its commit was acknowledged
+
+    # --- reading -----------------------------------------------------------------------------
+    def _stream(self, name: str, statement: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """Rows in chunks through a server-side cursor, so a huge run never sits in client memory."""
+        conn = self._conn()
+        with self._errors(f"reading {name}"):
+            cursor = conn.cursor(name=f"rk_{uuid.uuid4().hex[:12]}", withhold=True)
+            try:
+                cursor.itersize = STREAM_CHUNK
+                cursor.execute(statement, params)
+                while True:
+                    chunk = cursor.fetchmany(STREAM_CHUNK)
+                    yield from chunk
+                    if len(chunk) < STREAM_CHUNK:
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+
+
+def _materialized(items: Sequence[WriteItem]) -> list[Any]:
+    """Items with tensors and arrays converted, so the spool holds only plain Python."""
+    out: list[Any] = []
+    for item in items:
+        if type(item) is tuple:
+            run_id, scope_id, seq, step, when, values = item
+            if type(values) is not dict or any(V.needs_materialize(v) for v in values.values()):
+                values = {k: V.materialize(v) if V.needs_materialize(v) else v for k, v in values.items()}
+            out.append((run_id, scope_id, seq, step, when, values))
+        elif type(item) is AddEvent:  # data may hold tensors: the spool keeps what would be stored
+            out.append(AddEvent(item.run_id, item.name, item.time, item.step, item.duration,
+                                V.loads(V.dumps(item.data))))
+        else:
+            out.append(item)
+    return out
+
+
+def _cut(conn: Any) -> None:
+    """Shut the connection's socket down from another thread: the blocked call fails at once."""
+    import socket
+
+    with contextlib.suppress(Exception):
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+def _new_batch_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _warn(message: str) -> None:
+    with contextlib.suppress(Exception):
+        warnings.warn(message, RecordkitWarning, stacklevel=3)

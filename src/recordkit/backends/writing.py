@@ -1,0 +1,256 @@
+"""``write_batch``'s pipeline, written once for every SQL engine: items in, rows and summaries out.
+
+Records are laid into rows as given (per record, as little work as possible), then checked and
+converted a column at a time, where builtins do the per-value work; a value a column cannot hold
+exactly (NaN, another kind than the column's) goes to the row's ``extra`` JSON. Everything is
+converted before anything is written, and written in one order in every writer so none waits on
+another in a circle: the schema lock (only when a table or a column kind is new, while planning and
+converting), then scopes, records, events/files/links, the runs' counters and the summary rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from recordkit import _values as V
+from recordkit._exceptions import StoreError
+from recordkit.backends.base import (
+    AddEvent,
+    AddFile,
+    AddLink,
+    CreateScope,
+    RemoveFile,
+    UpdateRun,
+    UpdateScope,
+    WriteItem,
+)
+from recordkit.backends.dialect import INT, NO_FIT
+from recordkit.backends.tables import RecordTables, Table
+
+NONE_TYPE = type(None)
+NUM_TYPES = frozenset({float, int})
+INT_TYPES = {int}
+STR_TYPES = {str}
+_INT64 = (-(2**63), 2**63 - 1)
+_EXACT_IN_DOUBLE = 2**53  # ints at least this large lose digits as a double
+
+ADD_EVENT = "INSERT INTO events (run_id, name, time, step, duration, data) VALUES (?, ?, ?, ?, ?, ?)"
+ADD_FILE = (
+    "INSERT INTO files (run_id, name, kind, time, step, size, sha256, path, mtime, meta)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+REMOVE_FILE = "UPDATE files SET removed = ? WHERE run_id = ? AND path = ? AND removed IS NULL"
+ADD_LINK = "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (?, ?, ?, ?, ?)"
+_UPSERT_SUMMARY = (
+    "INSERT INTO summary (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, key) DO UPDATE SET last = excluded.last, last_step = excluded.last_step,"
+    " min = {smaller}, max = {larger}, count = summary.count + excluded.count"
+)
+
+
+def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -> None:
+    """Write ``items`` inside the caller's transaction on ``conn``."""
+    dialect = registry.dialect
+    sql = dialect.sql
+    groups: dict[tuple[Table, str], list[Any]] = {}  # rows: tuples, or lists once converted
+    scopes: list[CreateScope | UpdateScope] = []
+    counters: dict[str, list[Any]] = {}
+    others: list[tuple[str, tuple[Any, ...]]] = []  # events, files, links: (statement, parameters), in order
+    plans = registry.plans
+    # Consecutive records usually share run and keys: remember the last (keys, run) → group.
+    last_keys: tuple[str, ...] = ()
+    last_run = ""
+    last_group: list[Any] = []
+    last_full = False
+    for item in items:
+        if type(item) is tuple:
+            run_id, scope_id, seq, step, when, values = item
+            keys = tuple(values)
+            if keys == last_keys and run_id == last_run and last_full:
+                last_group.append((scope_id, seq, step, when, *values.values(), None))
+                continue
+            plan = plans.get(keys) or registry.plan(conn, values)
+            table = plan[0]
+            row: Any
+            if plan[1]:  # the record's keys are the table's columns, in order
+                row = (scope_id, seq, step, when, *values.values(), None)
+            else:
+                row = [scope_id, seq, step, when, *([None] * len(table.order)), None]
+                index = table.order_index
+                overflow = None
+                for key, value in values.items():
+                    if key in index:
+                        row[4 + index[key]] = value
+                    else:  # beyond MAX_COLUMNS
+                        overflow = overflow or {}
+                        overflow[key] = value
+                row[-1] = overflow
+            group = groups.get((table, run_id))
+            if group is None:
+                group = groups[(table, run_id)] = []
+            group.append(row)
+            last_keys, last_run, last_group, last_full = keys, run_id, group, plan[1]
+        elif isinstance(item, (CreateScope, UpdateScope)):
+            scopes.append(item)
+        elif isinstance(item, UpdateRun):
+            known = counters.setdefault(item.run_id, [None, None, None])
+            for i, value in enumerate((item.step, item.epoch, item.heartbeat)):
+                if value is not None:
+                    known[i] = value
+        elif isinstance(item, AddEvent):
+            others.append((ADD_EVENT, (item.run_id, item.name, item.time, item.step, item.duration,
+                                       V.dumps(item.data))))
+        elif isinstance(item, AddFile):
+            others.append((ADD_FILE, (item.run_id, item.name, item.kind, item.time, item.step, item.size,
+                                      item.sha256, item.path, item.mtime, V.dumps(item.meta))))
+        elif isinstance(item, RemoveFile):
+            others.append((REMOVE_FILE, (item.time, item.run_id, item.path)))
+        elif isinstance(item, AddLink):
+            others.append((ADD_LINK, (item.source_id, item.target_id, item.relation, item.time, V.dumps(item.data))))
+        else:  # never dropped silently: the whole batch is refused and the caller sees why
+            raise StoreError(f"the {dialect.engine} store cannot write a {type(item).__name__} item; upgrade recordkit")
+    stats: dict[tuple[str, str], list[Any]] = {}
+    for (table, run_id), rows in groups.items():  # convert everything before writing anything
+        for position, key in enumerate(table.order):
+            convert_column(conn, registry, table, key, 4 + position, rows, run_id, stats)
+        if any(type(row) is list for row in rows):  # only lists may hold an extra value
+            for row in rows:
+                extra = row[-1]
+                if extra is not None:
+                    for key, value in extra.items():
+                        if key not in table.order_index:
+                            stat(stats, run_id, key, value, row[2], row[1])
+                    row[-1] = V.dumps(extra)
+    for scope in scopes:
+        if isinstance(scope, CreateScope):
+            conn.execute(
+                sql("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                (scope.id, scope.run_id, scope.parent_id, V.dumps(scope.fields)),
+            )
+        else:
+            found = conn.execute(
+                sql(f"SELECT fields FROM scopes WHERE id = ?{dialect.for_update}"), (scope.id,)
+            ).fetchone()
+            if found is not None:
+                conn.execute(
+                    sql("UPDATE scopes SET fields = ? WHERE id = ?"),
+                    (V.dumps({**V.loads(found[0]), **scope.fields}), scope.id),
+                )
+    for (table, _), rows in groups.items():
+        dialect.insert_rows(conn, table, rows)
+    start = 0
+    while start < len(others):  # consecutive items of one kind in one round trip, the order kept
+        end = start + 1
+        while end < len(others) and others[end][0] == others[start][0]:
+            end += 1
+        dialect.executemany(conn, others[start][0], [params for _, params in others[start:end]])
+        start = end
+    for run_id, (step, epoch, heartbeat) in sorted(counters.items()):
+        conn.execute(
+            sql("UPDATE runs SET step = coalesce(?, step), epoch = coalesce(?, epoch),"
+                " heartbeat = coalesce(?, heartbeat) WHERE id = ?"),
+            (step, epoch, heartbeat, run_id),
+        )
+    if stats:
+        summary = [(run, key, V.dumps(s[0]), s[1], s[2], s[3], s[4]) for (run, key), s in stats.items()]
+        if dialect.summary_in_key_order:  # writers sharing a run take the summary rows' locks in one order
+            summary.sort(key=lambda row: (row[0], row[1]))
+        upsert = _UPSERT_SUMMARY.format(
+            smaller=dialect.smaller.format("summary.min", "excluded.min"),
+            larger=dialect.larger.format("summary.max", "excluded.max"),
+        )
+        dialect.executemany(conn, upsert, summary)
+
+
+def convert_column(
+    conn: Any,
+    registry: RecordTables,
+    table: Table,
+    key: str,
+    j: int,
+    rows: list[Any],
+    run_id: str,
+    stats: dict[tuple[str, str], list[Any]],
+) -> None:
+    """Check and convert column ``j`` of ``rows`` in place; fold its values into ``stats``."""
+    column = [row[j] for row in rows]
+    types = set(map(type, column))
+    has_none = NONE_TYPE in types
+    if has_none:
+        types.discard(NONE_TYPE)
+        if not types:
+            return
+    kind = table.kinds[key]
+    dialect = registry.dialect
+    if (kind == V.NUM and types <= NUM_TYPES) or (kind == INT and types == INT_TYPES):
+        present = [v for v in column if v is not None] if has_none else column
+        total = sum(present)
+        low, high = min(present), max(present)
+        if kind == INT:
+            fits = _INT64[0] <= low and high <= _INT64[1]
+        elif int in types and not dialect.ints_stay_ints:  # a double column: ints become floats, if exactly
+            fits = all(-_EXACT_IN_DOUBLE < v < _EXACT_IN_DOUBLE for v in present if type(v) is int)
+            if fits and total == total:
+                for i, row in enumerate(rows):
+                    if type(row[j]) is int:
+                        if type(row) is tuple:
+                            rows[i] = row = list(row)
+                        row[j] = float(row[j])
+        else:
+            fits = True
+        if fits and total == total:  # no NaN (nor inf - inf): the fast path holds
+            last = len(rows) - 1
+            while column[last] is None:
+                last -= 1
+            merge_stat(stats, run_id, key, [column[last], rows[last][2], float(low), float(high), len(present),
+                                            rows[last][1]])
+            return
+    elif kind == V.STR and types == STR_TYPES:
+        last = len(rows) - 1
+        while column[last] is None:
+            last -= 1
+        merge_stat(stats, run_id, key, [column[last], rows[last][2], None, None,
+                                        len(column) - column.count(None), rows[last][1]])
+        return
+    for i, row in enumerate(rows):  # the careful path, a value at a time
+        value = column[i]
+        if value is None:
+            continue
+        if type(row) is tuple:
+            rows[i] = row = list(row)
+        if V.needs_materialize(value):  # a tensor or array: converted here, in the writer thread
+            value = V.materialize(value)
+        value_kind = dialect.kind_of(value)
+        if kind is None:
+            kind = registry.set_kind(conn, table, key, value_kind)
+        stored = dialect.to_column(value, value_kind, kind)
+        if stored is not NO_FIT:
+            row[j] = stored
+        else:  # NaN, a huge int, or another kind than the column's: kept exactly in the extra column
+            row[j] = None
+            if row[-1] is None:
+                row[-1] = {}
+            row[-1][key] = value
+        stat(stats, run_id, key, value, row[2], row[1])
+
+
+def stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
+    """Fold one value into the batch's summary of (run, key): [last, step, min, max, count, seq]."""
+    numeric = type(value) in NUM_TYPES or type(value) is bool
+    low = high = float(value) if numeric and value == value else None
+    merge_stat(stats, run_id, key, [value, step, low, high, 1, seq])
+
+
+def merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, new: list[Any]) -> None:
+    """Fold a partial summary ``[last, step, min, max, count, seq]`` into the batch's summary of (run, key)."""
+    old = stats.get((run_id, key))
+    if old is None:
+        stats[(run_id, key)] = new
+        return
+    if new[5] >= old[5]:
+        old[0], old[1], old[5] = new[0], new[1], new[5]
+    for i, pick in ((2, min), (3, max)):
+        if new[i] is not None:
+            old[i] = new[i] if old[i] is None else pick(old[i], new[i])
+    old[4] += new[4]
