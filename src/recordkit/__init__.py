@@ -41,7 +41,7 @@ from recordkit.runs.distributed import DistInfo, dist_info
 from recordkit.runs.run import Run, RunStatus, Scope
 
 if _TYPE_CHECKING:
-    from recordkit._sql import SQLResult
+    from recordkit.read.sql import SQLResult
     from recordkit.runs.checkpoints import Checkpoint, LoadedCheckpoint, Retention
     from recordkit.runs.events import Event, EventContext, Events, Timed
     from recordkit.runs.files import FileInfo
@@ -57,7 +57,7 @@ _LAZY = {
     "Mirror": "recordkit.sinks.base",
     "MirrorRecord": "recordkit.sinks.base",
     "TensorBoard": "recordkit.sinks.tensorboard",
-    "SQLResult": "recordkit._sql",
+    "SQLResult": "recordkit.read.sql",
     "Checkpoint": "recordkit.runs.checkpoints",
     "LoadedCheckpoint": "recordkit.runs.checkpoints",
     "Retention": "recordkit.runs.checkpoints",

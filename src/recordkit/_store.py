@@ -22,9 +22,9 @@ from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
     from recordkit._cleanup import CleanupReport
-    from recordkit._sql import SQLResult
     from recordkit.read.listing import Where
     from recordkit.read.records import Records
+    from recordkit.read.sql import SQLResult
     from recordkit.read.sync import SyncReport
     from recordkit.runs.events import Events
     from recordkit.sinks.base import Mirror
@@ -134,7 +134,7 @@ class Store:
         >>> store.sql("select avg(x) from records where episode = ?", [2]).scalar()   # doctest: +SKIP
         >>> store.sql("select run_name, max(acc) from records group by run_id").to_pandas()  # doctest: +SKIP
         """
-        from recordkit._sql import SQLResult
+        from recordkit.read.sql import SQLResult
 
         if not isinstance(query, str) or not query.strip():
             raise QueryError(f"store.sql() takes the query as a non-empty string, not {query!r}")
