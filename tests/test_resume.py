@@ -212,3 +212,14 @@ def test_resume_an_interrupted_run(collection: rk.Collection) -> None:
         resumed.log(x=1.0)
     assert resumed.status == "finished" and _steps_and_x(resumed) == [(0, 0.0), (1, 1.0)]
     assert resumed.events.named("resumed")[0].data["previous_status"] == "interrupted"
+
+
+def test_series_leave_out_superseded_records(collection: rk.Collection) -> None:
+    pytest.importorskip("torch")
+    run = _run_with_checkpoint(collection)
+    resumed = collection.resume_run(run.number, after_checkpoint="supersede")
+    for step in range(6, 10):
+        resumed.log(x=step + 0.5, step=step)
+    resumed.finish()
+    (series,) = resumed.series("x")
+    assert list(zip(series.steps, series.values)) == _steps_and_x(resumed)

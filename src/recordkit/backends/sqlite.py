@@ -850,6 +850,42 @@ class SQLiteBackend(Backend):
                         high = hi if high is None else max(high, hi)
         return _finish_aggregate(function, count, total, low, high)
 
+    def series(
+        self, run_id: str, key: str, *, after_seq: int = -1, superseded: Sequence[tuple[str, int, int]] = ()
+    ) -> dict[int, list[tuple[int, int, float, Any]]]:
+        # One narrow SELECT per scope and table, in (scope_id, seq) key order: a million points of
+        # one key read without building a record (or a dict) per row.
+        cut = "".join(" AND NOT (step > ? AND seq < ?)" for run, _, _ in superseded if run == run_id)
+        cut_params = [n for run, after, before in superseded if run == run_id for n in (after, before)]
+        path = _json_path(key)
+        plain = {V.NUM, V.STR, None}
+        out: dict[int, list[tuple[int, int, float, Any]]] = {}
+        with translate_errors(f"reading the series {key!r} of run {run_id!r}"):
+            conn = self._conn()
+            scope_ids = [r[0] for r in conn.execute("SELECT id FROM scopes WHERE run_id = ? ORDER BY id", (run_id,))]
+            for table in self._tables_for_read():
+                col, kind = table.cols.get(key), table.kinds.get(key)
+                for scope_id in scope_ids:
+                    head = f"SELECT seq, step, time, {{}} FROM {table.name} WHERE scope_id = ? AND seq > ?{cut} AND "
+                    params = [scope_id, after_seq, *cut_params]
+                    rows: list[tuple[int, int, float, Any]] = []
+                    if col is not None:
+                        rows = conn.execute(head.format(col) + f"{col} IS NOT NULL ORDER BY seq", params).fetchall()
+                        if kind not in plain:
+                            rows = [(q, s, t, V.from_column(v, kind)) for q, s, t, v in rows]  # type: ignore[arg-type]
+                    # Values the column cannot hold (NaN, another kind) live in the overflow JSON.
+                    spilled = conn.execute(
+                        head.format("extra") + (f"{col} IS NULL AND " if col else "")
+                        + "extra IS NOT NULL AND json_extract(extra, ?) IS NOT NULL ORDER BY seq",
+                        [*params, path],
+                    ).fetchall()
+                    if spilled:
+                        rows = sorted([*rows, *((q, s, t, V.loads(e)[key]) for q, s, t, e in spilled)])
+                    if rows:
+                        have = out.get(scope_id)
+                        out[scope_id] = rows if have is None else sorted([*have, *rows])
+        return out
+
     def keys(self, run_ids: Iterable[str]) -> list[str]:
         with translate_errors("listing keys"):
             cursor = self._conn().execute(
