@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from recordkit._sinks import Mirror
     from recordkit._sql import SQLResult
     from recordkit._sync import SyncReport
+    from recordkit.ui.launch import UI
 
 
 def open(
@@ -450,6 +451,20 @@ class Store:
         from recordkit._sync import sync
 
         return sync(self, other, collections=collections)
+
+    def ui(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, open: bool = False) -> UI:
+        """Serve this store's web page from a background thread; returns at once with its ``url`` and ``stop()``.
+
+        Needs ``pip install 'recordkit[ui]'``; see docs/ui.md.
+
+        Examples
+        --------
+        >>> page = rk.open("records").ui()      # doctest: +SKIP
+        >>> page.url; page.stop()               # doctest: +SKIP
+        """
+        from recordkit.ui.launch import start
+
+        return start(self, host=host, port=port, token=token, open_browser=open)
 
     # --- housekeeping ------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:

@@ -933,5 +933,7 @@ def sync(source: str, destination: str, files: str | None, collections: tuple[st
     click.echo(f"{src.url} -> {dst.url}: {report}")
 
 
+main.add_command(__import__("recordkit.ui.command", fromlist=["ui"]).ui)  # the web page (issue 15)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
