@@ -60,6 +60,17 @@ def test_after_seq_reads_only_what_is_new(collection: rk.Collection) -> None:
     assert run.series("loss", after_seq=new.seqs[-1]) == []
 
 
+def test_scopes_with_the_same_fields_make_one_series(collection: rk.Collection) -> None:
+    with fast_run(collection) as run:
+        for step in range(4):
+            run.scope(phase="train").log({"loss": float(step)}, step=step)  # a new scope each time
+            run.scope(phase="eval").log({"loss": -float(step)}, step=step)
+    train, evaluate = run.series("loss")
+    assert (train.label, train.steps, train.values) == ("phase=train/loss", [0, 1, 2, 3], [0.0, 1.0, 2.0, 3.0])
+    assert evaluate.values == [0.0, -1.0, -2.0, -3.0] and len(train.scope_ids) == 4
+    assert train.seqs == sorted(train.seqs)
+
+
 def test_a_bad_key_is_refused(collection: rk.Collection) -> None:
     with fast_run(collection) as run:
         run.log(x=1)

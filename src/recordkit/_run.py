@@ -485,11 +485,17 @@ class Run(Scope):
         found = backend.series(self.id, key, after_seq=after_seq, superseded=superseded_ranges(self._store, [self.id]))
         rows = backend.scopes([self.id]) if found else {}
         scopes = merged_scope_fields(rows)
-        # The run's own fields hold for every series of it, so they do not tell series apart.
+        # The run's own fields hold for every series of it, so they do not tell series apart; scopes
+        # with the same fields (a new scope(phase="train") each epoch) make one series.
         shared = rows[self._row.root_scope].fields if self._row.root_scope in rows else {}
+        groups: dict[str, tuple[list[int], dict[str, Any]]] = {}
+        for sid in sorted(found):
+            fields = {k: v for k, v in scopes.get(sid, {}).items() if k not in shared}
+            groups.setdefault(json.dumps(encode(fields), sort_keys=True), ([], fields))[0].append(sid)
         return [
-            Series(key, sid, {k: v for k, v in scopes.get(sid, {}).items() if k not in shared}, found[sid])
-            for sid in sorted(found)
+            Series(key, tuple(sids), fields, found[sids[0]] if len(sids) == 1 else sorted(
+                row for sid in sids for row in found[sid]))
+            for sids, fields in groups.values()
         ]
 
     def plot(

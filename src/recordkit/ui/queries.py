@@ -318,7 +318,7 @@ class _Read:
     """One run's series of one key, as numpy columns, extended in place while the run is live."""
 
     def __init__(self) -> None:
-        self.scopes: dict[int, dict[str, Any]] = {}  # scope id -> label, seq, step, time, value arrays
+        self.scopes: dict[str, dict[str, Any]] = {}  # label -> scope, seq, step, time, value arrays
         self.last_seq = -1
         self.final = False
         self.lock = threading.Lock()
@@ -368,9 +368,9 @@ class SeriesCache:
     def _append(read: _Read, series: rk.Series) -> None:
         new = {"seq": np.array(series.seqs, dtype=np.int64), "step": np.array(series.steps, dtype=np.float64),
                "time": np.array(series.times, dtype=np.float64), "value": _numeric(series.values)}
-        have = read.scopes.get(series.scope_id)
+        have = read.scopes.get(series.label)
         if have is None:
-            read.scopes[series.scope_id] = {"label": series.label, "scope": plain(series.scope), **new}
+            read.scopes[series.label] = {"label": series.label, "scope": plain(series.scope), **new}
         else:
             for name, column in new.items():
                 have[name] = np.concatenate([have[name], column])
@@ -421,8 +421,8 @@ def series_for(
         since = None if after is None else after.get(run.id)
         epochs = _epochs(cache, run) if x == "epoch" and read.scopes else None
         with read.lock:  # a live run's arrays are replaced as it grows: take one consistent view
-            scopes = [(scope_id, dict(s)) for scope_id, s in read.scopes.items()]
-        for scope_id, s in scopes:
+            scopes = [dict(s) for s in read.scopes.values()]
+        for s in scopes:
             seq, steps, times, values = s["seq"], s["step"], s["time"], s["value"]
             if since is not None:
                 cut = int(np.searchsorted(seq, since, side="right"))
@@ -444,7 +444,6 @@ def series_for(
             drawn_x, drawn_y, raw = m4(xs, values, width, lo, hi)
             out.append({
                 "run": run.id,
-                "scope_id": scope_id,
                 "label": s["label"],
                 "scope": s["scope"],
                 "points": int(len(s["seq"])),

@@ -1,0 +1,18 @@
+// Talking to the server: JSON in, clear errors out.
+
+export class ApiError extends Error {}
+
+export async function getJSON(path, params) {
+  const query = params ? `?${new URLSearchParams(params)}` : "";
+  const response = await fetch(path + query, { headers: { Accept: "application/json" } });
+  let body = null;
+  try { body = await response.json(); } catch { body = null; }
+  if (!response.ok) {
+    throw new ApiError(body && body.error ? body.error : `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+export function fileURL(runId, name) {
+  return `/api/runs/${encodeURIComponent(runId)}/files/${name.split("/").map(encodeURIComponent).join("/")}`;
+}
