@@ -384,11 +384,11 @@ class SeriesCache:
                 total -= dropped.points
 
 
-def _epochs(cache: SeriesCache, run: rk.Run) -> tuple[Any, Any]:
-    """(steps, epochs) of the run's ``epoch`` key, all scopes together, sorted by step."""
+def _epochs(cache: SeriesCache, run: rk.Run) -> tuple[Any, Any] | None:
+    """(steps, epochs) of the run's ``epoch`` key, all scopes together, sorted by step; None without one."""
     read = cache.get(run, "epoch")
     if not read.scopes:
-        raise BadRequest(f"run {run.id} logged no 'epoch' key, so it cannot be drawn against epochs")
+        return None
     steps = np.concatenate([s["step"] for s in read.scopes.values()])
     epochs = np.concatenate([s["value"] for s in read.scopes.values()])
     order = np.argsort(steps, kind="stable")
@@ -409,17 +409,21 @@ def series_for(
     """Each run's series of ``key`` (one per scope), downsampled to ``width`` pixel columns over ``[lo, hi]``.
 
     With ``after`` (run id → sequence number), only the points logged since are sent, raw unless there
-    are more than the width holds: the answer a live chart appends to what it has.
+    are more than the width holds: the answer a live chart appends to what it has. Against ``epoch``,
+    a run that logged no ``epoch`` key is left out and named in ``skipped``.
     """
     if x not in X_AXES:
         raise BadRequest(f"x is one of {', '.join(X_AXES)}, not {x!r}")
     if not 0 < width <= MAX_WIDTH:
         raise BadRequest(f"width is 1 to {MAX_WIDTH} pixel columns, not {width}")
-    out = []
+    out, skipped = [], []
     for run in runs:
         read = cache.get(run, key)
         since = None if after is None else after.get(run.id)
         epochs = _epochs(cache, run) if x == "epoch" and read.scopes else None
+        if x == "epoch" and read.scopes and epochs is None:
+            skipped.append({"run": run.id, "reason": f"run {run.name or run.id} logged no 'epoch' key"})
+            continue
         with read.lock:  # a live run's arrays are replaced as it grows: take one consistent view
             scopes = [dict(s) for s in read.scopes.values()]
         for s in scopes:
@@ -452,7 +456,7 @@ def series_for(
                 "x": [_number(v) for v in drawn_x.tolist()],
                 "y": [_number(v) for v in drawn_y.tolist()],
             })
-    return {"key": key, "x_axis": x, "series": out,
+    return {"key": key, "x_axis": x, "series": out, "skipped": skipped,
             "live": [run.id for run in runs if run.status in (rk.RunStatus.RUNNING, rk.RunStatus.PAUSED)]}
 
 

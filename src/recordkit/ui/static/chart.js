@@ -31,7 +31,8 @@ export function mountChart(container, options) {
   const opts = { x: "step", smooth: 0, log: false, height: 420, ...options };
   const runNames = new Map(opts.runs.map((r) => [r.id, r.label]));
   const colors = new Map(opts.runs.map((r, i) => [r.id, PALETTE[i % PALETTE.length]]));
-  let series = [];   // {key: run:scope, run, label, x: [], y: [], last_seq, points, raw}
+  let series = [];   // {key: run + label, run, label, x: [], y: [], last_seq, points, raw}
+  let skipped = [];  // runs the server left out (no epoch key to draw against)
   let plot = null;
   let zoom = null;   // [lo, hi] or null
   let liveTimer = null;
@@ -84,9 +85,8 @@ export function mountChart(container, options) {
       perRun.set(s.run, n + 1);
       uSeries.push({ label: label(s), stroke: colors.get(s.run), width: 1.5, dash: n ? [[], [6, 3], [2, 2], [8, 2, 2, 2]][n % 4] : undefined,
         spanGaps: false, points: { show: false }, value: (u, v) => fmtValue(v) });
-      legend.append(el("li", {}, el("span", { class: "swatch", style: `background:${colors.get(s.run)}` }),
-        `${label(s)} — ${s.points.toLocaleString()} points${s.raw ? "" : " (downsampled)"}`));
     }
+    drawLegend();
     const xValues = opts.x === "time" ? (u, ticks) => ticks.map((t) => fmtDuration(t)) : undefined;
     plot = new uPlot({
       width: width(),
@@ -94,33 +94,40 @@ export function mountChart(container, options) {
       series: uSeries,
       scales: { x: { time: false }, y: { distr: opts.log ? 3 : 1 } },
       axes: [{ ...axis, label: X_LABELS[opts.x], values: xValues }, { ...axis, label: opts.key, size: 70 }],
-      cursor: { drag: { x: true, y: false, setScale: true } },
+      // A drag selects a range; the chart then asks the server for that range's points.
+      cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { show: true, live: true },
-      hooks: { setSelect: [() => {}], setScale: [(u, key) => { if (key === "x") onScale(u); }] },
+      hooks: { setSelect: [(u) => onSelect(u)] },
     }, aligned(), box);
     plot.over.addEventListener("dblclick", () => resetZoom());
   }
 
-  let scaleTimer = null;
-  let settingData = false;
-  function onScale(u) {
-    if (settingData) return;
-    const { min, max } = u.scales.x;
-    if (min === null || max === null) return;
-    clearTimeout(scaleTimer);
-    scaleTimer = setTimeout(() => zoomTo(min, max, false), 60);
+  function onSelect(u) {
+    const { left, width: span } = u.select;
+    if (span < 2) return;
+    const lo = u.posToVal(left, "x"), hi = u.posToVal(left + span, "x");
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    zoomTo(lo, hi);
   }
 
-  function describe(data) {
-    const total = data.series.reduce((n, s) => n + s.points, 0);
-    const drawn = data.series.reduce((n, s) => n + s.x.length, 0);
+  function drawLegend() {
+    legend.replaceChildren(...series.map((s) => el("li", {},
+      el("span", { class: "swatch", style: `background:${colors.get(s.run)}` }),
+      `${label(s)} — ${s.points.toLocaleString()} points${s.raw ? "" : " (downsampled)"}`)));
+  }
+
+  function describe() {
+    const total = series.reduce((n, s) => n + s.points, 0);
+    const drawn = series.reduce((n, s) => n + s.x.length, 0);
     const range = zoom ? ` in ${fmtValue(zoom[0])}…${fmtValue(zoom[1])}` : "";
     info.textContent = `${series.length} series, ${total.toLocaleString()} points logged, ${drawn.toLocaleString()} drawn${range}` +
-      (data.series.every((s) => s.raw) ? " (every point)" : " (min/max per pixel column)");
+      (series.every((s) => s.raw) ? " (every point)" : " (min/max per pixel column)") +
+      skipped.map((s) => `; left out: ${s.reason}`).join("");
     announce(info.textContent);
   }
 
   function take(data) {
+    skipped = data.skipped || [];
     series = data.series.map((s) => ({ ...s, key: `${s.run}\u0000${s.label}` }));
   }
 
@@ -134,7 +141,7 @@ export function mountChart(container, options) {
       take(data);
       build();
       if (zoom && plot) setScale(zoom);
-      describe(data);
+      describe();
       container.dataset.drawn = String(Date.now());
       live(data.live);
       if (opts.onLoad) opts.onLoad(data);
@@ -148,12 +155,10 @@ export function mountChart(container, options) {
   }
 
   function setScale(range) {
-    settingData = true;
     plot.setScale("x", { min: range[0], max: range[1] });
-    settingData = false;
   }
 
-  async function zoomTo(lo, hi, move = true) {
+  async function zoomTo(lo, hi) {
     zoom = [lo, hi];
     const mine = ++request;
     const data = await fetchSeries(zoom, null);
@@ -162,14 +167,13 @@ export function mountChart(container, options) {
       data.series.every((s, i) => `${s.run}\u0000${s.label}` === series[i].key);
     take(data);
     if (!sameSeries) { build(); setScale(zoom); } else {
-      settingData = true;
       plot.setData(aligned(), false);
       plot.setScale("x", { min: lo, max: hi });
-      settingData = false;
     }
-    describe(data);
+    drawLegend();
+    describe();
     container.dataset.drawn = String(Date.now());
-    if (move && opts.onZoom) opts.onZoom(zoom);
+    if (opts.onZoom) opts.onZoom(zoom);
   }
 
   function resetZoom() {
@@ -201,11 +205,11 @@ export function mountChart(container, options) {
         }
         if (fresh) { load(); return; }
         if (added && plot) {
-          settingData = true;
           plot.setData(aligned(), !zoom);
           if (zoom) plot.setScale("x", { min: zoom[0], max: zoom[1] });
-          settingData = false;
           container.dataset.drawn = String(Date.now());
+          drawLegend();
+          describe();
         }
         live(data.live);
       } catch (e) { announce(e.message); live(ids); }
@@ -229,7 +233,6 @@ export function mountChart(container, options) {
     destroy() {
       stopped = true;
       clearTimeout(liveTimer);
-      clearTimeout(scaleTimer);
       resize.disconnect();
       window.removeEventListener("recordkit:theme", rebuild);
       if (plot) plot.destroy();
