@@ -222,4 +222,4 @@ def test_series_leave_out_superseded_records(collection: rk.Collection) -> None:
         resumed.log(x=step + 0.5, step=step)
     resumed.finish()
     (series,) = resumed.series("x")
-    assert list(zip(series.steps, series.values)) == _steps_and_x(resumed)
+    assert list(zip(series.steps, series.values, strict=True)) == _steps_and_x(resumed)

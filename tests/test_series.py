@@ -29,7 +29,7 @@ def test_a_key_logged_in_two_scopes_is_two_series(collection: rk.Collection) -> 
     assert evaluated.steps == [0, 2, 4] and evaluated.values == [2.0, 2 / 3, 0.4]
     assert evaluated.scope == {"phase": "eval"} and len(evaluated) == 3
     assert trained.seqs == sorted(trained.seqs) and len(set(trained.seqs + evaluated.seqs)) == 8
-    assert all(a <= b for a, b in zip(trained.times, trained.times[1:]))
+    assert all(a <= b for a, b in zip(trained.times, trained.times[1:], strict=False))
     assert [s.label for s in run.series("acc")] == ["phase=eval/acc"]
     assert run.series("never") == []
 

@@ -380,13 +380,18 @@ class Series:
     ``seqs``, ``steps``, ``times`` and ``values`` are equal-length lists in log order. ``scope`` holds
     the scope's fields merged with its ancestors', less the run's own fields (which every series of
     the run shares; so it is empty for the run's own records); scopes with the same fields (listed in
-    ``scope_ids``) make one series. ``label`` names the series by them: ``"loss"``, ``"phase=eval/loss"``, ``"model=m1/phase=eval/loss"``.
+    ``scope_ids``) make one series. ``label`` names the series by them: ``"loss"``,
+    ``"phase=eval/loss"``, ``"model=m1/phase=eval/loss"``.
     """
 
     __slots__ = ("key", "scope", "scope_ids", "seqs", "steps", "times", "values")
 
     def __init__(
-        self, key: str, scope_ids: tuple[int, ...], scope: Mapping[str, Any], rows: Sequence[tuple[int, int, float, Any]]
+        self,
+        key: str,
+        scope_ids: tuple[int, ...],
+        scope: Mapping[str, Any],
+        rows: Sequence[tuple[int, int, float, Any]],
     ) -> None:
         self.key = key
         self.scope_ids = scope_ids

@@ -170,8 +170,9 @@ def test_a_running_run_updates_live(tab: Any, page: Any, ui_store: UIStore) -> N
     for step in range(100, 110):
         live.log({"loss": 0.01}, step=step)
     live.flush()
-    tab.wait_for_function(
-        f"() => document.querySelector('.chart-info').textContent.includes('{before + 10} points logged')", timeout=15_000)
+    grown = f"{before + 10} points logged"
+    tab.wait_for_function(f"() => document.querySelector('.chart-info').textContent.includes('{grown}')",
+                          timeout=15_000)
     tab.goto(page.url)
     tab.wait_for_selector("tr.status-row-running")
     assert "live" in tab.locator("tr.status-row-running").inner_text()

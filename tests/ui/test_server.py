@@ -377,3 +377,17 @@ def test_without_the_extra_the_error_names_it() -> None:
             "except rk.MissingDependencyError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert "pip install 'recordkit[ui]'" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(root)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("recordkit-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("index.html", "app.js", "chart.js", "style.css", "vendor/uplot/uPlot.esm.js",
+                 "vendor/uplot/uPlot.min.css", "vendor/uplot/LICENSE"):
+        assert f"recordkit/ui/static/{name}" in shipped, name

@@ -150,6 +150,18 @@ class RunTables:
         self._lock = threading.Lock()
         self._kept: OrderedDict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = OrderedDict()
 
+    def collections(self) -> list[dict[str, Any]]:
+        """Each collection's name and number of runs (kept as long as a table)."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(("collections",))
+            if kept is not None and now - kept[0] < TABLE_TTL:
+                return kept[1]
+        found = [{"name": c.name, "runs": len(c)} for c in self.store.collections()]
+        with self._lock:
+            self._kept[("collections",)] = (now, found)
+        return found
+
     def rows(self, collection: str | None, where: Mapping[str, Any], sort: str | None, key: tuple[Any, ...],
              fresh: bool = False) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -232,7 +244,7 @@ def run_detail(run: rk.Run) -> dict[str, Any]:
     env = dict(run.env)
     git = env.pop("git", None)
     error = run.error
-    return plain({
+    detail: dict[str, Any] = plain({
         **run_brief(run),
         "error_number": run.error_number,
         "start": run.start_time,
@@ -262,6 +274,7 @@ def run_detail(run: rk.Run) -> dict[str, Any]:
         "error": None if error is None else dict(error),
         "events": len(run.events),
     })
+    return detail
 
 
 def _file(info: Any) -> dict[str, Any]:
@@ -288,7 +301,7 @@ def git_diff(run: rk.Run, git: Mapping[str, Any]) -> str | None:
     diff = git.get("diff")
     if not isinstance(diff, Mapping) or not isinstance(diff.get("file"), str):
         return None
-    name = diff["file"]
+    name = str(diff["file"])
     if "/" in name or "\\" in name or name.startswith("."):
         return None  # a plain file name inside the run's folder, never a path elsewhere
     try:
@@ -450,7 +463,7 @@ def series_for(
                 "run": run.id,
                 "label": s["label"],
                 "scope": s["scope"],
-                "points": int(len(s["seq"])),
+                "points": len(s["seq"]),
                 "raw": raw,
                 "last_seq": int(s["seq"][-1]) if len(s["seq"]) else -1,
                 "x": [_number(v) for v in drawn_x.tolist()],

@@ -206,8 +206,7 @@ def make_app(store: rk.Store, *, host: str = "127.0.0.1", token: str | None = No
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     def store_info(request: Request) -> JSONResponse:
-        collections = [{"name": c.name, "runs": len(c)} for c in store.collections()]
-        return JSONResponse({"url": store.url, "collections": collections, "version": rk.__version__})
+        return JSONResponse({"url": store.url, "collections": tables.collections(), "version": rk.__version__})
 
     def runs(request: Request) -> JSONResponse:
         params = request.query_params

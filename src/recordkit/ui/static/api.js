@@ -16,3 +16,11 @@ export async function getJSON(path, params) {
 export function fileURL(runId, name) {
   return `/api/runs/${encodeURIComponent(runId)}/files/${name.split("/").map(encodeURIComponent).join("/")}`;
 }
+
+let storeInfo = null;
+
+// The store's URL and collections, asked once per page load.
+export function getStore() {
+  if (!storeInfo) storeInfo = getJSON("/api/store").catch((error) => { storeInfo = null; throw error; });
+  return storeInfo;
+}

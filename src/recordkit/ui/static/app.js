@@ -3,7 +3,7 @@ import { renderRuns } from "./runs.js";
 import { renderRun } from "./run.js";
 import { renderCompare } from "./compare.js";
 import { announce } from "./dom.js";
-import { getJSON } from "./api.js";
+import { getStore } from "./api.js";
 
 const view = document.getElementById("view");
 let cleanup = null;
@@ -56,7 +56,7 @@ document.addEventListener("keydown", (event) => {
 
 initTheme();
 window.addEventListener("hashchange", route);
-getJSON("/api/store").then((info) => {
+getStore().then((info) => {
   document.getElementById("store-url").textContent = info.url;
   document.title = `recordkit · ${info.url}`;
 }).catch((error) => announce(error.message));
