@@ -195,7 +195,8 @@ def test_bad_series_requests(page: Any, ui_store: UIStore) -> None:
     for query, message in [(f"runs={base}", "needs key=NAME"), (f"runs={base}&key=loss&x=wall", "x is one of"),
                            (f"runs={base}&key=loss&width=0", "width is 1 to"),
                            (f"runs={base}&key=loss&after=[1]", "after is a JSON object"),
-                           (f"runs={base}&key=loss&lo=a", "lo is a number")]:
+                           (f"runs={base}&key=loss&lo=a", "lo is a finite number"),
+                           (f"runs={base}&key=loss&hi=nan", "hi is a finite number")]:
         answer = fetch(page.url, f"/api/series?{query}")
         assert answer.status == 400 and message in answer.json()["error"], query
 

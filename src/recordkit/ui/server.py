@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -167,9 +168,12 @@ def _float(request: Request, name: str) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise Q.BadRequest(f"{name} is a number, not {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise Q.BadRequest(f"{name} is a finite number, not {text!r}")
+    return value
 
 
 def _ids(request: Request, name: str) -> list[str]:
