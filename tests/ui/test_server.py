@@ -241,6 +241,25 @@ def test_a_long_series_is_downsampled_and_zooming_sends_raw_points(long_run_page
     assert zoomed["y"][12_345 - 12_299] == 1e6
 
 
+@pytest.mark.postgres
+def test_the_page_serves_a_postgresql_store(pg_url: str, tmp_path: Path) -> None:
+    store = rk.open(pg_url, files=tmp_path / "files")
+    with store.collection("shared").start_run(name="pg", capture=False, config={"lr": 0.1}) as run:
+        for step in range(30):
+            run.scope(phase="train").log({"loss": 1.0 / (step + 1)}, step=step)
+            run.scope(phase="eval").log({"loss": 2.0 / (step + 1)}, step=step)
+    try:
+        with store.ui() as page:
+            table = api(page, "/api/runs", filter=["loss<0.05"])
+            assert names(table) == ["pg"] and table["rows"][0]["config.lr"] == 0.1
+            series = api(page, "/api/series", runs=run.id, key="loss", width=10)["series"]
+            assert [(s["label"], s["points"], s["raw"]) for s in series] == [
+                ("phase=train/loss", 30, False), ("phase=eval/loss", 30, False)]
+            assert api(page, f"/api/runs/{run.id}")["summary"]["loss"]["count"] == 60
+    finally:
+        store.close()
+
+
 # --- security -------------------------------------------------------------------------------------
 
 

@@ -302,8 +302,8 @@ def git_diff(run: rk.Run, git: Mapping[str, Any]) -> str | None:
     if not isinstance(diff, Mapping) or not isinstance(diff.get("file"), str):
         return None
     name = str(diff["file"])
-    if "/" in name or "\\" in name or name.startswith("."):
-        return None  # a plain file name inside the run's folder, never a path elsewhere
+    if run.collection.store.path is None or "/" in name or "\\" in name or name.startswith("."):
+        return None  # a plain file name inside the run's folder (if the store has folders), never elsewhere
     try:
         with (run.folder / name).open("rb") as f:
             return f.read(MAX_DIFF).decode("utf-8", "replace")
