@@ -93,6 +93,17 @@ def test_a_typo_in_where_is_an_error_not_an_empty_list(three_runs: rk.Store) -> 
         three_runs.runs(where={"stauts": "finished"})
 
 
+def test_a_callable_tests_a_run_row_column_metrics_included(three_runs: rk.Store) -> None:
+    above = {"acc": lambda v: v is not None and v > 0.5}
+    assert names(three_runs.run_table(where=above)) == ["a", "c"]
+    assert names(three_runs.runs(where={**above, "config.lr": 0.3})) == ["c"]
+    assert names(three_runs.run_table(where={"name": lambda v: "c" in v or "d" in v}, sort="-acc")) == ["c", "d"]
+    assert names(three_runs.collection("study").runs(where={"tags": lambda t: "x" in t})) == ["a"]
+    assert names(three_runs.run_table(where={"loss": lambda v: v is not None}, limit=1)) == ["a"]
+    with pytest.raises(rk.QueryError, match="'acx' is in no listed run"):
+        three_runs.run_table(where={"acx": lambda v: True})
+
+
 def test_sort_puts_missing_and_nan_last_in_both_directions(three_runs: rk.Store) -> None:
     assert names(three_runs.run_table(sort="loss")) == ["a", "b", "c", "d"]
     assert names(three_runs.run_table(sort="-loss")) == ["b", "a", "c", "d"]  # c's last loss is NaN, d has none

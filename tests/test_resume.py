@@ -116,6 +116,8 @@ def test_resume_can_supersede_records_after_the_checkpoint(collection: rk.Collec
     assert resumed.records.mean("x") == pytest.approx(sum(x for _, x in expected) / 10)
     assert len(collection.records.where(step=7)) == 1
     assert len(resumed.records.with_superseded()) == 14  # nothing was deleted
+    (series,) = resumed.series("x")  # a series leaves them out too
+    assert list(zip(series.steps, series.values, strict=True)) == expected
     event = resumed.events.named("resumed")[0]
     assert event.data["superseded_after_step"] == 5 and event.data["after_checkpoint"] == "supersede"
 
@@ -212,3 +214,4 @@ def test_resume_an_interrupted_run(collection: rk.Collection) -> None:
         resumed.log(x=1.0)
     assert resumed.status == "finished" and _steps_and_x(resumed) == [(0, 0.0), (1, 1.0)]
     assert resumed.events.named("resumed")[0].data["previous_status"] == "interrupted"
+

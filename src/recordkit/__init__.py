@@ -41,6 +41,7 @@ from recordkit.runs.distributed import DistInfo, dist_info
 from recordkit.runs.run import Run, RunStatus, Scope
 
 if _TYPE_CHECKING:
+    from recordkit.read.records import Series
     from recordkit.read.sql import SQLResult
     from recordkit.runs.checkpoints import Checkpoint, LoadedCheckpoint, Retention
     from recordkit.runs.events import Event, EventContext, Events, Timed
@@ -67,6 +68,7 @@ _LAZY = {
     "Timed": "recordkit.runs.events",
     "FileInfo": "recordkit.runs.files",
     "Link": "recordkit.runs.lineage",
+    "Series": "recordkit.read.records",
 }
 
 
@@ -116,6 +118,7 @@ __all__ = [
     "RunStatus",
     "SQLResult",
     "Scope",
+    "Series",
     "Settings",
     "StepOrderError",
     "StepOrderWarning",

@@ -25,6 +25,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "psycopg": ("postgres", "the PostgreSQL store"),
     "matplotlib": ("plot", "plots"),
     "tensorboard": ("tensorboard", "the TensorBoard mirror"),
+    "starlette": ("ui", "the web page"),
+    "uvicorn": ("ui", "the web page"),
 }
 
 

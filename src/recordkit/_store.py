@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from recordkit.read.sync import SyncReport
     from recordkit.runs.events import Events
     from recordkit.sinks.base import Mirror
+    from recordkit.ui.launch import UI
 
 
 def open(
@@ -216,7 +217,9 @@ class Store:
         where
             Equality conditions on run fields (``status``, ``name``, ``number``, ``tag``…) and config
             values (``config.lr`` or just ``lr``), as a dict or as ``KEY=VALUE`` texts (read by
-            ``recordkit.read.listing.parse_where``, the parser of ``--where``).
+            ``recordkit.read.listing.parse_where``, the parser of ``--where``). In a dict, a callable
+            value tests a column of the run's row instead, metrics included
+            (``{"acc": lambda v: v is not None and v > 0.9}``; a missing value is passed as None).
         sort
             A run-row column (``start``, ``loss``, ``config.lr``…); ``-column`` sorts descending.
             Missing and NaN values come last.
@@ -266,7 +269,8 @@ class Store:
 
             with _gc_paused():
                 rows = self._rows(collection)
-        if rows_only and not sort and (limit is None or limit >= 0):  # no metric needed: no summaries read
+        # No metric needed (no sort, no column test): no summaries read.
+        if rows_only and not sort and (limit is None or limit >= 0) and not _listing.split_tests(where)[1]:
             kept = _listing.filter_rows(rows, where)
             return kept if limit is None else kept[:limit]
         from recordkit._writer import _gc_paused
@@ -400,6 +404,20 @@ class Store:
         from recordkit.read.sync import sync
 
         return sync(self, other, collections=collections)
+
+    def ui(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, open: bool = False) -> UI:
+        """Serve this store's web page from a background thread; returns at once with its ``url`` and ``stop()``.
+
+        Needs ``pip install 'recordkit[ui]'``; see docs/ui.md.
+
+        Examples
+        --------
+        >>> page = rk.open("records").ui()      # doctest: +SKIP
+        >>> page.url; page.stop()               # doctest: +SKIP
+        """
+        from recordkit.ui.launch import start
+
+        return start(self, host=host, port=port, token=token, open_browser=open)
 
     # --- housekeeping ------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:

@@ -496,6 +496,22 @@ class Backend(abc.ABC):
     def max_seq(self, run_id: str) -> int:
         """Highest record sequence number of a run (-1 if none), so a resumed run continues it."""
 
+    def series(
+        self, run_id: str, key: str, *, after_seq: int = -1, superseded: Sequence[tuple[str, int, int]] = ()
+    ) -> dict[int, list[tuple[int, int, float, Any]]]:
+        """Per scope id, the ``(seq, step, time, value)`` of every record of the run that holds an own,
+        non-null value for ``key`` and has ``seq > after_seq``, in log order; ``superseded`` as in
+        :class:`RecordQuery` (exact). Not abstract: this default reads through :meth:`iter_records`;
+        an engine answers it faster by reading only the key's column.
+        """
+        out: dict[int, list[tuple[int, int, float, Any]]] = {}
+        query = RecordQuery(run_ids=[run_id], keys=frozenset({key}), superseded=superseded)
+        for _, raw in self.iter_records(query):
+            value = raw.values.get(key)
+            if raw.seq > after_seq and value is not None:
+                out.setdefault(raw.scope_id, []).append((raw.seq, raw.step, raw.time, value))
+        return out
+
     # --- listing, deleting, collecting garbage (not abstract: a new engine may add them later) ------
     def summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, KeySummary]]:
         """Per run, what :meth:`summary` gives for it, for many runs in one round trip.

@@ -548,6 +548,14 @@ class SQLBackend(Backend):
         return finish_aggregate(function, count, total, low, high)
 
     @retried
+    def series(
+        self, run_id: str, key: str, *, after_seq: int = -1, superseded: Sequence[tuple[str, int, int]] = ()
+    ) -> dict[int, list[tuple[int, int, float, Any]]]:
+        from recordkit.backends.series import read_series
+
+        return read_series(self, run_id, key, after_seq, superseded)
+
+    @retried
     def keys(self, run_ids: Iterable[str]) -> list[str]:
         dialect = self.dialect
         with self._errors("listing keys"):

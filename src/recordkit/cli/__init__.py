@@ -42,6 +42,7 @@ import click
 
 import recordkit as rk
 from recordkit.cli import records, runs, store
+from recordkit.ui.command import ui
 
 
 class _Group(click.Group):
@@ -81,6 +82,7 @@ for _command in (
     store.demo,
     store.gc,
     store.sync,
+    ui,  # the local web page (docs/ui.md)
 ):
     main.add_command(_command)
 del _command

@@ -9,7 +9,8 @@ from its records, never from its environment, so listing 10,000 runs stays well 
   an identity column or starts with ``config.``/``metric.``);
 * every config value, ``config.<dotted key>``.
 
-Filters (``where``) compare run fields and config values for equality:
+Filters (``where``) compare run fields and config values for equality (in a dict, a callable value
+instead tests a run-row column, metrics included: ``{"acc": lambda v: v is not None and v > 0.9}``):
 
 ==========================================  ================================================
 key                                         compares
@@ -279,6 +280,24 @@ def filter_rows(rows: Sequence[RunRow], where: Where) -> list[RunRow]:
     return [row for row in rows if matches(row, conditions)]
 
 
+def split_tests(where: Where) -> tuple[dict[str, Any], dict[str, Callable[[Any], bool]]]:
+    """(equality conditions, column tests): a callable value of a ``where`` dict tests a run-row column."""
+    conditions = as_conditions(where)
+    tests = {key: value for key, value in conditions.items() if callable(value)}
+    return {key: value for key, value in conditions.items() if key not in tests}, tests
+
+
+def _tested(
+    pairs: list[tuple[RunRow, dict[str, Any]]], tests: Mapping[str, Callable[[Any], bool]]
+) -> list[tuple[RunRow, dict[str, Any]]]:
+    """The runs whose run-row columns pass every test (a column a run lacks is passed as None)."""
+    for column in tests:
+        if pairs and not any(column in table for _, table in pairs):
+            known = sorted({name for _, table in pairs for name in table})
+            raise QueryError(f"--where column {column!r} is in no listed run; known: {', '.join(known)}")
+    return [(row, table) for row, table in pairs if all(test(table.get(col)) for col, test in tests.items())]
+
+
 # --- sorting ---------------------------------------------------------------------------------------
 
 
@@ -336,10 +355,13 @@ def select(
     """
     if limit is not None and limit < 0:
         raise QueryError(f"limit must be 0 or more, not {limit!r}")
-    kept = filter_rows(rows, where)
-    if _needs_summaries(sort):
+    equal, tests = split_tests(where)
+    kept = filter_rows(rows, equal)
+    if tests or _needs_summaries(sort):
         found = last_values([row.id for row in kept])
         pairs = [(row, table_row(row, found.get(row.id, {}))) for row in kept]
+        if tests:
+            pairs = _tested(pairs, tests)
         order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
         pairs.sort(key=lambda pair: order[id(pair[1])])
         return pairs if limit is None else pairs[:limit]
