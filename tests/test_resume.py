@@ -120,6 +120,11 @@ def test_resume_can_supersede_records_after_the_checkpoint(collection: rk.Collec
     assert list(zip(series.steps, series.values, strict=True)) == expected
     event = resumed.events.named("resumed")[0]
     assert event.data["superseded_after_step"] == 5 and event.data["after_checkpoint"] == "supersede"
+    # The sealed Parquet file (what DuckDB, Polars and Spark read) holds what every read holds.
+    if collection.store.path is not None:
+        pq = pytest.importorskip("pyarrow.parquet")
+        sealed = pq.read_table(collection.store.seal(resumed)).to_pydict()
+        assert list(zip(sealed["step"], sealed["x"], strict=True)) == expected
 
 
 def test_resume_ignoring_checkpoints(collection: rk.Collection) -> None:

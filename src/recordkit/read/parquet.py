@@ -99,6 +99,7 @@ def _constant(pa: Any, value: Any, n: int) -> Any:
 def run_table(store: Store, row: RunRow) -> Any:
     """The run's flat records as a pyarrow Table (columns as in the module docstring)."""
     pa = require_pyarrow()
+    from recordkit.read.records import superseded_ranges
     from recordkit.runs.meta import flatten_config
 
     backend = store.backend
@@ -110,7 +111,10 @@ def run_table(store: Store, row: RunRow) -> Any:
     steps: list[int] = []
     times: list[float] = []
     values: list[dict[str, Any]] = []
-    for _, raw in backend.iter_records(RecordQuery(run_ids=[row.id])):
+    # Records a resume superseded stay in the store, but not in the file: readers of Parquet see what
+    # every recordkit read sees.
+    superseded = superseded_ranges(backend, [row.id])
+    for _, raw in backend.iter_records(RecordQuery(run_ids=[row.id], superseded=superseded)):
         scope_ids.append(raw.scope_id)
         seqs.append(raw.seq)
         steps.append(raw.step)
