@@ -379,6 +379,8 @@ def test_sigkill_mid_run(tmp_path: Path, children: list[Child]) -> None:
 # --- 4. SIGTERM / 5. SIGINT ----------------------------------------------------------------------
 SIGNALLED = """
 form, activity, marker = ARGS
+# A test runner started under nohup hands down an ignored SIGHUP; this child must see the default.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 # idle: nothing is flushed on the timer (60 s), so every record stored was drained by the handler.
 store = rk.open(STORE, flush_interval=60.0 if activity == "idle" else 0.5)
 col = store.collection("study")
@@ -439,6 +441,19 @@ def test_sigterm_marks_interrupted(tmp_path: Path, children: list[Child], form: 
     else:
         assert len(rows) >= 500
         assert _first_mismatch(rows, [(i, i * 0.5) for i in range(len(rows))]) is None
+
+
+@pytest.mark.parametrize("form", ["with", "explicit"])
+def test_sighup_marks_interrupted_like_sigterm(tmp_path: Path, children: list[Child], form: str) -> None:
+    # A closed terminal or ssh session: the run was stopped from outside, it did not crash.
+    child, run = _signalled(tmp_path, children, form, "idle", signal.SIGHUP)
+    assert child.proc.returncode == -signal.SIGHUP, child.stderr
+    assert "could not finish" not in child.stderr
+    assert run.status is rk.RunStatus.INTERRUPTED
+    assert run.error is not None
+    assert run.error["message"] == f"terminated by signal {int(signal.SIGHUP)} (SIGHUP)"
+    assert run.end_time is not None
+    assert _ix(run) == [(i, i * 0.5) for i in range(500)]  # nothing logged before the hangup is lost
 
 
 def test_ctrl_c_inside_with_marks_interrupted(tmp_path: Path, children: list[Child]) -> None:

@@ -1,9 +1,10 @@
-"""What happens to live runs when the process ends: normal exit, an uncaught exception, SIGTERM.
+"""What happens to live runs when the process ends: normal exit, an uncaught exception, SIGTERM, SIGHUP.
 
 * Normal interpreter exit: runs still live are finished (``failed`` if an uncaught exception is
   ending the process), then the writer drains every buffer.
-* SIGTERM: live runs are marked ``interrupted``, the writer drains, then the previous handler runs
-  (by default the process dies of SIGTERM, so its exit status is the usual one).
+* SIGTERM and SIGHUP (a closed terminal or ssh session): live runs are marked ``interrupted``, the
+  writer drains, then the previous handler runs (by default the process dies of that signal, so its
+  exit status is the usual one). A SIGHUP already ignored (``nohup``) stays ignored.
 * SIGKILL cannot be caught: the next reader sees the dead pid (or an expired heartbeat) and shows
   the run ``crashed``.
 """
@@ -25,7 +26,9 @@ _live: dict[str, Run] = {}
 _installed = False
 _install_lock = threading.Lock()
 _uncaught: BaseException | None = None
-_previous_sigterm: Any = None
+_previous_handlers: dict[int, Any] = {}
+# The signals that end a run as `interrupted` (SIGHUP is missing on Windows).
+_ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 _previous_excepthook = sys.excepthook
 _original_exit = sys.exit
 _exit_code: Any = None
@@ -52,7 +55,7 @@ def live_run(run_id: str) -> Run | None:
 
 
 def _install() -> None:
-    global _installed, _previous_sigterm
+    global _installed
     if _installed:
         return
     with _install_lock:
@@ -63,8 +66,12 @@ def _install() -> None:
         sys.exit = _recording_exit  # type: ignore[assignment]
         if threading.current_thread() is threading.main_thread():
             # Only the main thread may set handlers; runs started elsewhere rely on atexit.
-            _previous_sigterm = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, _on_sigterm)
+            for signum in _ENDING_SIGNALS:
+                previous = signal.getsignal(signum)
+                if signum != signal.SIGTERM and previous == signal.SIG_IGN:
+                    continue  # nohup: the process is meant to survive a hangup, so is its run
+                _previous_handlers[signum] = previous
+                signal.signal(signum, _on_sigterm)
         _installed = True
 
 
@@ -116,21 +123,22 @@ def _at_exit() -> None:
 
 
 class Terminated(BaseException):
-    """Stands for SIGTERM in a run's stored error."""
+    """Stands for SIGTERM (or SIGHUP) in a run's stored error."""
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _finish_all("interrupted", Terminated(f"terminated by signal {signum} (SIGTERM)"))
+    name = signal.Signals(signum).name
+    _finish_all("interrupted", Terminated(f"terminated by signal {signum} ({name})"))
     from recordkit._writer import current_writer
 
     writer = current_writer()
     if writer is not None:
         writer.close()
-    previous = _previous_sigterm
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
     if callable(previous):
         previous(signum, frame)
         return
     if previous == signal.SIG_IGN:
         return
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
