@@ -34,6 +34,7 @@ from recordkit.backends.base import (
     Backend,
     EventRow,
     FileRow,
+    JournalMark,
     KeySummary,
     LazyEnvRunRow,
     LinkRow,
@@ -402,14 +403,50 @@ class SQLBackend(Backend):
             self._commit_batch(self._conn(), items)
 
     def _commit_batch(self, conn: Any, items: Sequence[WriteItem], batch_id: str | None = None) -> None:
-        """Apply ``items`` in one transaction; a ``batch_id`` committed before (a replay) changes nothing."""
+        """Apply ``items`` in one transaction; a ``batch_id`` committed before (a replay) changes nothing,
+        nor does a batch whose journal mark is not beyond the stored one."""
+        mark = items[-1] if items and type(items[-1]) is JournalMark else None
         try:
             with self.dialect.transaction(conn):
+                if mark is not None:
+                    if not self._mark_advances(conn, mark):
+                        return
+                    items = items[:-1]
                 if batch_id is None or self._first_time(conn, batch_id):
                     apply_batch(conn, items, self._registry)
         except BaseException:
             self._registry.forget()  # tables or columns made in the rolled-back transaction are gone
             raise
+
+    def _mark_advances(self, conn: Any, mark: JournalMark) -> bool:
+        """Store ``mark`` (in the caller's transaction) unless the stored one is already at or past it."""
+        sql = self.dialect.sql
+        found = conn.execute(
+            sql(f"SELECT entries FROM journal_marks WHERE journal = ?{self.dialect.for_update}"), (mark.journal,)
+        ).fetchone()
+        if found is not None and found[0] >= mark.entries:
+            return False
+        conn.execute(
+            sql("INSERT INTO journal_marks (journal, entries, ring_offset, time) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (journal) DO UPDATE SET entries = excluded.entries,"
+                " ring_offset = excluded.ring_offset, time = excluded.time"),
+            (mark.journal, mark.entries, mark.offset, time.time()),
+        )
+        return True
+
+    @retried
+    def journal_mark(self, journal: str) -> tuple[int, int] | None:
+        sql = self.dialect.sql
+        with self._errors("reading a journal mark"):
+            found = self._conn().execute(
+                sql("SELECT entries, ring_offset FROM journal_marks WHERE journal = ?"), (journal,)
+            ).fetchone()
+        return None if found is None else (int(found[0]), int(found[1]))
+
+    @retried
+    def forget_journal(self, journal: str) -> None:
+        with self._write("forgetting a journal mark") as conn:
+            conn.execute(self.dialect.sql("DELETE FROM journal_marks WHERE journal = ?"), (journal,))
 
     # --- reading -----------------------------------------------------------------------------
     @retried

@@ -69,3 +69,8 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
 """
+
+VERSION_3 = """
+CREATE TABLE IF NOT EXISTS journal_marks (
+    journal TEXT PRIMARY KEY, entries {int} NOT NULL, ring_offset {int} NOT NULL, time {real} NOT NULL);
+"""

@@ -20,6 +20,7 @@ from recordkit.backends.base import (
     AddFile,
     AddLink,
     CreateScope,
+    RecordRows,
     RemoveFile,
     UpdateRun,
     UpdateScope,
@@ -91,6 +92,9 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                 group = groups[(table, run_id)] = []
             group.append(row)
             last_keys, last_run, last_group, last_full = keys, run_id, group, plan[1]
+        elif type(item) is RecordRows:
+            add_rows(conn, registry, groups, item)
+            last_keys = ()  # the next tuple record plans afresh
         elif isinstance(item, (CreateScope, UpdateScope)):
             scopes.append(item)
         elif isinstance(item, UpdateRun):
@@ -161,6 +165,32 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             larger=dialect.larger.format("summary.max", "excluded.max"),
         )
         dialect.executemany(conn, upsert, summary)
+
+
+def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str], list[Any]], item: RecordRows) -> None:
+    """Lay a journal's rows (values in ``item.keys`` order) into their table's group."""
+    keys, rows = item.keys, item.rows
+    plan = registry.plans.get(keys) or registry.plan(conn, dict(zip(keys, rows[0][4:], strict=False)))
+    table = plan[0]
+    group = groups.get((table, item.run_id))
+    if group is None:
+        group = groups[(table, item.run_id)] = []
+    if plan[1]:  # the keys are the table's columns, in order: the rows go in as they are
+        group.extend(rows)
+        return
+    index = table.order_index
+    width = len(table.order)
+    for values in rows:
+        row: list[Any] = [*values[:4], *([None] * width), None]
+        overflow = None
+        for key, value in zip(keys, values[4:], strict=False):
+            if key in index:
+                row[4 + index[key]] = value
+            else:  # beyond MAX_COLUMNS
+                overflow = overflow or {}
+                overflow[key] = value
+        row[-1] = overflow
+        group.append(row)
 
 
 def convert_column(

@@ -8,6 +8,7 @@ writer's buffer. Everything else (creating runs, finishing them) may do I/O.
 from __future__ import annotations
 
 import enum
+import marshal
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 
 # A scope's last step before anything was logged: lower than any step.
 _NO_STEP = -(2**62)
+# Values the hot path of log() journals as they are (marshal stores them exactly).
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+_dumps = marshal.dumps
+_now = time.time
 
 
 class RunStatus(str, enum.Enum):
@@ -107,7 +112,12 @@ class Scope:
             values = kw
         elif kw:
             values = {**values, **kw}
-        record = check_record(values)
+        # The hot path: keys already checked and journalled for this run, every value a plain one.
+        # The record goes straight into the journal as (shape, scope, seq, step, time, *values).
+        shape = handle.shapes.get(tuple(values)) if type(values) is dict else None
+        if shape is None or not _PLAIN.issuperset(map(type, vals := values.values())):
+            self._log_checked(values, step)
+            return
         if step is None:
             step = handle.step
         elif step > handle.step:
@@ -116,6 +126,31 @@ class Scope:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
+        handle.journal.append(_dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
+
+    def _log_checked(self, values: Mapping[str, Any], step: int | None) -> None:
+        """``log`` for a record not on the hot path: new keys, tensors, datetimes, JSON values."""
+        handle = self._handle
+        record = check_record(values)
+        if step is None:
+            step = handle.step
+        elif step > handle.step:
+            handle.step = step
+        if step < self._last_step:
+            self._out_of_order(step)
+        else:
+            self._last_step = step
+        journal = handle.journal
+        if journal is not None and type(record) is dict and _PLAIN.issuperset(map(type, record.values())):
+            keys = tuple(record)
+            shape = handle.shapes.get(keys)
+            if shape is None:
+                shape = journal.shape(handle.run_id, keys)
+                if shape is not None:
+                    handle.shapes[keys] = shape  # the keys are checked: later records take the hot path
+            if shape is not None:
+                journal.append(_dumps((shape, self.scope_id, next(handle.seq), step, _now(), *record.values()), 2))
+                return
         handle.channel.put((handle.run_id, self.scope_id, next(handle.seq), step, time.time(), record))
 
     def commit(self, *, step: int | None = None) -> None:
@@ -377,6 +412,8 @@ class Run(Scope):
         info = None if error is None else describe_error(error)
         emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
         handle.channel.put(handle.counters())
+        if handle.settings.fsync == "finish":
+            handle.channel.sync()  # power loss: the run's journal is on the disk before its status is
         pending_error: BaseException | None = None
         try:
             handle.flush()

@@ -112,6 +112,8 @@ class PostgresBackend(SQLBackend):
         if spool is not False:
             root = default_spool_root(self.url) if spool in (None, True) else Path(os.fspath(spool))  # type: ignore[arg-type]
             self.spool = Spool(root)
+            # Beside the spool, not in it: the spool takes any folder in its root for an orphan.
+            self.journal_folder = str(root.parent / f"{root.name}.journal")
             self.spool.adopt_orphans()
             if self.spool.pending():
                 self.drain_spool()
