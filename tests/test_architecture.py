@@ -135,7 +135,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "recordkit._recovery": ("recordkit._exceptions", "recordkit._journal", "recordkit.backends"),
     "recordkit._writer": ("recordkit._exceptions", "recordkit._settings", "recordkit._journal", "recordkit.backends"),
     "recordkit.runs": ("recordkit._values", "recordkit._exceptions", "recordkit._names", "recordkit._deps",
-                       "recordkit._settings", "recordkit._writer", "recordkit._journal", "recordkit.backends", "recordkit.capture",
+                       "recordkit._settings", "recordkit._writer", "recordkit._journal", "recordkit.backends",
+                       "recordkit.capture",
                        "recordkit.runs.meta", "recordkit.runs.lifecycle",
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.

@@ -72,8 +72,10 @@ class Logger:
         read, write = os.pipe()
         env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDKIT_") or k == "RECORDKIT_SPOOL"}
         env["FILES"] = str(tmp_path / "files")
-        self.proc = subprocess.Popen([sys.executable, str(script), url, str(write), str(total), mode],
-                                     pass_fds=(write,), env=env, stderr=subprocess.PIPE)
+        self.err_path = tmp_path / "logger.err"
+        with self.err_path.open("w") as err:  # a file, not a pipe: it can never fill up and block the child
+            self.proc = subprocess.Popen([sys.executable, str(script), url, str(write), str(total), mode],
+                                         pass_fds=(write,), env=env, stderr=err)
         os.close(write)
         self.count = 0
         self.done = threading.Event()
@@ -116,7 +118,7 @@ class Logger:
     def wait_for(self, event: threading.Event) -> None:
         if not event.wait(DEADLINE):
             self.proc.kill()
-            pytest.fail(f"the child never got there; stderr:\n{self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            pytest.fail(f"the child never got there; stderr:\n{self.err_path.read_text()}")
 
 
 def open_store(url: str, tmp_path: Path) -> rk.Store:

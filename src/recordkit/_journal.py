@@ -197,9 +197,9 @@ class Journal:
             pos = self._new_lap(size)
         head = self.head
         number = self.number
-        if head + size - self.tail > self.capacity or number - self.committed >= self.limit:
-            if not self._make_room(size):
-                return False
+        full = head + size - self.tail > self.capacity or number - self.committed >= self.limit
+        if full and not self._make_room(size):
+            return False
         mm = self.mm
         at = self.ring + pos
         mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it

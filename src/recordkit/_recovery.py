@@ -19,8 +19,13 @@ import warnings
 from pathlib import Path
 
 from recordkit._exceptions import RecordkitWarning, StorageError
-from recordkit._journal import SUFFIX, JournalFile, decode, fcntl
+from recordkit._journal import SUFFIX, JournalFile, decode
 from recordkit.backends.base import Backend, JournalMark, WriteItem
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - elsewhere no journal is replayed (its owner may live)
+    fcntl = None  # type: ignore[assignment]
 
 #: Entries committed per transaction during a replay.
 REPLAY_BATCH = 20_000
@@ -74,13 +79,12 @@ def replay_file(backend: Backend, path: Path) -> int:
 
 
 def _commit(backend: Backend, journal: JournalFile) -> int:
-    offset, number = 0, 0
     mark = backend.journal_mark(journal.id)
-    if mark is not None:
-        number, offset = mark
+    start_number, start_offset = (0, 0) if mark is None else mark
     count = 0
     payloads: list[object] = []
-    for offset, number, payload in journal.entries(offset, number):
+    offset = number = 0
+    for offset, number, payload in journal.entries(start_offset, start_number):
         payloads.append(payload)
         if len(payloads) >= REPLAY_BATCH:
             count += _write(backend, journal, payloads, number + 1, offset)

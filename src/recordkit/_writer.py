@@ -25,9 +25,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import MirrorError, RecordkitWarning, StorageError
 from recordkit._journal import Journal

@@ -504,7 +504,7 @@ class Backend(abc.ABC):
         """(entries, ring offset) the journal ``journal`` is stored up to, or None if never."""
         return None
 
-    def forget_journal(self, journal: str) -> None:
+    def forget_journal(self, journal: str) -> None:  # noqa: B027 - optional: a backend may keep no marks
         """Drop the mark of a journal whose file is gone (it will never be replayed again)."""
 
     # --- reading -----------------------------------------------------------------------------

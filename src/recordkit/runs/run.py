@@ -126,7 +126,8 @@ class Scope:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
-        handle.journal.append(_dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
+        handle.journal.append(  # type: ignore[union-attr]  # a shape is known only where a journal is
+            _dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
 
     def _log_checked(self, values: Mapping[str, Any], step: int | None) -> None:
         """``log`` for a record not on the hot path: new keys, tensors, datetimes, JSON values."""

@@ -1,7 +1,8 @@
 """The shared store's tables (``backends/schema.py``), as numbered migrations (``backends/migrations.py``).
 
 Version 1: runs, collections, scopes, the records-table registry, the per-run summary and the ids of
-committed batches. Version 2: events, files and links (issue 4). Version 3: the journal marks (issue 12). A new or older store is brought up
+committed batches. Version 2: events, files and links (issue 4).
+Version 3: the journal marks (issue 12). A new or older store is brought up
 to date under the store's schema lock (so many processes opening it at once never race); opening a
 current store runs no DDL at all (even ``CREATE INDEX IF NOT EXISTS`` locks tables that live writers
 use, and deadlocked with them here).

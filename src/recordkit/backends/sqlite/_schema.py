@@ -1,7 +1,8 @@
 """The folder store's tables (``backends/schema.py``), as numbered migrations (``backends/migrations.py``).
 
 Version 1: runs, collections, scopes, the records-table registry and the per-run summary.
-Version 2: events, files and links (issue 4). Version 3: the journal marks (issue 12); a version-1 store gains them when it is opened.
+Version 2: events, files and links (issue 4).
+Version 3: the journal marks (issue 12). An older store gains what it lacks when it is opened.
 """
 
 from __future__ import annotations
