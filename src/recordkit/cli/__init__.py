@@ -65,7 +65,7 @@ def main() -> None:
 
     \b
     Example:
-        recordkit demo && recordkit ls --sort -acc
+        recordkit demo && recordkit ls --sort -phase=eval/acc
     """
 
 

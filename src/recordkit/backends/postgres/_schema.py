@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recordkit.backends.migrations import Migration, pending
-from recordkit.backends.schema import VERSION_1, VERSION_2, Types
+from recordkit.backends.schema import VERSION_1, VERSION_2, VERSION_3, Types
 
 TYPES = Types(
     int="BIGINT",
@@ -28,6 +28,7 @@ _BATCHES = "CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, time DOUBLE
 MIGRATIONS = (
     Migration(1, "runs, scopes, records, summary, batches", VERSION_1.format(**TYPES._asdict()) + _BATCHES),
     Migration(2, "events, files, links", VERSION_2.format(**TYPES._asdict())),
+    Migration(3, "series labels of scopes and summary rows", VERSION_3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
