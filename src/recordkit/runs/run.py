@@ -370,6 +370,7 @@ class Run(Scope):
         if self._row.status not in ("running", "paused") or self._row.end_time is not None:
             raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
         handle = self._handle
+        service_error = handle.stop_services(error)  # the last sample and line of output belong to the run
         handle.writable = False
         handle.untrack()
         from recordkit.runs.events import emit, write_event_log
@@ -388,8 +389,9 @@ class Run(Scope):
         if pending_error is None:
             write_event_log(handle)
         self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
+        raised = pending_error or service_error
+        if raised is not None:
+            raise raised
 
     def __enter__(self) -> Run:
         return self
