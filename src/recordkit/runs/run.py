@@ -199,7 +199,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
