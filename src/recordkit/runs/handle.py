@@ -37,8 +37,8 @@ class RunHandle:
     """
 
     __slots__ = (
-        "backend", "channel", "epoch", "retention", "root", "row", "run_id", "scope_ids", "seq", "settings", "step",
-        "url", "writable", "writer",
+        "backend", "channel", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids", "seq",
+        "settings", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -68,6 +68,8 @@ class RunHandle:
         self.scope_ids: Iterator[int] = iter(())
         #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
         self.retention: Retention | None = None
+        #: Names of the run's attachments and references (runs.files), read on the first new one.
+        self.file_names: set[str] | None = None
 
     # --- identity and place ------------------------------------------------------------------
     @property
