@@ -216,7 +216,7 @@ def test_a_name_cannot_be_both_a_file_and_a_folder(
     run.attach(b"fine", name=f"{second}.txt" if len(second) < len(first) else "other")
     run.finish()
     assert not list((store_path / "blobs" / "tmp").iterdir())
-    assert [f.name for f in run.files][0] == first
+    assert run.files[0].name == first
     assert run.open_file(first).read() == b"first"
     assert len(run.files) == 2 and run.events.named("attached")[0].data["name"] == first
 
