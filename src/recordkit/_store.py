@@ -204,9 +204,18 @@ class Store:
     def collections(self) -> list[Collection]:
         return [Collection(self, name) for name in self.backend.collections()]
 
-    def run(self, run_id: str) -> Run:
-        """A run by id or unique id prefix."""
-        row = self._find_row(run_id)
+    def run(self, ref: str | int) -> Run:
+        """A run by id, unique id prefix, or number.
+
+        A number (``3`` or ``"3"``) is a run's experiment number, never an id prefix; it must be unique
+        across collections (``store.collection(name).run(number)`` picks one collection's run).
+
+        Examples
+        --------
+        >>> store.run(3).id == store.run(store.run(3).id[:6]).id      # doctest: +SKIP
+        True
+        """
+        row = self._find_row(ref)
         return lifecycle.live_run(row.id) or Run(self, row, live=False)
 
     def runs(self, *, where: Where = None, sort: str | None = None, limit: int | None = None) -> list[Run]:
@@ -339,19 +348,10 @@ class Store:
         self.flush()
         return collect_garbage(self, dry_run=dry_run)
 
-    def _find_row(self, run_id: str) -> RunRow:
-        if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"a run id is a non-empty string, not {run_id!r}")
-        row = self.backend.get_run(run_id)
-        if row is None:
-            matches = self.backend.find_runs(id_prefix=run_id)
-            if len(matches) > 1:
-                ids = ", ".join(m.id for m in matches[:5])
-                raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({ids}…); give more characters")
-            if not matches:
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.url!r}; list runs with `recordkit ls`")
-            row = matches[0]
-        return self._refresh(row)
+    def _find_row(self, ref: str | int) -> RunRow:
+        from recordkit.read.lookup import find_row
+
+        return self._refresh(find_row(self.backend, ref))
 
     def _rows(self, collection: str | None = None) -> list[RunRow]:
         return [self._refresh(row) for row in self.backend.find_runs(collection)]

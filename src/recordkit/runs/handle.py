@@ -37,8 +37,8 @@ class RunHandle:
     """
 
     __slots__ = (
-        "backend", "channel", "epoch", "retention", "root", "row", "run_id", "scope_ids", "seq", "services",
-        "settings", "step", "url", "writable", "writer",
+        "backend", "channel", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids", "seq",
+        "services", "settings", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -70,6 +70,8 @@ class RunHandle:
         self.retention: Retention | None = None
         #: What runs beside the run (system-metrics sampler, console capture), stopped by ``stop_services``.
         self.services: list[Any] = []
+        #: Names of the run's attachments and references (runs.files), read on the first new one.
+        self.file_names: set[str] | None = None
 
     # --- identity and place ------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
 from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
@@ -110,8 +110,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -196,7 +199,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
@@ -307,7 +310,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
