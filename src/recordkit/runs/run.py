@@ -19,6 +19,7 @@ from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarnin
 from recordkit._values import check_record
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
+from recordkit.runs.edit import NOT_GIVEN
 from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
@@ -215,11 +216,55 @@ class Run(Scope):
 
     @property
     def name(self) -> str | None:
+        """The run's name; assign to rename it (``run.name = "baseline"``), as :meth:`edit` does."""
         return self._row.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self.edit(name=name)
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign to replace them (``run.tags = [*run.tags, "best"]``), as :meth:`edit` does."""
         return tuple(self._row.tags)
+
+    @tags.setter
+    def tags(self, tags: Sequence[str]) -> None:
+        self.edit(tags=tags)
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run (None when there is none); assign to change it."""
+        return self._row.notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        self.edit(notes=notes)
+
+    def edit(
+        self,
+        *,
+        name: str | None = NOT_GIVEN,
+        tags: Sequence[str] = NOT_GIVEN,
+        notes: str | None = NOT_GIVEN,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> None:
+        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
+        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
+        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+
+        Examples
+        --------
+        >>> run = store.run(3)                                          # doctest: +SKIP
+        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        """
+        from recordkit.runs import edit
+
+        edit.apply(self._handle, edit.changes(self._row.tags, name=name, tags=tags, notes=notes,
+                                              add_tags=add_tags, remove_tags=remove_tags))
 
     @property
     def collection(self) -> Collection:
