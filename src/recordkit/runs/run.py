@@ -16,7 +16,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
 from recordkit.runs.edit import NOT_GIVEN
@@ -111,8 +111,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -352,7 +355,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
@@ -415,6 +418,7 @@ class Run(Scope):
         if self._row.status not in ("running", "paused") or self._row.end_time is not None:
             raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
         handle = self._handle
+        service_error = handle.stop_services(error)  # the last sample and line of output belong to the run
         handle.writable = False
         handle.untrack()
         from recordkit.runs.events import emit, write_event_log
@@ -433,8 +437,9 @@ class Run(Scope):
         if pending_error is None:
             write_event_log(handle)
         self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
+        raised = pending_error or service_error
+        if raised is not None:
+            raise raised
 
     def __enter__(self) -> Run:
         return self
