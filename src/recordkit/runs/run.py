@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
+from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning, StorageError
 from recordkit._values import check_record
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
@@ -171,6 +171,9 @@ class Run(Scope):
         #: The checkpoint ``collection.resume_run`` resumed this run from, if any.
         self.resumed_from: Checkpoint | None = None
         self._paused_at: float | None = None
+        #: Where a finish() that failed stopped: the status it stores next, or "files" (the run ended but
+        #: meta.json was not written); None when no finish() is pending.
+        self._ending: str | None = None
         super().__init__(handle, row.root_scope, None, {})
 
     @property
@@ -362,34 +365,67 @@ class Run(Scope):
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
 
-        Raises the first background storage error, after the status is stored.
+        A run never reads ``finished`` while records of it are not stored: when storage fails (a full
+        disk, a lost server without a spool) the run stays ``running``, its unstored data stays in memory
+        and is retried, and a :class:`~recordkit.StorageError` says what to do; call ``finish()`` again
+        once the cause is fixed. Any other background error (an item that could not be stored at all)
+        is raised after the status is stored.
         """
         status = RunStatus(status)
         if status in (RunStatus.RUNNING, RunStatus.PAUSED):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
-        if self._row.status not in ("running", "paused") or self._row.end_time is not None:
-            raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
         handle = self._handle
-        handle.writable = False
-        handle.untrack()
         from recordkit.runs.events import emit, write_event_log
 
         info = None if error is None else describe_error(error)
-        emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-        handle.channel.put(handle.counters())
-        pending_error: BaseException | None = None
+        if self._ending != "files":
+            ended = self._row.status not in ("running", "paused") or self._row.end_time is not None
+            if self._ending is None and ended:
+                raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
+            if self._ending is None:
+                handle.writable = False
+                handle.untrack()
+            if self._ending != status.value:  # a retry with the same status records its event once
+                emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
+                handle.channel.put(handle.counters())
+            self._ending = status.value
+            pending_error: BaseException | None = None
+            try:
+                handle.flush()
+            except StorageError as exc:
+                if exc.__cause__ is None or isinstance(exc.__cause__, StorageError):
+                    # The writer kept the data for a retry: ending the run now would say finished without it.
+                    raise self._not_ended(status, f"its data is not all stored ({exc.__cause__ or exc})") from exc
+                pending_error = exc  # an item was dropped for good: store the status anyway, then raise
+            except BaseException as exc:
+                pending_error = exc
+            try:
+                handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
+            except StorageError as exc:
+                raise self._not_ended(status, f"its status could not be stored ({exc})") from exc
+            lifecycle.forget(self)
+            self._ending = "files"
+        else:
+            pending_error = None
         try:
-            handle.flush()
-        except BaseException as exc:  # store the status anyway, then raise
-            pending_error = exc
-        handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
-        lifecycle.forget(self)
-        write_meta(handle.row, handle.root)
+            write_meta(handle.row, handle.root)
+        except StorageError as exc:
+            raise StorageError(
+                f"run {self.id!r} is {handle.row.status} in the store, but its meta.json is out of date: {exc} "
+                "(call run.finish() again to rewrite it)"
+            ) from exc
+        self._ending = None
         if pending_error is None:
             write_event_log(handle)
         self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
         if pending_error is not None:
             raise pending_error
+
+    def _not_ended(self, status: RunStatus, why: str) -> StorageError:
+        return StorageError(
+            f"run {self.id!r} is not {status.value}: {why}. Nothing is lost: the data is kept in memory and "
+            "retried; fix the cause, then call run.finish() again"
+        )
 
     def __enter__(self) -> Run:
         return self
