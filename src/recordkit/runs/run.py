@@ -602,6 +602,29 @@ class Run(Scope):
             metrics=metrics, retention=retention,
         )
 
+    def add_checkpoint(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        step: int | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        retention: Retention | None = None,
+    ) -> Checkpoint:
+        """Copy a checkpoint file another library saved (a Lightning ``.ckpt``) into the run as a checkpoint.
+
+        Stored atomically like ``save_model``'s, under ``checkpoints/<name>/step-<step><suffix>``
+        (``mode="file"``), and listed, ranked (``metrics``) and retained like them; ``load_model(name,
+        into=module)`` loads the file's ``state_dict`` entry.
+
+        Examples
+        --------
+        >>> run.add_checkpoint("lightning_logs/epoch=0-step=10.ckpt", "lightning", step=10)   # doctest: +SKIP
+        """
+        from recordkit.runs.checkpoints import add_checkpoint
+
+        return add_checkpoint(self._handle, path, name, step=step, metrics=metrics, retention=retention)
+
     def load_model(
         self, name: str, into: Any = None, step: int | str = "latest", *, optimizer: Any = None, **options: Any
     ) -> Any:
