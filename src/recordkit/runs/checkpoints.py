@@ -115,8 +115,8 @@ def save_model(
     name = check_name(name, "checkpoint name")
     if mode not in ("state_dict", "model"):
         raise ValueError(f"mode must be 'state_dict' or 'model', not {mode!r}")
-    if step is not None and type(step) is not int:
-        raise TypeError(f"step must be an int, not {step!r}")
+    if step is not None:
+        step = V.check_step(step)
     run.require_live("save a checkpoint")
     run.files_root()
     torch = _torch()

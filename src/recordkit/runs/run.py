@@ -16,9 +16,10 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
+from recordkit.runs.edit import NOT_GIVEN
 from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
@@ -110,8 +111,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -196,7 +200,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
@@ -215,11 +219,55 @@ class Run(Scope):
 
     @property
     def name(self) -> str | None:
+        """The run's name; assign to rename it (``run.name = "baseline"``), as :meth:`edit` does."""
         return self._row.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self.edit(name=name)
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign to replace them (``run.tags = [*run.tags, "best"]``), as :meth:`edit` does."""
         return tuple(self._row.tags)
+
+    @tags.setter
+    def tags(self, tags: Sequence[str]) -> None:
+        self.edit(tags=tags)
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run (None when there is none); assign to change it."""
+        return self._row.notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        self.edit(notes=notes)
+
+    def edit(
+        self,
+        *,
+        name: str | None = NOT_GIVEN,
+        tags: Sequence[str] = NOT_GIVEN,
+        notes: str | None = NOT_GIVEN,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> None:
+        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
+        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
+        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+
+        Examples
+        --------
+        >>> run = store.run(3)                                          # doctest: +SKIP
+        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        """
+        from recordkit.runs import edit
+
+        edit.apply(self._handle, edit.changes(self._row.tags, name=name, tags=tags, notes=notes,
+                                              add_tags=add_tags, remove_tags=remove_tags))
 
     @property
     def collection(self) -> Collection:
@@ -307,7 +355,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
@@ -370,6 +418,7 @@ class Run(Scope):
         if self._row.status not in ("running", "paused") or self._row.end_time is not None:
             raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
         handle = self._handle
+        service_error = handle.stop_services(error)  # the last sample and line of output belong to the run
         handle.writable = False
         handle.untrack()
         from recordkit.runs.events import emit, write_event_log
@@ -388,8 +437,9 @@ class Run(Scope):
         if pending_error is None:
             write_event_log(handle)
         self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
+        raised = pending_error or service_error
+        if raised is not None:
+            raise raised
 
     def __enter__(self) -> Run:
         return self
