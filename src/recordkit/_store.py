@@ -204,9 +204,18 @@ class Store:
     def collections(self) -> list[Collection]:
         return [Collection(self, name) for name in self.backend.collections()]
 
-    def run(self, run_id: str) -> Run:
-        """A run by id or unique id prefix."""
-        row = self._find_row(run_id)
+    def run(self, ref: str | int) -> Run:
+        """A run by id, unique id prefix, or number.
+
+        A number (``3`` or ``"3"``) is a run's experiment number, never an id prefix; it must be unique
+        across collections (``store.collection(name).run(number)`` picks one collection's run).
+
+        Examples
+        --------
+        >>> store.run(3).id == store.run(store.run(3).id[:6]).id      # doctest: +SKIP
+        True
+        """
+        row = self._find_row(ref)
         return lifecycle.live_run(row.id) or Run(self, row, live=False)
 
     def runs(self, *, where: Where = None, sort: str | None = None, limit: int | None = None) -> list[Run]:
@@ -339,19 +348,10 @@ class Store:
         self.flush()
         return collect_garbage(self, dry_run=dry_run)
 
-    def _find_row(self, run_id: str) -> RunRow:
-        if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"a run id is a non-empty string, not {run_id!r}")
-        row = self.backend.get_run(run_id)
-        if row is None:
-            matches = self.backend.find_runs(id_prefix=run_id)
-            if len(matches) > 1:
-                ids = ", ".join(m.id for m in matches[:5])
-                raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({ids}…); give more characters")
-            if not matches:
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.url!r}; list runs with `recordkit ls`")
-            row = matches[0]
-        return self._refresh(row)
+    def _find_row(self, ref: str | int) -> RunRow:
+        from recordkit.read.lookup import find_row
+
+        return self._refresh(find_row(self.backend, ref))
 
     def _rows(self, collection: str | None = None) -> list[RunRow]:
         return [self._refresh(row) for row in self.backend.find_runs(collection)]
@@ -461,6 +461,8 @@ class Collection:
         seed: int | None = None,
         distributed: bool = False,
         rank_zero_only: bool = False,
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -485,19 +487,37 @@ class Collection:
             to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit.runs.distributed`).
         rank_zero_only
             With ``distributed``: logging on every rank but 0 does nothing.
+        system_metrics
+            True samples CPU, memory, disk, network and GPUs every 10 s (a number: every that many
+            seconds) in a background thread, as records in the scope ``source="system"``; needs psutil
+            (``pip install 'recordkit[system]'``). See :mod:`recordkit.runs.system_metrics`.
+        capture_output
+            Copy stdout and stderr (child processes' too) into the run file ``output.log``, at most
+            ``output_limit`` bytes, while the terminal shows them as before. See :mod:`recordkit.runs.console`.
 
         Examples
         --------
         >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
         ...     run.log(loss=0.3)
         """
+        planned = None
+        if system_metrics is not False or capture_output is not False:
+            from recordkit.runs.services import plan
+
+            planned = plan(system_metrics, capture_output, self.store.path)  # bad input starts no run
         if distributed:
             from recordkit.runs.distributed import start_distributed_run
 
-            return start_distributed_run(
+            run = start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
-        return self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        else:
+            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        if planned:
+            from recordkit.runs.services import start
+
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     def _start(
         self,

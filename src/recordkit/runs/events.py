@@ -67,10 +67,13 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
 def _check_own(data: dict[str, Any]) -> dict[str, Any]:
     """``check_data`` for a dict the caller no longer holds (``**data``): checked in place, not copied."""
     for key, value in data.items():
-        if type(value) not in _FAST:
+        cls = type(value)
+        if cls not in _FAST:
             if not isinstance(key, str):
                 raise TypeError(f"event data keys must be strings, got {key!r}")
             data[key] = V._check_value(key, value)
+        elif cls is int or cls is str:
+            V.check_scalar(key, value)  # an int beyond 64 bits or unstorable text fails the whole batch later
     return data
 
 

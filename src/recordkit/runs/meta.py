@@ -112,8 +112,13 @@ def run_fields(row: RunRow) -> dict[str, Any]:
 
 
 def new_run_id() -> str:
-    """A unique, stable id; 16 hex characters (random, so any prefix is as good as any other)."""
-    return os.urandom(8).hex()  # what uuid4().hex[:16] gives, without importing uuid at start-up
+    """A unique, stable id: ``r`` and 15 random hex characters (60 bits).
+
+    The letter keeps an id from ever looking like a run number (``recordkit show 1`` names run 1);
+    random, so any prefix after it is as good as any other. Older stores hold 16-hex-character ids,
+    which keep working everywhere.
+    """
+    return "r" + os.urandom(8).hex()[:15]  # os.urandom, not uuid: no uuid import at start-up
 
 
 _HOST: str | None = None
@@ -171,6 +176,7 @@ def write_meta(row: RunRow, root: Path | None) -> None:
         "start_time": row.start_time,
         "end_time": row.end_time,
         "tags": row.tags,
+        "notes": row.notes,
         "parent_id": row.parent_id,
         "config": encode(row.config),
         "config_hash": config_hash(row.config),

@@ -15,11 +15,12 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning, StorageError
-from recordkit._values import check_record
+from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
-from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
+from recordkit.runs.edit import NOT_GIVEN
+from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
     from recordkit._store import Collection, Store
@@ -110,8 +111,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -171,9 +175,6 @@ class Run(Scope):
         #: The checkpoint ``collection.resume_run`` resumed this run from, if any.
         self.resumed_from: Checkpoint | None = None
         self._paused_at: float | None = None
-        #: Where a finish() that failed stopped: the status it stores next, or "files" (the run ended but
-        #: meta.json was not written); None when no finish() is pending.
-        self._ending: str | None = None
         super().__init__(handle, row.root_scope, None, {})
 
     @property
@@ -199,7 +200,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
@@ -218,11 +219,55 @@ class Run(Scope):
 
     @property
     def name(self) -> str | None:
+        """The run's name; assign to rename it (``run.name = "baseline"``), as :meth:`edit` does."""
         return self._row.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self.edit(name=name)
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign to replace them (``run.tags = [*run.tags, "best"]``), as :meth:`edit` does."""
         return tuple(self._row.tags)
+
+    @tags.setter
+    def tags(self, tags: Sequence[str]) -> None:
+        self.edit(tags=tags)
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run (None when there is none); assign to change it."""
+        return self._row.notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        self.edit(notes=notes)
+
+    def edit(
+        self,
+        *,
+        name: str | None = NOT_GIVEN,
+        tags: Sequence[str] = NOT_GIVEN,
+        notes: str | None = NOT_GIVEN,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> None:
+        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
+        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
+        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+
+        Examples
+        --------
+        >>> run = store.run(3)                                          # doctest: +SKIP
+        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        """
+        from recordkit.runs import edit
+
+        edit.apply(self._handle, edit.changes(self._row.tags, name=name, tags=tags, notes=notes,
+                                              add_tags=add_tags, remove_tags=remove_tags))
 
     @property
     def collection(self) -> Collection:
@@ -310,7 +355,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
@@ -374,58 +419,9 @@ class Run(Scope):
         status = RunStatus(status)
         if status in (RunStatus.RUNNING, RunStatus.PAUSED):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
-        handle = self._handle
-        from recordkit.runs.events import emit, write_event_log
+        from recordkit.runs.ending import end
 
-        info = None if error is None else describe_error(error)
-        if self._ending != "files":
-            ended = self._row.status not in ("running", "paused") or self._row.end_time is not None
-            if self._ending is None and ended:
-                raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
-            if self._ending is None:
-                handle.writable = False
-                handle.untrack()
-            if self._ending != status.value:  # a retry with the same status records its event once
-                emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-                handle.channel.put(handle.counters())
-            self._ending = status.value
-            pending_error: BaseException | None = None
-            try:
-                handle.flush()
-            except StorageError as exc:
-                if exc.__cause__ is None or isinstance(exc.__cause__, StorageError):
-                    # The writer kept the data for a retry: ending the run now would say finished without it.
-                    raise self._not_ended(status, f"its data is not all stored ({exc.__cause__ or exc})") from exc
-                pending_error = exc  # an item was dropped for good: store the status anyway, then raise
-            except BaseException as exc:
-                pending_error = exc
-            try:
-                handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
-            except StorageError as exc:
-                raise self._not_ended(status, f"its status could not be stored ({exc})") from exc
-            lifecycle.forget(self)
-            self._ending = "files"
-        else:
-            pending_error = None
-        try:
-            write_meta(handle.row, handle.root)
-        except StorageError as exc:
-            raise StorageError(
-                f"run {self.id!r} is {handle.row.status} in the store, but its meta.json is out of date: {exc} "
-                "(call run.finish() again to rewrite it)"
-            ) from exc
-        self._ending = None
-        if pending_error is None:
-            write_event_log(handle)
-        self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
-
-    def _not_ended(self, status: RunStatus, why: str) -> StorageError:
-        return StorageError(
-            f"run {self.id!r} is not {status.value}: {why}. Nothing is lost: the data is kept in memory and "
-            "retried; fix the cause, then call run.finish() again"
-        )
+        end(self._handle, status.value, error, forget=lambda: lifecycle.forget(self), ended=self._store._finished)
 
     def __enter__(self) -> Run:
         return self
@@ -637,6 +633,29 @@ class Run(Scope):
             self._handle, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
             metrics=metrics, retention=retention,
         )
+
+    def add_checkpoint(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        step: int | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        retention: Retention | None = None,
+    ) -> Checkpoint:
+        """Copy a checkpoint file another library saved (a Lightning ``.ckpt``) into the run as a checkpoint.
+
+        Stored atomically like ``save_model``'s, under ``checkpoints/<name>/step-<step><suffix>``
+        (``mode="file"``), and listed, ranked (``metrics``) and retained like them; ``load_model(name,
+        into=module)`` loads the file's ``state_dict`` entry.
+
+        Examples
+        --------
+        >>> run.add_checkpoint("lightning_logs/epoch=0-step=10.ckpt", "lightning", step=10)   # doctest: +SKIP
+        """
+        from recordkit.runs.checkpoints import add_checkpoint
+
+        return add_checkpoint(self._handle, path, name, step=step, metrics=metrics, retention=retention)
 
     def load_model(
         self, name: str, into: Any = None, step: int | str = "latest", *, optimizer: Any = None, **options: Any
