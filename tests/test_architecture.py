@@ -149,7 +149,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
                        "recordkit.sinks.base", "recordkit.capture", "recordkit.read"),
 }
 # What no module below the facades may import: the facades themselves.
-FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report")
+FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report",
+           "recordkit.integrations")
 
 
 def _allowed(module: str, dep: str) -> bool:

@@ -74,6 +74,7 @@ class RunRow:
     heartbeat: float
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 class LazyEnvRunRow(RunRow):
@@ -127,6 +128,7 @@ class NewRun:
     pid: int
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 @dataclasses.dataclass
@@ -429,6 +431,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def update_config(self, run_id: str, config: dict[str, Any]) -> None:
         """Replace a run's stored config (the caller has checked that only new keys were added)."""
+
+    def edit_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Change what a person may change about a run afterwards: ``name`` (text or None), ``tags``
+        (a list of texts) and ``notes`` (text or None), only the keys given, in one statement. Records,
+        config, numbers and status stay as they are; the run may be live in another process."""
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store ({self.url!r}) cannot edit runs; use a folder or PostgreSQL store")
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRow | None:

@@ -38,7 +38,7 @@ class RunHandle:
 
     __slots__ = (
         "backend", "channel", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids", "seq",
-        "settings", "step", "url", "writable", "writer",
+        "services", "settings", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -68,6 +68,8 @@ class RunHandle:
         self.scope_ids: Iterator[int] = iter(())
         #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
         self.retention: Retention | None = None
+        #: What runs beside the run (system-metrics sampler, console capture), stopped by ``stop_services``.
+        self.services: list[Any] = []
         #: Names of the run's attachments and references (runs.files), read on the first new one.
         self.file_names: set[str] | None = None
 
@@ -108,6 +110,15 @@ class RunHandle:
             f"cannot {action} in run {self.run_id!r}: it is {self.row.status}; reopen it with "
             f"collection.resume_run({self.row.number})"
         )
+
+    def stop_services(self, error: BaseException | None = None) -> BaseException | None:
+        """Stop the run's services (newest first); return the first failure one of them had."""
+        if not self.services:
+            return None
+        from recordkit.runs.services import stop_all
+
+        services, self.services = self.services, []
+        return stop_all(services, error)
 
     # --- writing -----------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:

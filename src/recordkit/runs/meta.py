@@ -172,6 +172,7 @@ def write_meta(row: RunRow, root: Path | None) -> None:
         "start_time": row.start_time,
         "end_time": row.end_time,
         "tags": row.tags,
+        "notes": row.notes,
         "parent_id": row.parent_id,
         "config": encode(row.config),
         "config_hash": config_hash(row.config),

@@ -6,7 +6,7 @@ objects, which SQLite resolves before the tables of the same name:
 ``runs``
     one row per run: ``run_id, collection, experiment_number, error_number, run_name, status, had_error,
     experiment_start_time, experiment_end_time, experiment_duration, tags, parent_id, step, epoch,
-    config, host, pid, folder`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
+    config, host, pid, folder, notes`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
 ``records``
     every record flat: ``step, time``, one column per record key, one per scope field (a record's own
     value wins over its scope's), the run fields of :data:`recordkit.backends.base.RUN_FIELDS`, then
@@ -43,7 +43,8 @@ CREATE TEMP VIEW runs AS SELECT
     r.name AS run_name, r.status AS status, r.status IN ('failed', 'interrupted', 'crashed') AS had_error,
     r.start_time AS experiment_start_time, r.end_time AS experiment_end_time,
     r.end_time - r.start_time AS experiment_duration, r.tags AS tags, r.parent_id AS parent_id,
-    r.step AS step, r.epoch AS epoch, r.config AS config, r.host AS host, r.pid AS pid, r.folder AS folder
+    r.step AS step, r.epoch AS epoch, r.config AS config, r.host AS host, r.pid AS pid, r.folder AS folder,
+    r.notes AS notes
 FROM main.runs r JOIN main.collections c ON c.id = r.collection_id
 """
 _SCOPES_VIEW = """
