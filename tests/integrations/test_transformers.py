@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import recordkit as rk  # noqa: E402
+import recordkit as rk
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
