@@ -589,10 +589,13 @@ class Backend(abc.ABC):
         return None
 
     # --- analytics (optional) ----------------------------------------------------------------
-    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any], *, timeout: float = 30.0
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """(column names, rows) of one read-only query over the views documented in docs/analytics.md.
 
-        Parameters are bound by the engine, never pasted. Anything that would write must raise
+        Parameters are bound by the engine, never pasted. Anything that would write, a function that
+        is not plainly computing, and a query still running after ``timeout`` seconds must raise
         :class:`recordkit.QueryError`. Engines without SQL views keep this default.
         """
         from recordkit._exceptions import QueryError

@@ -20,8 +20,9 @@ objects, which SQLite resolves before the tables of the same name:
 
 The views are listed in :data:`VIEWS`: a new one is one entry there.
 
-Then ``PRAGMA query_only`` and an authorizer that allows only reading (SELECT, reads, functions,
-recursive CTEs) make sure nothing can write, attach or change settings; parameters are bound by
+Then ``guard.guard`` (``PRAGMA query_only``, an authorizer that allows only reading and a list of
+functions, a length limit) makes sure nothing can write, attach, change settings or allocate without
+bound, and ``guard.limit_time`` stops a query past the ``sql_timeout`` setting; parameters are bound by
 SQLite. Errors are mapped by ``errors.translate`` like every other sqlite3 error.
 """
 
@@ -35,6 +36,7 @@ from typing import Any
 from recordkit import _values as V
 from recordkit.backends.base import RUN_FIELDS, ScopeRow, merged_scope_fields
 from recordkit.backends.sqlite.errors import translate
+from recordkit.backends.sqlite.guard import guard, limit_time
 
 _RUNS_VIEW = """
 CREATE TEMP VIEW runs AS SELECT
@@ -200,31 +202,22 @@ VIEWS: dict[str, Callable[[sqlite3.Connection], object]] = {
     "links": _table_view("links", "links"),
 }
 
-# Authorizer action codes that only read: SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE.
-_ALLOWED = frozenset({21, 20, 31, 33})
-_OK, _DENY = 0, 1
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, origin: str | None) -> int:
-    return _OK if action in _ALLOWED else _DENY
-
-
 def sqlite_query(
-    path: Path, query: str, params: Sequence[Any] | Mapping[str, Any]
+    path: Path, query: str, params: Sequence[Any] | Mapping[str, Any], timeout: float
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run ``query`` on a fresh read-only connection to the store's database."""
+    """Run ``query`` on a fresh read-only connection to the store's database, for at most ``timeout`` s."""
     views = ", ".join(VIEWS)
-    with translate("store.sql()", query=query, views=views):
+    with translate("store.sql()", query=query, views=views, timeout=timeout):
         conn = sqlite3.connect(
             Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60, isolation_level=None
         )
     try:
-        with translate("store.sql()", query=query, views=views):
+        with translate("store.sql()", query=query, views=views, timeout=timeout):
+            limit_time(conn, timeout)
             conn.create_function("rk_extra", 2, _extra_value, deterministic=True)
             for build in VIEWS.values():
                 build(conn)
-            conn.execute("PRAGMA query_only = ON")
-            conn.set_authorizer(_authorize)
+            guard(conn)
             cursor = conn.execute(query, params)
             columns = [d[0] for d in cursor.description or ()]
             rows = cursor.fetchall()
