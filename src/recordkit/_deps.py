@@ -29,6 +29,10 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "uvicorn": ("ui", "the web page"),
     "psutil": ("system", "system metrics"),
     "PIL": ("media", "images"),
+    "lightning": ("lightning", "the Lightning logger"),
+    "pytorch_lightning": ("lightning", "the Lightning logger"),
+    "transformers": ("transformers", "the Transformers callback"),
+    "keras": ("keras", "the Keras callback"),
 }
 
 

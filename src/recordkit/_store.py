@@ -131,8 +131,9 @@ class Store:
 
         ``records`` holds every record flat: run fields, ``scope_id``, ``seq``, ``step``, ``time``, one
         column per record key and per scope field (see docs/analytics.md). Values are bound with
-        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes is refused
-        with ``QueryError``.
+        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes, a function
+        outside the documented list, a value over 64 MiB and a query running past the ``sql_timeout``
+        setting (30 s) are refused with ``QueryError``.
 
         Examples
         --------
@@ -147,7 +148,7 @@ class Store:
             raise QueryError(f"params must be a list of values or a dict of names, not the string {params!r}")
         self.reap()  # a run whose process died reads crashed here too
         self.flush()
-        columns, rows = self.backend.sql(query, params)
+        columns, rows = self.backend.sql(query, params, timeout=self.settings.sql_timeout)
         return SQLResult(columns, rows)
 
     def seal(self, run: Run | str) -> Path:
