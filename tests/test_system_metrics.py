@@ -25,6 +25,7 @@ def test_a_sampled_run_has_system_records_with_cpu_and_memory_keys(collection: r
     with collection.start_run(capture=False, system_metrics=0.05) as run:
         run.next_step(3)
         deadline = time.monotonic() + 10
+        run.flush()  # the system scope is stored
         while time.monotonic() < deadline and len(run.records.where(source="system")) < 2:
             time.sleep(0.05)
         run.log(loss=0.5)
