@@ -521,7 +521,8 @@ class Collection:
         if planned:
             from recordkit.runs.services import start
 
-            start(run, planned, output_limit=self.store.settings.output_limit)
+            rank = run.fields.get("rank") if distributed else None  # each rank of a job keeps its own output
+            start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
         return run
 
     def _start(
@@ -594,6 +595,8 @@ class Collection:
         *,
         from_checkpoint: bool | str = True,
         after_checkpoint: Literal["keep", "supersede"] = "keep",
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Reopen a finished, failed, interrupted or crashed run and continue it live.
 
@@ -611,6 +614,8 @@ class Collection:
         after_checkpoint
             Records already logged at steps after the checkpoint: ``"keep"`` (both attempts are read
             back) or ``"supersede"`` (kept in the store but left out of every read).
+        system_metrics, capture_output
+            As for :meth:`start_run`; console output is appended to the run's ``output.log``.
 
         Examples
         --------
@@ -619,8 +624,13 @@ class Collection:
         >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
         """
         from recordkit.runs.resume import resume_run
+        from recordkit.runs.services import plan, start
 
-        return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        planned = plan(system_metrics, capture_output, self.store.path)  # bad input reopens nothing
+        run = resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        if planned:
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     @property
     def events(self) -> Events:
