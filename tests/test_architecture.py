@@ -128,13 +128,16 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "recordkit._values": ("recordkit._exceptions",),
     "recordkit._names": ("recordkit._exceptions",),
     "recordkit._deps": ("recordkit._exceptions",),
-    "recordkit.backends": ("recordkit._values", "recordkit._exceptions", "recordkit._settings", "recordkit._deps"),
+    "recordkit._atomic": ("recordkit._exceptions",),
+    "recordkit.backends": ("recordkit._values", "recordkit._exceptions", "recordkit._settings", "recordkit._deps",
+                           "recordkit._atomic"),
     "recordkit.capture": ("recordkit._exceptions", "recordkit._values", "recordkit._deps", "recordkit._settings"),
-    "recordkit.runs.meta": ("recordkit._exceptions", "recordkit._values", "recordkit.backends", "recordkit.capture"),
+    "recordkit.runs.meta": ("recordkit._exceptions", "recordkit._values", "recordkit._atomic", "recordkit.backends",
+                            "recordkit.capture"),
     "recordkit._writer": ("recordkit._exceptions", "recordkit._settings", "recordkit.backends"),
     "recordkit.runs": ("recordkit._values", "recordkit._exceptions", "recordkit._names", "recordkit._deps",
-                       "recordkit._settings", "recordkit._writer", "recordkit.backends", "recordkit.capture",
-                       "recordkit.runs.meta", "recordkit.runs.lifecycle",
+                       "recordkit._atomic", "recordkit._settings", "recordkit._writer", "recordkit.backends",
+                       "recordkit.capture", "recordkit.runs.meta", "recordkit.runs.lifecycle",
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
     "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
@@ -149,7 +152,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
                        "recordkit.sinks.base", "recordkit.capture", "recordkit.read"),
 }
 # What no module below the facades may import: the facades themselves.
-FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report")
+FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report",
+           "recordkit.integrations")
 
 
 def _allowed(module: str, dep: str) -> bool:

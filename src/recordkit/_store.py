@@ -127,8 +127,9 @@ class Store:
 
         ``records`` holds every record flat: run fields, ``scope_id``, ``seq``, ``step``, ``time``, one
         column per record key and per scope field (see docs/analytics.md). Values are bound with
-        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes is refused
-        with ``QueryError``.
+        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes, a function
+        outside the documented list, a value over 64 MiB and a query running past the ``sql_timeout``
+        setting (30 s) are refused with ``QueryError``.
 
         Examples
         --------
@@ -143,7 +144,7 @@ class Store:
             raise QueryError(f"params must be a list of values or a dict of names, not the string {params!r}")
         self.reap()  # a run whose process died reads crashed here too
         self.flush()
-        columns, rows = self.backend.sql(query, params)
+        columns, rows = self.backend.sql(query, params, timeout=self.settings.sql_timeout)
         return SQLResult(columns, rows)
 
     def seal(self, run: Run | str) -> Path:
@@ -461,6 +462,8 @@ class Collection:
         seed: int | None = None,
         distributed: bool = False,
         rank_zero_only: bool = False,
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -485,19 +488,37 @@ class Collection:
             to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit.runs.distributed`).
         rank_zero_only
             With ``distributed``: logging on every rank but 0 does nothing.
+        system_metrics
+            True samples CPU, memory, disk, network and GPUs every 10 s (a number: every that many
+            seconds) in a background thread, as records in the scope ``source="system"``; needs psutil
+            (``pip install 'recordkit[system]'``). See :mod:`recordkit.runs.system_metrics`.
+        capture_output
+            Copy stdout and stderr (child processes' too) into the run file ``output.log``, at most
+            ``output_limit`` bytes, while the terminal shows them as before. See :mod:`recordkit.runs.console`.
 
         Examples
         --------
         >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
         ...     run.log(loss=0.3)
         """
+        planned = None
+        if system_metrics is not False or capture_output is not False:
+            from recordkit.runs.services import plan
+
+            planned = plan(system_metrics, capture_output, self.store.path)  # bad input starts no run
         if distributed:
             from recordkit.runs.distributed import start_distributed_run
 
-            return start_distributed_run(
+            run = start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
-        return self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        else:
+            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        if planned:
+            from recordkit.runs.services import start
+
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     def _start(
         self,

@@ -65,7 +65,7 @@ RUN_OWNED_TABLES: tuple[tuple[str, str, str], ...] = (
 _RUN_COLUMNS = (
     "r.id, c.name, r.number, r.error_number, r.name, r.status, r.start_time, r.end_time, r.config, "
     "r.env, r.tags, r.parent_id, r.step, r.epoch, r.error, r.host, r.pid, r.heartbeat, r.folder, "
-    "r.root_scope"
+    "r.root_scope, r.notes"
 )
 # The same without the env (NULL in its place): listing runs reads each env only if asked for it.
 _RUN_COLUMNS_NO_ENV = _RUN_COLUMNS.replace("r.env,", "NULL,")
@@ -217,12 +217,12 @@ class SQLBackend(Backend):
         number = self._next_number(conn, collection_id, new.parent_id)
         conn.execute(
             sql("INSERT INTO runs (id, collection_id, number, error_number, name, status, start_time,"
-                " config, env, tags, parent_id, host, pid, heartbeat, folder, root_scope)"
-                " VALUES (?, ?, ?, 0, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                " config, env, tags, parent_id, host, pid, heartbeat, folder, root_scope, notes)"
+                " VALUES (?, ?, ?, 0, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (
                 new.id, collection_id, number, new.name, new.start_time, V.dumps(new.config),
                 V.dumps(new.env), json.dumps(new.tags), new.parent_id, new.host, new.pid,
-                new.start_time, new.folder, new.root_scope,
+                new.start_time, new.folder, new.root_scope, new.notes,
             ),
         )
         conn.execute(
@@ -299,6 +299,20 @@ class SQLBackend(Backend):
         with self._write(f"updating the config of run {run_id!r}") as conn:
             conn.execute(self.dialect.sql("UPDATE runs SET config = ? WHERE id = ?"), (V.dumps(config), run_id))
 
+    _EDITABLE = ("name", "tags", "notes")
+
+    def edit_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        unknown = set(fields) - set(self._EDITABLE)
+        if unknown:
+            raise ValueError(f"edit_run changes only {', '.join(self._EDITABLE)}, not {sorted(unknown)!r}")
+        chosen = [key for key in self._EDITABLE if key in fields]
+        if not chosen:
+            return
+        values = [json.dumps(list(fields[k])) if k == "tags" else fields[k] for k in chosen]
+        assignments = ", ".join(f"{key} = ?" for key in chosen)  # names from _EDITABLE only; values bound
+        with self._write(f"editing run {run_id!r}") as conn:
+            conn.execute(self.dialect.sql(f"UPDATE runs SET {assignments} WHERE id = ?"), (*values, run_id))
+
     @retried
     def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
         dialect = self.dialect
@@ -371,7 +385,7 @@ class SQLBackend(Backend):
                 start_time=r[6], end_time=r[7], config=config,
                 tags=tag_list, parent_id=r[11], step=r[12], epoch=r[13],
                 error=None if r[14] is None else V.loads(r[14]), host=r[15], pid=r[16], heartbeat=r[17],
-                folder=r[18], root_scope=r[19],
+                folder=r[18], root_scope=r[19], notes=r[20],
             )
             for r, config, tag_list in zip(rows, configs, tags, strict=True)
         ]

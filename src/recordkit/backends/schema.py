@@ -69,3 +69,8 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
 """
+
+#: Version 3 (issue 14): a run's notes, free text edited after the run (``run.notes = …``).
+VERSION_3 = """
+ALTER TABLE runs ADD COLUMN notes TEXT;
+"""
