@@ -141,12 +141,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
     "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
-                           "recordkit.read"),
+                           "recordkit.read", "recordkit.media"),
     # Starting runs in special ways builds on the facade.
     "recordkit.runs.resume": ("recordkit._", "recordkit.backends", "recordkit.runs"),
     "recordkit.runs.distributed": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.sinks": ("recordkit._values", "recordkit._exceptions", "recordkit._deps", "recordkit._formats",
                         "recordkit.backends", "recordkit.runs.meta", "recordkit.runs.harvest"),
+    # Media values and the writer's media step store blobs as attachments do.
+    "recordkit.media": ("recordkit._exceptions", "recordkit._values", "recordkit._deps", "recordkit.backends",
+                        "recordkit.runs.files"),
     "recordkit.read": ("recordkit._", "recordkit.backends", "recordkit.runs.meta", "recordkit.runs.events",
                        "recordkit.runs.files", "recordkit.runs.liveness", "recordkit.runs.lifecycle",
                        "recordkit.sinks.base", "recordkit.capture", "recordkit.read"),

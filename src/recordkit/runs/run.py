@@ -448,13 +448,22 @@ class Run(Scope):
         return Records(self._store, run_ids=[self.id])
 
     def history(self, key: str) -> tuple[list[int], list[Any]]:
-        """(steps, values) of one key across the run's records, in log order."""
+        """(steps, values) of one key across the run's records, in log order.
+
+        Images, histograms and tables come back as ``rk.Image`` / ``rk.Histogram`` / ``rk.Table``
+        (``Records`` holds their references: dicts with a ``"_media"`` kind).
+        """
         steps, values = [], []
         for record in self.records.having(key):
             value = record.own(key)
             if value is not None:
                 steps.append(record["step"])
                 values.append(value)
+        if any(type(value) is dict and "_media" in value for value in values):
+            from recordkit.media import from_reference
+
+            root = self._handle.root
+            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
