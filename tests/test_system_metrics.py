@@ -25,6 +25,7 @@ def test_a_sampled_run_has_system_records_with_cpu_and_memory_keys(collection: r
     with collection.start_run(capture=False, system_metrics=0.05) as run:
         run.next_step(3)
         deadline = time.monotonic() + 10
+        run.flush()  # the system scope is stored
         while time.monotonic() < deadline and len(run.records.where(source="system")) < 2:
             time.sleep(0.05)
         run.log(loss=0.5)
@@ -121,3 +122,27 @@ def test_without_psutil_the_error_names_the_extra(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HINT system metrics need psutil: pip install 'recordkit[system]'" in out
     assert out.strip().endswith(" 0")  # no run was started
+
+
+def _nvml_answers() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+        pynvml.nvmlShutdown()
+        return bool(count)
+    except Exception:
+        return False
+
+
+def test_gpu_keys_appear_exactly_when_nvml_answers(tmp_path: Path) -> None:
+    """With a driver and GPUs (real NVML), per-GPU keys; without (no pynvml, or no driver), none and no error."""
+    probe = Probe(psutil, tmp_path)
+    values = probe.read()
+    probe.close()
+    gpu_keys = {key for key in values if key.startswith("gpu")}
+    if _nvml_answers():
+        assert {"gpu0_utilization_percent", "gpu0_memory_used_bytes"} <= gpu_keys
+    else:
+        assert gpu_keys == set()

@@ -13,7 +13,7 @@ Results go as JSON to ``--out``. The phases:
 
 A subject module offers ``Steps(folder)`` (``log(step, values)``, ``close()``), ``read_steps(folder)``,
 ``Workload(folder)`` (``experiment(e)``, ``episode(e, ep)`` returning ``log(x, y)``, ``end_experiment()``,
-``close()``) and ``mean_y(folder)``.
+``close()``) and ``mean_y(folder)``; optionally ``prepare(folder)``, called once before anything is timed.
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.folder, exist_ok=True)
     t_import = time.perf_counter()
     module = importlib.import_module(args.module)
+    prepare = getattr(module, "prepare", None)
+    if prepare is not None:  # a subject that must import its library with the folder known (trackio)
+        prepare(args.folder)
     import_s = time.perf_counter() - t_import
     if args.phase == "hot":
         result = hot(module, args.folder, args.n)

@@ -1,8 +1,9 @@
 """Runs the harness's phases for one subject, each in its own child process, and gathers one row.
 
-Every child runs in a new session: when it exits (or is killed), whatever it started and left behind
-(wandb's service, say) is given a few seconds to finish on its own, as it would after a real crash, and
-then killed, so that nothing of one subject runs on beside the next. A phase that fails is recorded in
+Every child is watched with the processes it starts (wandb's service, say): their summed peak RSS is
+kept beside the child's own, and when the child exits (or is killed) what it left behind is given a few
+seconds to finish on its own, as it would after a real crash, and then killed, so that nothing of one
+subject runs on beside the next. A phase that fails is recorded in
 the row with the child's last error line; the other phases and the other subjects go on.
 """
 
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from benchmarks.peers._workload import EPISODES, EXPERIMENTS, FULL_PER_EPISODE
 
 REPO = Path(__file__).resolve().parents[2]
 LEFTOVER_GRACE_S = 15.0
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclasses.dataclass
@@ -76,21 +79,80 @@ def child_env(subject: Subject, scratch: Path) -> dict[str, str]:
     return env
 
 
-def _end_session(pid: int, grace_s: float) -> bool:
-    """Wait up to ``grace_s`` for what the child left in its session to exit; kill the rest. True if any was left."""
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, start time) of every process, from /proc (empty where there is none)."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                found[int(entry)] = (int(fields[1]), fields[19])
+            except (OSError, IndexError, ValueError):
+                continue  # it exited while being read
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class ProcessTree:
+    """Watches a child and every process it starts, every 0.25 s: the summed RSS's peak (a child's own
+    ru_maxrss leaves out helpers such as wandb's service, which even starts its own session) and which
+    helpers to wait for, then kill, once the child is gone (they are re-parented when it dies)."""
+
+    def __init__(self, pid: int) -> None:
+        self.root, self.peak = pid, 0
+        self.seen: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def helpers(self) -> list[int]:
+        """The helpers seen that still run (the same process: same start time)."""
+        now = _processes()
+        return [pid for pid, started in self.seen.items() if pid in now and now[pid][1] == started]
+
+    def _loop(self) -> None:
+        while True:
+            now = _processes()
+            tree = {self.root} | {pid for pid, started in self.seen.items() if now.get(pid, (0, ""))[1] == started}
+            grew = True
+            while grew:
+                more = {pid for pid, (parent, _) in now.items() if parent in tree and pid not in tree}
+                tree |= more
+                grew = bool(more)
+            for pid in tree - {self.root}:
+                if pid in now:
+                    self.seen.setdefault(pid, now[pid][1])
+            self.peak = max(self.peak, sum(_rss(pid) for pid in tree))
+            if self._stop.wait(0.25):
+                return
+
+
+def _end_helpers(tree: ProcessTree, pgid: int, grace_s: float) -> bool:
+    """Wait up to ``grace_s`` for the child's helpers to exit on their own; kill the rest. True if any was left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)  # anything still in the child's own process group
     deadline = time.monotonic() + grace_s
-    left = False
-    while True:
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return left
-        left = True
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            return left
+    left = tree.helpers()
+    outlived = bool(left)
+    while left and time.monotonic() < deadline:
         time.sleep(0.2)
+        left = tree.helpers()
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return outlived
 
 
 def run_phase(
@@ -114,23 +176,30 @@ def run_phase(
         cmd += ["--per-episode", str(per_episode)]
     with open(err_path, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(
-            cmd, cwd=REPO, env=child_env(subject, scratch), stdout=err, stderr=err, start_new_session=True
+            cmd, cwd=scratch, env=child_env(subject, scratch), stdout=err, stderr=err, start_new_session=True
         )
+        tree = ProcessTree(proc.pid)
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
-            _end_session(proc.pid, 0)
+            tree.stop()
+            _end_helpers(tree, proc.pid, 0)
             return None, f"{phase}: timed out after {timeout_s:.0f} s", False
-    leftover = _end_session(proc.pid, LEFTOVER_GRACE_S)
+        tree.stop()
+    leftover = _end_helpers(tree, proc.pid, LEFTOVER_GRACE_S)
     expected = -signal.SIGKILL if phase == "kill" else 0
     if rc != expected:
         return None, f"{phase}: exit status {rc}: {_last_line(err_path)}", leftover
     if phase == "kill":
         return {}, "", leftover
     text = out.read_text(encoding="utf-8")
-    return (json.loads(text) if text else None), "" if text else f"{phase}: no result written", leftover
+    if not text:
+        return None, f"{phase}: no result written", leftover
+    result: dict[str, Any] = json.loads(text)
+    result["tree_peak_rss"] = tree.peak
+    return result, "", leftover
 
 
 def measure(subject: Subject, python: str, scratch: Path, sizes: Sizes, timeout_s: float, say: Any) -> Row:
@@ -145,15 +214,17 @@ def measure(subject: Subject, python: str, scratch: Path, sizes: Sizes, timeout_
             say(f"{subject.key}: {error}")
         if leftover and name == "kill":
             row.notes.append(
-                f"processes it started outlived the SIGKILL; they got {LEFTOVER_GRACE_S:.0f} s before being killed"
+                f"helper processes it started outlived the SIGKILL; they had up to {LEFTOVER_GRACE_S:.0f} s to "
+                "finish on their own before the steps were read back"
             )
         return result
 
-    row.hot = phase("hot", scratch / "hot", n=sizes.steps)
-    if phase("kill", scratch / "kill", n=sizes.steps) is not None:
+    steps = max(100, round(sizes.steps * subject.steps_scale))
+    row.hot = phase("hot", scratch / "hot", n=steps)
+    if phase("kill", scratch / "kill", n=steps) is not None:
         row.kill = phase("count", scratch / "kill")
         if row.kill is not None:
-            row.kill["n"] = sizes.steps
+            row.kill["n"] = steps
     row.work = phase("workload", scratch / "workload", per_episode=sizes.for_subject(subject.scale))
     if row.work is not None:
         row.work["scale"] = row.work["records"] / row.full_records

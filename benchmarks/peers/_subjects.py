@@ -22,6 +22,8 @@ class Subject:
     distribution: str = ""
     #: Fraction of the full workload's records logged (the rest is extrapolated, and labelled so).
     scale: float = 1.0
+    #: Fraction of the hot path's and the SIGKILL test's steps (for a peer whose every call takes milliseconds).
+    steps_scale: float = 1.0
     #: How the subject is used, for the notes under the table.
     how: str = ""
 
@@ -68,7 +70,9 @@ SUBJECTS = (
         ("aim",),
         "aim",
         scale=0.01,
-        how="`Run.track(dict, step=…)` per step or record, context `{episode: N}`; read back with `aim.Repo`",
+        how="`Run.track(dict, step=…)` per step or record, context `{episode: N}`; read back with `aim.Repo` after "
+        "rebuilding its index as `aim storage reindex` does (new runs are invisible to readers until `aim up` "
+        "or a reindex has run), included in the query time",
     ),
     Subject(
         "wandb",
@@ -79,7 +83,8 @@ SUBJECTS = (
         "wandb",
         scale=0.01,
         how="`WANDB_MODE=offline`, `run.log(dict, step=…)`; a run per experiment; read back from the "
-        "offline `.wandb` file with wandb's own datastore reader",
+        "offline `.wandb` files (wandb's own protobuf records; its Python file reader is gone since 0.19, so the "
+        "framing is undone in `_wandb_file.py`); its service `wandb-core` is a separate process",
     ),
     Subject(
         "trackio",
@@ -100,8 +105,10 @@ SUBJECTS = (
         ("mlflow",),
         "mlflow",
         scale=0.001,
-        how="local tracking store, `mlflow.log_metrics(dict, step=…)` (synchronous, the default); read back "
-        "with `MlflowClient.get_metric_history`",
+        steps_scale=0.1,
+        how="its default local tracking store (SQLite), `mlflow.log_metrics(dict, step=…)` (synchronous, the "
+        "default), a nested run per episode; read back with `MlflowClient.get_metric_history`; a tenth of the "
+        "steps for the hot path and SIGKILL",
     ),
 )
 

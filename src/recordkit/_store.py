@@ -79,6 +79,10 @@ class Store:
         self.settings = settings
         self._writer = get_writer()
         self._channel = self._writer.channel(backend, settings)
+        if self._channel.media is None:
+            from recordkit.media.step import MediaStep
+
+            self._channel.media = MediaStep(self.path)
         given = settings.mirrors if mirrors is None else mirrors
         if given:
             from recordkit.sinks.feed import MirrorFeed, make_mirrors

@@ -86,8 +86,16 @@ def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in out.items():
         if type(value) not in _FAST_TYPES:
             value = out[key] = _check_value(key, value)
-            lazy = lazy or needs_materialize(value)
+            lazy = lazy or needs_materialize(value) or is_media(value)
     return LazyValues(out) if lazy else out
+
+
+def is_media(value: Any) -> bool:
+    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media): stored by the writer's media step.
+
+    Known by a class attribute, so this module never imports the media package.
+    """
+    return getattr(type(value), "_recordkit_media", False) is True
 
 
 def check_step(step: Any) -> int:
@@ -183,9 +191,12 @@ def _check_value(key: str, value: Any) -> Any:
             raise TypeError(f"value for key {key!r} cannot be stored: {exc}") from None
         except ValueError as exc:
             raise ValueError(f"value for key {key!r} cannot be stored: {exc}") from None
+    if is_media(value):
+        return value  # checked when it was made; encoded and stored by the writer
     raise TypeError(
         f"value for key {key!r} cannot be stored: {type(value).__name__} {value!r:.80}; "
-        "log numbers, strings, booleans, None, datetimes, numpy/torch values or JSON-able lists and dicts"
+        "log numbers, strings, booleans, None, datetimes, numpy/torch values, JSON-able lists and dicts, "
+        "or rk.Image / rk.Histogram / rk.Table"
     )
 
 

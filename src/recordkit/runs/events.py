@@ -26,7 +26,8 @@ from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from recordkit import _values as V
-from recordkit._exceptions import InvalidNameError, RunStateError
+from recordkit._atomic import write_text
+from recordkit._exceptions import InvalidNameError, RunStateError, StoreError
 from recordkit.backends.base import AddEvent, Backend, EventRow
 
 if TYPE_CHECKING:
@@ -314,10 +315,7 @@ class Events(Sequence[Event]):
         if hasattr(path, "write"):
             path.write(text)
             return text
-        target = Path(os.fspath(path))
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text(Path(os.fspath(path)), text)  # a full disk: StorageError, no temp file left
         return text
 
     def to_pandas(self) -> Any:
@@ -353,6 +351,7 @@ def write_event_log(run: RunHandle) -> None:
 
     if run.root is None:
         return
-    with contextlib.suppress(OSError):  # a mirror: the database holds the truth
+    # A mirror: the database holds the truth. A full disk or a server outage leaves it for a later finish.
+    with contextlib.suppress(OSError, StoreError):
         rows = run.backend.events([run.run_id])
         Events([Event.from_row(row) for row in rows]).to_jsonl(run.folder / "events.jsonl")

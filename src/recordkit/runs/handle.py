@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from recordkit._settings import Settings
     from recordkit._writer import Channel, Writer
     from recordkit.runs.checkpoints import Retention
+    from recordkit.runs.ending import Ending
 
 # How many scope ids a run reserves at a time (one small transaction per block).
 SCOPE_BLOCK = 64
@@ -37,8 +38,8 @@ class RunHandle:
     """
 
     __slots__ = (
-        "backend", "channel", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids", "seq",
-        "services", "settings", "step", "url", "writable", "writer",
+        "backend", "channel", "ending", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids",
+        "seq", "services", "settings", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -66,6 +67,8 @@ class RunHandle:
         self.epoch = row.epoch
         self.seq = itertools.count(0)  # a resumed run restarts it after the stored maximum
         self.scope_ids: Iterator[int] = iter(())
+        #: How far a finish() that failed got (``runs.ending``); None when none is pending.
+        self.ending: Ending | None = None
         #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
         self.retention: Retention | None = None
         #: What runs beside the run (system-metrics sampler, console capture), stopped by ``stop_services``.

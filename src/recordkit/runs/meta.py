@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from recordkit._atomic import storage_error, write_text
 from recordkit._exceptions import ConfigError
 from recordkit._values import encode
 from recordkit.backends.base import ERROR_STATUSES, RunRow
@@ -161,7 +162,10 @@ def write_meta(row: RunRow, root: Path | None) -> None:
     from recordkit.capture import config_hash
 
     folder = run_folder(root, row)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(f"could not make the run folder {str(folder)!r}", exc) from exc
     meta = {
         "id": row.id,
         "collection": row.collection,
@@ -180,6 +184,5 @@ def write_meta(row: RunRow, root: Path | None) -> None:
         "env": encode(row.env),
         "error": row.error,
     }
-    tmp = folder / f".meta.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "meta.json")
+    # A full disk raises StorageError and leaves the previous meta.json (no 0-byte temp file).
+    write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n")

@@ -20,7 +20,7 @@ from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
 from recordkit.runs.edit import NOT_GIVEN
-from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
+from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
     from recordkit._store import Collection, Store
@@ -412,36 +412,18 @@ class Run(Scope):
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
 
-        Raises the first background storage error, after the status is stored.
+        A run never reads ``finished`` while records of it are not stored: when storage fails (a full
+        disk, a lost server without a spool) the run stays ``running``, its unstored data stays in memory
+        and is retried, and a :class:`~recordkit.StorageError` says what to do; call ``finish()`` again
+        once the cause is fixed. Any other background error (an item that could not be stored at all)
+        is raised after the status is stored.
         """
         status = RunStatus(status)
         if status in (RunStatus.RUNNING, RunStatus.PAUSED):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
-        if self._row.status not in ("running", "paused") or self._row.end_time is not None:
-            raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
-        handle = self._handle
-        service_error = handle.stop_services(error)  # the last sample and line of output belong to the run
-        handle.writable = False
-        handle.untrack()
-        from recordkit.runs.events import emit, write_event_log
+        from recordkit.runs.ending import end
 
-        info = None if error is None else describe_error(error)
-        emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-        handle.channel.put(handle.counters())
-        pending_error: BaseException | None = None
-        try:
-            handle.flush()
-        except BaseException as exc:  # store the status anyway, then raise
-            pending_error = exc
-        handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
-        lifecycle.forget(self)
-        write_meta(handle.row, handle.root)
-        if pending_error is None:
-            write_event_log(handle)
-        self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        raised = pending_error or service_error
-        if raised is not None:
-            raise raised
+        end(self._handle, status.value, error, forget=lambda: lifecycle.forget(self), ended=self._store._finished)
 
     def __enter__(self) -> Run:
         return self
@@ -468,13 +450,22 @@ class Run(Scope):
         return Records(self._store, run_ids=[self.id])
 
     def history(self, key: str) -> tuple[list[int], list[Any]]:
-        """(steps, values) of one key across the run's records, in log order."""
+        """(steps, values) of one key across the run's records, in log order.
+
+        Images, histograms and tables come back as ``rk.Image`` / ``rk.Histogram`` / ``rk.Table``
+        (``Records`` holds their references: dicts with a ``"_media"`` kind).
+        """
         steps, values = [], []
         for record in self.records.having(key):
             value = record.own(key)
             if value is not None:
                 steps.append(record["step"])
                 values.append(value)
+        if any(type(value) is dict and "_media" in value for value in values):
+            from recordkit.media import from_reference
+
+            root = self._handle.root
+            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:

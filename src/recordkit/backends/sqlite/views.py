@@ -9,7 +9,8 @@ objects, which SQLite resolves before the tables of the same name:
     config, host, pid, folder, notes`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
 ``records``
     every record flat: ``step, time``, one column per record key, one per scope field (a record's own
-    value wins over its scope's), the run fields of :data:`recordkit.backends.base.RUN_FIELDS`, then
+    value wins over its scope's), the run fields of :data:`recordkit.backends.base.RUN_FIELDS`, one
+    ``config.<dotted key>`` column per config value of any run (quote it: ``"config.lr"``), then
     ``scope_id, seq``.
 ``scopes``
     ``scope_id, run_id, parent_id, fields`` (the scope's own fields as JSON text).
@@ -52,6 +53,8 @@ CREATE TEMP VIEW scopes AS SELECT id AS scope_id, run_id, parent_id, fields FROM
 """
 
 
+# Config columns the records view holds at most, less the record keys and scope fields it has.
+_MAX_CONFIG_COLUMNS = 1500
 # Record tables per compound SELECT in the records view (SQLite's limit is 500 terms).
 _ARMS_PER_SELECT = 400
 
@@ -86,10 +89,18 @@ def _records_view(conn: sqlite3.Connection) -> None:
     merged = merged_scope_fields(scope_rows)
     keys = list(dict.fromkeys(key for cols in tables.values() for key in cols))
     scope_keys = list(dict.fromkeys(k for fields in merged.values() for k in fields))
+    configs = {
+        run_id: flatten_config(V.loads(text), "config.")
+        for run_id, text in conn.execute("SELECT id, config FROM main.runs")
+    }
+    config_keys = list(dict.fromkeys(k for flat in configs.values() for k in flat))
+    # SQLite allows 2000 columns a table or SELECT: the record keys and scope fields come first.
+    config_keys = config_keys[: max(0, _MAX_CONFIG_COLUMNS - len(keys) - len(scope_keys))]
     # SQLite column names ignore case: the second of `Loss` and `loss` reads as `loss_2`.
     names: dict[tuple[str, str], str] = {}
     taken: set[str] = {n.lower() for n in ("step", "time", *RUN_FIELDS)}
-    for origin, key in [("key", k) for k in keys] + [("scope", k) for k in scope_keys if k not in keys]:
+    origins = [("key", k) for k in keys] + [("scope", k) for k in scope_keys if k not in keys]
+    for origin, key in origins + [("config", k) for k in config_keys]:
         name, n = key, 1
         while name.lower() in taken:
             n += 1
@@ -98,18 +109,25 @@ def _records_view(conn: sqlite3.Connection) -> None:
         names[(origin, key)] = name
     internal = [n for n in ("scope_id", "seq") if n.lower() not in taken]  # a user's own column wins
     scope_cols = {key: f"s{i}" for i, key in enumerate(scope_keys)}
+    # A run's config values sit on each of its scopes' rows: no join more per record.
+    config_cols = {key: f"k{i}" for i, key in enumerate(config_keys)}
     conn.execute(
         "CREATE TEMP TABLE _rk_scope (scope_id INTEGER PRIMARY KEY, run_id TEXT"
-        + "".join(f", {c}" for c in scope_cols.values())
+        + "".join(f", {c}" for c in (*scope_cols.values(), *config_cols.values()))
         + ")"
     )
+    no_config: dict[str, Any] = {}
     conn.executemany(
-        f"INSERT INTO temp._rk_scope VALUES ({','.join('?' * (2 + len(scope_cols)))})",
+        f"INSERT INTO temp._rk_scope VALUES ({','.join('?' * (2 + len(scope_cols) + len(config_cols)))})",
         [
-            (sid, scope_rows[sid].run_id, *(_sql_value(fields.get(k)) for k in scope_keys))
+            (
+                sid, scope_rows[sid].run_id, *(_sql_value(fields.get(k)) for k in scope_keys),
+                *(_sql_value(configs.get(scope_rows[sid].run_id, no_config).get(k)) for k in config_keys),
+            )
             for sid, fields in merged.items()
         ],
     )
+    config_select = [f"s.{config_cols[key]} AS {_quote(names[('config', key)])}" for key in config_keys]
     arms = []
     for table, cols in tables.items():
         select = ["t.step AS step", "t.time AS time"]
@@ -123,13 +141,15 @@ def _records_view(conn: sqlite3.Connection) -> None:
             if key not in keys:
                 select.append(f"s.{scope_cols[key]} AS {_quote(names[('scope', key)])}")
         select += [f"r.{field} AS {field}" for field in RUN_FIELDS]
+        select += config_select
         select += [f"t.{n} AS {n}" for n in internal]
         arms.append(
             f"SELECT {', '.join(select)} FROM main.{table} t JOIN temp._rk_scope s ON s.scope_id = t.scope_id"
             " JOIN temp.runs r ON r.run_id = s.run_id"
         )
     if not arms:
-        empty = ["NULL AS step", "NULL AS time", *(f"NULL AS {f}" for f in (*RUN_FIELDS, *internal))]
+        empty = ["NULL AS step", "NULL AS time", *(f"NULL AS {f}" for f in RUN_FIELDS),
+                 *(f"NULL AS {_quote(names[('config', k)])}" for k in config_keys), *(f"NULL AS {f}" for f in internal)]
         arms.append(f"SELECT {', '.join(empty)} WHERE 0")
     if len(arms) > _ARMS_PER_SELECT:  # SQLite allows 500 terms in one compound SELECT: nest them
         arms = [
@@ -137,6 +157,18 @@ def _records_view(conn: sqlite3.Connection) -> None:
             for i in range(0, len(arms), _ARMS_PER_SELECT)
         ]
     conn.execute("CREATE TEMP VIEW records AS " + " UNION ALL ".join(arms))
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"opt": {"lr": 1}}`` → ``{"config.opt.lr": 1}``, as ``runs.meta.flatten_config`` (which is
+    above this layer) names the columns of Records and Parquet."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _sql_value(value: Any) -> Any:
