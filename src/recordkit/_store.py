@@ -536,18 +536,18 @@ class Collection:
         parent_id: str | None = None,
         folder_of: Callable[[str], str] | None = None,
     ) -> Run:
-        from recordkit.capture import capture_environment, config_to_dict, seed_everything
+        from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"tags must be a list of strings, not {tags!r}")
-        config_dict = config_to_dict(config)
+        settings = self.store.settings
+        config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         env: dict[str, Any] = {}
         files: dict[str, bytes] = {}
         if capture:
             parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            settings = self.store.settings
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
         if seed is not None:
             env["seed"] = seed_everything(seed)
@@ -700,9 +700,11 @@ class Collection:
         >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
-        from recordkit.capture import config_hash, config_to_dict
+        from recordkit.capture import config_hash, config_to_dict, scrub_config
 
-        done = self.runs(status="finished", config_hash=config_hash(config_to_dict(config)))
+        settings = self.store.settings
+        stored = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
+        done = self.runs(status="finished", config_hash=config_hash(stored))  # hashed as start_run stored it
         return done[-1] if done else None
 
     def run(self, number: int) -> Run:
