@@ -115,7 +115,7 @@ def test_labels() -> None:
     assert scope_prefix("phase=eval/acc>0.9") == "phase=eval/" and scope_prefix("acc>=0.9") == ""
 
 
-def test_a_version_2_store_gains_labels_and_keeps_its_summary(store_kind: str, store_path: Path) -> None:
+def test_a_version_3_store_gains_labels_and_keeps_its_summary(store_kind: str, store_path: Path) -> None:
     if store_kind != "sqlite":
         pytest.skip("the PostgreSQL upgrade is tested in tests/backends/postgres")
     with rk.open(store_path) as store, fast_run(store.collection("c")) as old:
@@ -123,8 +123,8 @@ def test_a_version_2_store_gains_labels_and_keeps_its_summary(store_kind: str, s
     conn = sqlite3.connect(store_path / "recordkit.db", isolation_level=None)
     conn.execute("ALTER TABLE scopes DROP COLUMN label")
     conn.execute("ALTER TABLE summary DROP COLUMN name")
-    conn.execute("UPDATE summary SET key = 'loss'")  # as version 2 summed it: one row per bare key
-    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.execute("UPDATE summary SET key = 'loss'")  # as version 3 summed it: one row per bare key
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
     with rk.open(store_path) as store:
         run = store.run(old.id)

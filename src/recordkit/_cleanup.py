@@ -33,8 +33,11 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def is_run_folder_name(name: str) -> bool:
-    """Run folders are named by run id: 16 hex characters. Nothing else in a collection folder is touched."""
-    return len(name) == 16 and set(name) <= _HEX
+    """Run folders are named by run id: ``r`` and 15 hex characters, or (older stores) 16 hex characters.
+    Nothing else in a collection folder is touched."""
+    if len(name) != 16:
+        return False
+    return set(name[1:]) <= _HEX and (name[0] == "r" or name[0] in _HEX)
 
 
 def is_blob_name(name: str) -> bool:

@@ -19,6 +19,8 @@ belongs to the store opened with it: two stores in one process may flush, buffer
 | ``RECORDKIT_SEAL``             | seal                | 1       |
 | ``RECORDKIT_MIRRORS``          | mirrors             | (none)  |
 | ``RECORDKIT_OUT_OF_ORDER``     | out_of_order        | warn    |
+| ``RECORDKIT_SQL_TIMEOUT``      | sql_timeout (s)     | 30      |
+| ``RECORDKIT_OUTPUT_LIMIT``     | output_limit (B)    | 10000000 |
 
 ``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
@@ -54,6 +56,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "seal": ("RECORDKIT_SEAL", bool),
     "mirrors": ("RECORDKIT_MIRRORS", str),
     "out_of_order": ("RECORDKIT_OUT_OF_ORDER", str),
+    "sql_timeout": ("RECORDKIT_SQL_TIMEOUT", float),
+    "output_limit": ("RECORDKIT_OUTPUT_LIMIT", int),
 }
 
 
@@ -88,6 +92,11 @@ class Settings:
     out_of_order
         A step lower than one already logged in the same scope: ``"warn"`` (``StepOrderWarning``, the
         record is kept) or ``"raise"`` (``StepOrderError``, the record is not logged). Never dropped silently.
+    sql_timeout
+        Seconds a ``store.sql()`` query may run before it is stopped with ``QueryError``.
+    output_limit
+        Bytes of console output ``start_run(capture_output=True)`` keeps in a run's ``output.log``; the
+        terminal still shows everything past it.
     """
 
     store: str = "records"
@@ -103,13 +112,16 @@ class Settings:
     seal: bool = True
     mirrors: tuple[str, ...] = ()
     out_of_order: OutOfOrder = "warn"
+    sql_timeout: float = 30.0
+    output_limit: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop", "raise"):
             raise ValueError(f"on_full must be 'block', 'drop' or 'raise', not {self.on_full!r}")
         if self.out_of_order not in ("warn", "raise"):
             raise ValueError(f"out_of_order must be 'warn' or 'raise', not {self.out_of_order!r}")
-        for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease"):
+        for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease", "sql_timeout",
+                     "output_limit"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
 

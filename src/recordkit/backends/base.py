@@ -74,6 +74,7 @@ class RunRow:
     heartbeat: float
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 class LazyEnvRunRow(RunRow):
@@ -127,6 +128,7 @@ class NewRun:
     pid: int
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 @dataclasses.dataclass
@@ -437,6 +439,14 @@ class Backend(abc.ABC):
     def update_config(self, run_id: str, config: dict[str, Any]) -> None:
         """Replace a run's stored config (the caller has checked that only new keys were added)."""
 
+    def edit_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Change what a person may change about a run afterwards: ``name`` (text or None), ``tags``
+        (a list of texts) and ``notes`` (text or None), only the keys given, in one statement. Records,
+        config, numbers and status stay as they are; the run may be live in another process."""
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store ({self.url!r}) cannot edit runs; use a folder or PostgreSQL store")
+
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRow | None:
         """One run by exact id."""
@@ -587,10 +597,13 @@ class Backend(abc.ABC):
         return None
 
     # --- analytics (optional) ----------------------------------------------------------------
-    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any], *, timeout: float = 30.0
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """(column names, rows) of one read-only query over the views documented in docs/analytics.md.
 
-        Parameters are bound by the engine, never pasted. Anything that would write must raise
+        Parameters are bound by the engine, never pasted. Anything that would write, a function that
+        is not plainly computing, and a query still running after ``timeout`` seconds must raise
         :class:`recordkit.QueryError`. Engines without SQL views keep this default.
         """
         from recordkit._exceptions import QueryError

@@ -1,9 +1,10 @@
 """What a command is given: the shared options and arguments, and how their values are read.
 
 Every command takes its store the same way (``--store PATH``, or for listings also a first
-positional ``[STORE]``), names runs the same way (an id, a unique id prefix, or
-``COLLECTION/NUMBER``) and spells the shared options the same way (``--format``, ``--where``,
-``--columns``, ``--limit``, ``--collection``): the decorators below are the only definitions.
+positional ``[STORE]``), names runs the same way (a run number, ``COLLECTION/NUMBER``, an id or a
+unique id prefix; a bare number is never an id prefix) and spells the shared options the same way
+(``--format``, ``--where``, ``--columns``, ``--limit``, ``--collection``): the decorators below are
+the only definitions.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def find_collection(store: rk.Store, name: str) -> rk.Collection:
 
 
 def find_run(store: rk.Store, ref: str) -> rk.Run:
-    """A run by id, unique id prefix, or ``COLLECTION/NUMBER``."""
+    """A run by number (unique across collections), ``COLLECTION/NUMBER``, id or unique id prefix."""
     parsed = resolve_run_ref(ref)
     if parsed is None:
         return store.run(ref)

@@ -145,6 +145,7 @@ def run_identity(run: RunLike) -> dict[str, Any]:
         "end": run.end_time,
         "duration": run.duration,
         "tags": list(run.tags),
+        "notes": getattr(run, "notes", None),
         "parent_id": run.parent_id,
         "folder": None if folder is None else str(folder),
     }

@@ -1,7 +1,7 @@
 """Commands about runs: ``ls``, ``show``, ``events``, ``diff`` and ``rm``.
 
-Each opens the store, finds the runs it was given (an id, a unique id prefix or
-``COLLECTION/NUMBER``), calls one library method and prints what it returned.
+Each opens the store, finds the runs it was given (a number, ``COLLECTION/NUMBER``,
+an id or a unique id prefix), calls one library method and prints what it returned.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def ls(
 def show(run_ref: str, store: str | None, fmt: str) -> None:
     """Show one run: identity, config, environment, metrics, files, checkpoints, sub-runs, links, last events, error.
 
-    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER.
+    RUN is a run number, COLLECTION/NUMBER, a run id or a unique id prefix.
     Python: store.run(ID) / store.collection(NAME).run(NUMBER).
 
     \b
@@ -219,7 +219,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
 def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> None:
     """List a run's events, oldest first (started, attached, checkpoint, your own…).
 
-    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER. --under epoch/2 keeps the
+    RUN is a run number, COLLECTION/NUMBER, a run id or a unique id prefix. --under epoch/2 keeps the
     events named epoch/2 or below it (epoch/2/eval). jsonl is the format of
     run.events.to_jsonl(). Python: run.events / run.events.under(PREFIX).
 
@@ -248,7 +248,7 @@ def events(run_ref: str, store: str | None, prefix: str | None, fmt: str) -> Non
 def diff(run_a: str, run_b: str, store: str | None, fmt: str) -> None:
     """Show how two runs differ: config, environment and metrics (last values).
 
-    RUN_A and RUN_B are run ids, unique id prefixes or COLLECTION/NUMBER. Environment
+    RUN_A and RUN_B are run numbers, COLLECTION/NUMBER, run ids or unique id prefixes. Environment
     keys that always differ (pid, free disk) are left out. Python: the runs' config,
     env and summary().
 
@@ -301,7 +301,7 @@ def _label(run: rk.Run) -> str:
 def rm(run_refs: tuple[str, ...], store: str | None, yes: bool, force: bool, dry_run: bool, fmt: str) -> None:
     """Delete runs, their sub-runs, everything recorded for them and their run folders.
 
-    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER; give several to delete
+    RUN is a run number, COLLECTION/NUMBER, a run id or a unique id prefix; give several to delete
     several. Asks first (--yes skips the question); a live run is refused unless --force.
     The database shrinks at the next `recordkit gc`. Python: store.delete_run(run).
 

@@ -16,10 +16,11 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
-from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
+from recordkit.runs.edit import NOT_GIVEN
+from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
     from recordkit._store import Collection, Store
@@ -111,8 +112,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -197,7 +201,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
@@ -216,11 +220,55 @@ class Run(Scope):
 
     @property
     def name(self) -> str | None:
+        """The run's name; assign to rename it (``run.name = "baseline"``), as :meth:`edit` does."""
         return self._row.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self.edit(name=name)
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign to replace them (``run.tags = [*run.tags, "best"]``), as :meth:`edit` does."""
         return tuple(self._row.tags)
+
+    @tags.setter
+    def tags(self, tags: Sequence[str]) -> None:
+        self.edit(tags=tags)
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run (None when there is none); assign to change it."""
+        return self._row.notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        self.edit(notes=notes)
+
+    def edit(
+        self,
+        *,
+        name: str | None = NOT_GIVEN,
+        tags: Sequence[str] = NOT_GIVEN,
+        notes: str | None = NOT_GIVEN,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> None:
+        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
+        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
+        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+
+        Examples
+        --------
+        >>> run = store.run(3)                                          # doctest: +SKIP
+        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        """
+        from recordkit.runs import edit
+
+        edit.apply(self._handle, edit.changes(self._row.tags, name=name, tags=tags, notes=notes,
+                                              add_tags=add_tags, remove_tags=remove_tags))
 
     @property
     def collection(self) -> Collection:
@@ -279,12 +327,14 @@ class Run(Scope):
         --------
         >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
         """
-        from recordkit.capture import config_to_dict
+        from recordkit.capture import config_to_dict, scrub_config
 
         if self._row.status not in ("running", "paused"):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
         added = config_to_dict(values)
         added.update(config_to_dict(more))
+        settings = self._handle.settings
+        added = scrub_config(added, allow=settings.env_allow, deny=settings.env_deny)
         merged = merge_new_keys(self._row.config, added)
         self._handle.backend.update_config(self.id, merged)
         self._row.config = merged
@@ -308,7 +358,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
@@ -363,34 +413,18 @@ class Run(Scope):
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
 
-        Raises the first background storage error, after the status is stored.
+        A run never reads ``finished`` while records of it are not stored: when storage fails (a full
+        disk, a lost server without a spool) the run stays ``running``, its unstored data stays in memory
+        and is retried, and a :class:`~recordkit.StorageError` says what to do; call ``finish()`` again
+        once the cause is fixed. Any other background error (an item that could not be stored at all)
+        is raised after the status is stored.
         """
         status = RunStatus(status)
         if status in (RunStatus.RUNNING, RunStatus.PAUSED):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
-        if self._row.status not in ("running", "paused") or self._row.end_time is not None:
-            raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
-        handle = self._handle
-        handle.writable = False
-        handle.untrack()
-        from recordkit.runs.events import emit, write_event_log
+        from recordkit.runs.ending import end
 
-        info = None if error is None else describe_error(error)
-        emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-        handle.channel.put(handle.counters())
-        pending_error: BaseException | None = None
-        try:
-            handle.flush()
-        except BaseException as exc:  # store the status anyway, then raise
-            pending_error = exc
-        handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
-        lifecycle.forget(self)
-        write_meta(handle.row, handle.root)
-        if pending_error is None:
-            write_event_log(handle)
-        self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
+        end(self._handle, status.value, error, forget=lambda: lifecycle.forget(self), ended=self._store._finished)
 
     def __enter__(self) -> Run:
         return self
@@ -423,7 +457,8 @@ class Run(Scope):
         keyword filters pick one by its scope fields, as ``records.where`` does (a value, or a
         callable given the value). A call that still matches several series, or none of those there
         are, raises ``QueryError`` naming the series and the filters that tell them apart; use
-        :meth:`series` to read them all.
+        :meth:`series` to read them all. Images, histograms and tables come back as ``rk.Image`` /
+        ``rk.Histogram`` / ``rk.Table`` (``Records`` holds their references: dicts with a ``"_media"`` kind).
 
         Examples
         --------
@@ -433,7 +468,15 @@ class Run(Scope):
 
         self._flush_if_live()
         found = pick(self.series(key), key, filters, f"run {self.id!r}")
-        return ([], []) if found is None else (list(found.steps), list(found.values))
+        if found is None:
+            return [], []
+        steps, values = list(found.steps), list(found.values)
+        if any(type(value) is dict and "_media" in value for value in values):
+            from recordkit.media import from_reference
+
+            root = self._handle.root
+            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
+        return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
         """One key's own values, one :class:`~recordkit.Series` per scope label, in scope order.
@@ -601,6 +644,29 @@ class Run(Scope):
             self._handle, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
             metrics=metrics, retention=retention,
         )
+
+    def add_checkpoint(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        step: int | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        retention: Retention | None = None,
+    ) -> Checkpoint:
+        """Copy a checkpoint file another library saved (a Lightning ``.ckpt``) into the run as a checkpoint.
+
+        Stored atomically like ``save_model``'s, under ``checkpoints/<name>/step-<step><suffix>``
+        (``mode="file"``), and listed, ranked (``metrics``) and retained like them; ``load_model(name,
+        into=module)`` loads the file's ``state_dict`` entry.
+
+        Examples
+        --------
+        >>> run.add_checkpoint("lightning_logs/epoch=0-step=10.ckpt", "lightning", step=10)   # doctest: +SKIP
+        """
+        from recordkit.runs.checkpoints import add_checkpoint
+
+        return add_checkpoint(self._handle, path, name, step=step, metrics=metrics, retention=retention)
 
     def load_model(
         self, name: str, into: Any = None, step: int | str = "latest", *, optimizer: Any = None, **options: Any
