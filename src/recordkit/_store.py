@@ -528,7 +528,8 @@ class Collection:
         if planned:
             from recordkit.runs.services import start
 
-            start(run, planned, output_limit=self.store.settings.output_limit)
+            rank = run.fields.get("rank") if distributed else None  # each rank of a job keeps its own output
+            start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
         return run
 
     def _start(
@@ -542,18 +543,18 @@ class Collection:
         parent_id: str | None = None,
         folder_of: Callable[[str], str] | None = None,
     ) -> Run:
-        from recordkit.capture import capture_environment, config_to_dict, seed_everything
+        from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"tags must be a list of strings, not {tags!r}")
-        config_dict = config_to_dict(config)
+        settings = self.store.settings
+        config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         env: dict[str, Any] = {}
         files: dict[str, bytes] = {}
         if capture:
             parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            settings = self.store.settings
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
         if seed is not None:
             env["seed"] = seed_everything(seed)
@@ -601,6 +602,8 @@ class Collection:
         *,
         from_checkpoint: bool | str = True,
         after_checkpoint: Literal["keep", "supersede"] = "keep",
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Reopen a finished, failed, interrupted or crashed run and continue it live.
 
@@ -618,6 +621,8 @@ class Collection:
         after_checkpoint
             Records already logged at steps after the checkpoint: ``"keep"`` (both attempts are read
             back) or ``"supersede"`` (kept in the store but left out of every read).
+        system_metrics, capture_output
+            As for :meth:`start_run`; console output is appended to the run's ``output.log``.
 
         Examples
         --------
@@ -626,8 +631,13 @@ class Collection:
         >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
         """
         from recordkit.runs.resume import resume_run
+        from recordkit.runs.services import plan, start
 
-        return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        planned = plan(system_metrics, capture_output, self.store.path)  # bad input reopens nothing
+        run = resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        if planned:
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     @property
     def events(self) -> Events:
@@ -697,9 +707,11 @@ class Collection:
         >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
-        from recordkit.capture import config_hash, config_to_dict
+        from recordkit.capture import config_hash, config_to_dict, scrub_config
 
-        done = self.runs(status="finished", config_hash=config_hash(config_to_dict(config)))
+        settings = self.store.settings
+        stored = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
+        done = self.runs(status="finished", config_hash=config_hash(stored))  # hashed as start_run stored it
         return done[-1] if done else None
 
     def run(self, number: int) -> Run:
