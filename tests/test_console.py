@@ -164,7 +164,7 @@ def test_after_sigkill_output_log_holds_what_was_read_before(tmp_path: Path) -> 
         run = col.start_run(capture=False, capture_output=True)
         print("before the kill", flush=True)
         log = run.folder / "output.log"
-        while b"before the kill" not in log.read_bytes():
+        while b"before the kill\\n" not in log.read_bytes():
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
