@@ -80,6 +80,7 @@ def test_import_recordkit_imports_no_framework() -> None:
     [
         pytest.param("lightning", ("lightning", "pytorch_lightning"), "lightning", id="lightning"),
         pytest.param("transformers", ("transformers",), "transformers", id="transformers"),
+        pytest.param("keras", ("keras",), "keras", id="keras"),
     ],
 )
 def test_a_missing_framework_names_the_extra(module: str, blocked: tuple[str, ...], extra: str) -> None:

@@ -88,7 +88,7 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self._project = project
-        self._start = {"store": store, "config": config, "name": name, "tags": tags, "capture": capture}
+        self._start: dict[str, Any] = {"store": store, "config": config, "name": name, "tags": tags, "capture": capture}
         self._run: Run | None = run
         self._owned = run is None
         self._log_checkpoints = log_checkpoints
