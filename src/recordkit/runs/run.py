@@ -326,12 +326,14 @@ class Run(Scope):
         --------
         >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
         """
-        from recordkit.capture import config_to_dict
+        from recordkit.capture import config_to_dict, scrub_config
 
         if self._row.status not in ("running", "paused"):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
         added = config_to_dict(values)
         added.update(config_to_dict(more))
+        settings = self._handle.settings
+        added = scrub_config(added, allow=settings.env_allow, deny=settings.env_deny)
         merged = merge_new_keys(self._row.config, added)
         self._handle.backend.update_config(self.id, merged)
         self._row.config = merged
