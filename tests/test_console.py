@@ -139,3 +139,75 @@ def test_sigterm_restores_and_keeps_the_output(tmp_path: Path) -> None:
     run = _only_run(tmp_path)
     assert run.status is rk.RunStatus.INTERRUPTED
     assert "before the signal" in (run.folder / "output.log").read_text(encoding="utf-8")
+
+
+def test_a_child_that_outlives_the_run_keeps_reaching_the_terminal_but_not_the_file(tmp_path: Path) -> None:
+    result = _run(tmp_path, """
+        import time
+        child = "import time; print('child early', flush=True); time.sleep(1.5); print('child late', flush=True)"
+        with col.start_run(capture=False, capture_output=True):
+            late = subprocess.Popen([sys.executable, "-c", child])
+            time.sleep(0.8)  # the child has printed its first line
+            print("last line of the run")
+        late.wait()
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "child early" in result.stdout and "child late" in result.stdout
+    kept = (_only_run(tmp_path).folder / "output.log").read_text(encoding="utf-8")
+    assert "child early" in kept and "last line of the run" in kept
+    assert "child late" not in kept
+
+
+def test_after_sigkill_output_log_holds_what_was_read_before(tmp_path: Path) -> None:
+    result = _run(tmp_path, """
+        import signal, time
+        run = col.start_run(capture=False, capture_output=True)
+        print("before the kill", flush=True)
+        log = run.folder / "output.log"
+        while b"before the kill\\n" not in log.read_bytes():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert result.returncode == -9
+    assert "before the kill" in result.stdout
+    run = _only_run(tmp_path)
+    assert run.status is rk.RunStatus.CRASHED
+    assert (run.folder / "output.log").read_text(encoding="utf-8") == "before the kill\n"
+
+
+def test_a_lot_of_output_at_once_is_kept_whole(tmp_path: Path) -> None:
+    """More than a pipe holds, written right before finish: all of it is copied before the file closes."""
+    result = _run(tmp_path, """
+        with col.start_run(capture=False, capture_output=True):
+            os.write(1, b"".join(b"%06d\\n" % i for i in range(100_000)))
+    """)
+    assert result.returncode == 0, result.stderr
+    expected = "".join(f"{i:06d}\n" for i in range(100_000))
+    assert result.stdout == expected
+    assert (_only_run(tmp_path).folder / "output.log").read_text(encoding="utf-8") == expected
+
+
+def test_each_rank_of_a_distributed_run_keeps_its_own_output_file(tmp_path: Path) -> None:
+    store = rk.open(tmp_path / "records")
+    main = store.collection("c").start_run(capture=False)
+    result = _run(tmp_path, """
+        with col.start_run(capture=False, distributed=True, capture_output=True):
+            print("from rank 1")
+    """, RECORDKIT_RUN_ID=main.id, RANK="1", WORLD_SIZE="2")
+    assert result.returncode == 0, result.stderr
+    main.finish()
+    assert (main.folder / "output.rank1.log").read_text(encoding="utf-8") == "from rank 1\n"
+    assert not (main.folder / "output.log").exists()
+
+
+def test_a_resumed_run_appends_to_its_output_log(tmp_path: Path) -> None:
+    result = _run(tmp_path, """
+        with col.start_run(capture=False, capture_output=True) as run:
+            print("first attempt")
+        with col.resume_run(run.number, capture_output=True, system_metrics=True):
+            print("second attempt")
+    """)
+    assert result.returncode == 0, result.stderr
+    run = _only_run(tmp_path)
+    assert (run.folder / "output.log").read_text(encoding="utf-8") == "first attempt\nsecond attempt\n"
+    assert len(run.records.where(source="system")) == 1

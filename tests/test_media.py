@@ -268,3 +268,21 @@ def test_importing_recordkit_imports_no_media_library() -> None:
     code = "import sys, recordkit; print(sorted(m for m in ('PIL', 'pyarrow', 'recordkit.media') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.postgres
+def test_a_store_without_files_keeps_histograms_and_refuses_images_at_flush(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECORDKIT_FILES", raising=False)
+    store = rk.open(pg_url)
+    run = store.collection("c").start_run(capture=False)
+    run.log(h=rk.Histogram([1.0, 2.0], bins=2))
+    run.log(img=rk.Image(RGB))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(rk.StorageError, match="cannot store image 'img': the store keeps no files"):
+            run.flush()
+    run.finish()
+    assert [r["h"]["counts"] for r in run.records] == [[1, 1]]
+    store.close()

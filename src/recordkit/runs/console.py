@@ -33,8 +33,9 @@ from recordkit._exceptions import RecordkitError, RecordkitWarning, RunStateErro
 _CHUNK = 1 << 16
 _active: list[str] = []  # the run id whose capture holds the descriptors, if any
 _active_lock = threading.Lock()
-# How long finish() waits for the pipes to drain once the descriptors are back (a child may hold one).
-_DRAIN_TIMEOUT = 2.0
+# The longest finish() waits for a reader to reach the end mark (it only waits longer than a moment
+# when the terminal itself stops reading).
+_DRAIN_TIMEOUT = 5.0
 
 
 def check_free() -> None:
@@ -73,10 +74,12 @@ class ConsoleCapture:
         self.error: BaseException | None = None
         self._file: int | None = None
         self._lock = threading.Lock()
-        self._saved: dict[int, int] = {}
-        self._threads: list[threading.Thread] = []
-        self._restored = False
-        self._ended: list[int] = []  # terminal copies whose reader finished before stop()
+        self._saved: dict[int, int] = {}  # descriptor -> a copy of what it was (the terminal)
+        self._feeds: dict[int, int] = {}  # descriptor -> our own write end of its pipe, for the end mark
+        self._drained: list[threading.Event] = []
+        # Written into each pipe by stop(): once a reader sees it, everything written before is copied.
+        self._mark = b"\x00recordkit-end-" + os.urandom(8).hex().encode() + b"\x00"
+        self._stopping = False
 
     def start(self) -> ConsoleCapture:
         with _active_lock:
@@ -87,25 +90,33 @@ class ConsoleCapture:
             self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             _flush_python_streams()
             for fd in self.FDS:
-                saved = os.dup(fd)
+                saved = os.dup(fd)  # not inherited by children (os.dup makes non-inheritable copies)
                 read_end, write_end = os.pipe()
-                os.set_inheritable(saved, False)
+                self._feeds[fd] = os.dup(write_end)
                 os.dup2(write_end, fd)  # inheritable: child processes write into the pipe too
                 os.close(write_end)
                 self._saved[fd] = saved
-                thread = threading.Thread(
-                    target=self._pump, args=(read_end, saved), name=f"recordkit-console-{fd}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+                drained = threading.Event()
+                self._drained.append(drained)
+                threading.Thread(
+                    target=self._pump, args=(read_end, saved, drained), name=f"recordkit-console-{fd}", daemon=True
+                ).start()
         except BaseException:
             self._restore()
+            self._end_feeds()
             self._close_file()
+            with _active_lock:
+                _active.remove(self.run_id)
             raise
         return self
 
-    def _pump(self, read_end: int, terminal: int) -> None:
-        """Copy the pipe to the terminal and the file until every writer has closed it."""
+    def _pump(self, read_end: int, terminal: int, drained: threading.Event) -> None:
+        """Copy the pipe to the terminal and the file until every writer has closed it.
+
+        Once stop() has begun, the last ``len(mark) - 1`` bytes of a chunk wait for the next one, so
+        the end mark is found even when a read cuts through it; before that, nothing waits.
+        """
+        tail = b""
         try:
             while True:
                 try:
@@ -116,19 +127,42 @@ class ConsoleCapture:
                     break
                 if not chunk:
                     break
-                with contextlib.suppress(OSError):  # a closed terminal must not stop the reading
-                    _write_all(terminal, chunk)
-                self._keep(chunk)
+                if drained.is_set():  # after the end mark: a child that outlives the run; shown, not kept
+                    self._show(terminal, chunk)
+                    continue
+                if not self._stopping and not tail:
+                    self._copy(terminal, chunk)
+                    continue
+                data = tail + chunk
+                found = data.find(self._mark)
+                if found >= 0:
+                    self._copy(terminal, data[:found])
+                    self._show(terminal, data[found + len(self._mark):])
+                    tail = b""
+                    drained.set()
+                    continue
+                keep = len(self._mark) - 1  # the most of a mark that can end a chunk
+                tail = data[-keep:]
+                self._copy(terminal, data[:-keep] if len(data) > keep else b"")
         finally:
+            if tail:
+                self._copy(terminal, tail)
+            drained.set()
             with contextlib.suppress(OSError):
                 os.close(read_end)
-            # The copy of the terminal's descriptor is what stop() puts back: close it only after that.
-            with self._lock:
-                if self._restored:
-                    with contextlib.suppress(OSError):
-                        os.close(terminal)
-                else:
-                    self._ended.append(terminal)
+            with contextlib.suppress(OSError):
+                os.close(terminal)
+
+    def _show(self, terminal: int, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(OSError):  # a closed terminal must not stop the reading
+                _write_all(terminal, data)
+
+    def _copy(self, terminal: int, data: bytes) -> None:
+        """The terminal first (what it shows must not wait on the disk), then the file."""
+        self._show(terminal, data)
+        if data:
+            self._keep(data)
 
     def _keep(self, chunk: bytes) -> None:
         with self._lock:
@@ -167,10 +201,11 @@ class ConsoleCapture:
     def stop(self, error: BaseException | None = None) -> BaseException | None:
         """Put the descriptors back, drain the pipes, close the file; return a failure to write it."""
         _flush_python_streams()
+        self._stopping = True
         self._restore()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(_DRAIN_TIMEOUT)
+        self._end_feeds()
+        for drained in self._drained:
+            drained.wait(_DRAIN_TIMEOUT)  # bounded: a terminal that stopped reading must not hang finish()
         if error is not None and not _already_printed(error):
             self.append_text("".join(traceback.format_exception(type(error), error, error.__traceback__)))
         self._close_file()
@@ -186,14 +221,17 @@ class ConsoleCapture:
     def _restore(self) -> None:
         for fd, saved in self._saved.items():
             with contextlib.suppress(OSError):
-                os.dup2(saved, fd)  # closes our pipe's write end: the reader sees EOF once children let go
-        with self._lock:
-            self._saved = {}
-            self._restored = True
-            for terminal in self._ended:
-                with contextlib.suppress(OSError):
-                    os.close(terminal)
-            self._ended = []
+                os.dup2(saved, fd)  # the pipe's write end is now held only by us (the feed) and children
+        self._saved = {}
+
+    def _end_feeds(self) -> None:
+        """Write the end mark into each pipe (after everything the process wrote) and let go of it."""
+        for feed in self._feeds.values():
+            with contextlib.suppress(OSError):
+                _write_all(feed, self._mark)
+            with contextlib.suppress(OSError):
+                os.close(feed)
+        self._feeds = {}
 
     def _close_file(self) -> None:
         with self._lock:
