@@ -80,6 +80,10 @@ def test_run_table_sorts_by_a_series_and_a_bare_key_means_its_only_series(collec
     assert collection.run_table(sort="-f1")[0]["name"] == "third"  # f1 is one series: phase=test/f1
     assert [r["name"] for r in collection.run_table(where={"f1": lambda v: v is not None})] == ["third"]
     assert first.status is rk.RunStatus.FINISHED
+    # Summary functions read one series only: the mean of the last 2 eval points, not of train's.
+    row = collection.run_table(where=["name=sweep"], summaries=["mean(phase=eval/loss,2)", "max(phase=train/acc)"])[0]
+    assert (row["mean(phase=eval/loss,2)"], row["max(phase=train/acc)"]) == (3.5, 0.5)
+    assert [r["name"] for r in collection.run_table(where=["phase=eval/loss>3"])] == ["sweep"]
 
 
 def test_plots_draw_each_series_as_its_own_line(collection: rk.Collection) -> None:
