@@ -155,3 +155,43 @@ def everything_stored(store: rk.Store) -> bytes:
         for (table,) in tables:
             chunks += [str(row[0]).encode() for row in engine_rows(store, f'SELECT t::text FROM "{table}" t')]
     return b"\n".join(chunks)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real, nearly empty 4 MB file system (tmpfs, unmounted after): fill it to test a full disk.
+
+    Needs root (or CAP_SYS_ADMIN) to mount; skips otherwise.
+    """
+    import subprocess
+
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}); run as root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write a file in ``folder`` until its file system is full; delete the file to make room again."""
+    import errno
+
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """Temporary (``*.tmp``) and empty files under ``folder``: what an interrupted write may leave."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and (p.name.endswith(".tmp") or p.stat().st_size == 0)
+                  and p.name != "lock")

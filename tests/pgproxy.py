@@ -82,6 +82,14 @@ class Proxy:
         self.open = True
         self.frozen = False
 
+    def via(self, url: str) -> str:
+        """``url`` (a PostgreSQL URL of the proxied server) leading through this proxy instead."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return parts._replace(netloc=f"{user}127.0.0.1:{self.port}").geturl()
+
     def close(self) -> None:
         self.closed = True
         self.down()

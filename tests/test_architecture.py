@@ -128,31 +128,37 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "recordkit._values": ("recordkit._exceptions",),
     "recordkit._names": ("recordkit._exceptions",),
     "recordkit._deps": ("recordkit._exceptions",),
-    "recordkit.backends": ("recordkit._values", "recordkit._exceptions", "recordkit._settings", "recordkit._deps"),
+    "recordkit._atomic": ("recordkit._exceptions",),
+    "recordkit.backends": ("recordkit._values", "recordkit._exceptions", "recordkit._settings", "recordkit._deps",
+                           "recordkit._atomic"),
     "recordkit.capture": ("recordkit._exceptions", "recordkit._values", "recordkit._deps", "recordkit._settings"),
-    "recordkit.runs.meta": ("recordkit._exceptions", "recordkit._values", "recordkit.backends", "recordkit.capture"),
+    "recordkit.runs.meta": ("recordkit._exceptions", "recordkit._values", "recordkit._atomic", "recordkit.backends",
+                            "recordkit.capture"),
     "recordkit._journal": ("recordkit._exceptions", "recordkit.backends"),
     "recordkit._recovery": ("recordkit._exceptions", "recordkit._journal", "recordkit.backends"),
     "recordkit._writer": ("recordkit._exceptions", "recordkit._settings", "recordkit._journal", "recordkit.backends"),
     "recordkit.runs": ("recordkit._values", "recordkit._exceptions", "recordkit._names", "recordkit._deps",
-                       "recordkit._settings", "recordkit._writer", "recordkit._journal", "recordkit.backends",
-                       "recordkit.capture",
-                       "recordkit.runs.meta", "recordkit.runs.lifecycle",
+                       "recordkit._atomic", "recordkit._settings", "recordkit._writer", "recordkit._journal",
+                       "recordkit.backends", "recordkit.capture", "recordkit.runs.meta", "recordkit.runs.lifecycle",
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
     "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
-                           "recordkit.read"),
+                           "recordkit.read", "recordkit.media"),
     # Starting runs in special ways builds on the facade.
     "recordkit.runs.resume": ("recordkit._", "recordkit.backends", "recordkit.runs"),
     "recordkit.runs.distributed": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.sinks": ("recordkit._values", "recordkit._exceptions", "recordkit._deps", "recordkit._formats",
                         "recordkit.backends", "recordkit.runs.meta", "recordkit.runs.harvest"),
+    # Media values and the writer's media step store blobs as attachments do.
+    "recordkit.media": ("recordkit._exceptions", "recordkit._values", "recordkit._deps", "recordkit.backends",
+                        "recordkit.runs.files"),
     "recordkit.read": ("recordkit._", "recordkit.backends", "recordkit.runs.meta", "recordkit.runs.events",
                        "recordkit.runs.files", "recordkit.runs.liveness", "recordkit.runs.lifecycle",
                        "recordkit.sinks.base", "recordkit.capture", "recordkit.read"),
 }
 # What no module below the facades may import: the facades themselves.
-FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report")
+FACADES = ("recordkit._store", "recordkit._api", "recordkit.cli", "recordkit._demo", "recordkit._report",
+           "recordkit.integrations")
 
 
 def _allowed(module: str, dep: str) -> bool:

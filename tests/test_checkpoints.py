@@ -206,6 +206,29 @@ def test_bad_arguments(collection: rk.Collection) -> None:
         run.save_model(model, "late")
 
 
+def test_a_file_another_library_saved_becomes_a_checkpoint(collection: rk.Collection, tmp_path: Path) -> None:
+    """add_checkpoint copies the file (its suffix kept), ranks and retains it, and loads its state_dict entry."""
+    model, _ = _trained(0)
+    with fast_run(collection) as run:
+        for step, loss in ((10, 0.5), (20, 0.2), (30, 0.4)):
+            source = tmp_path / f"epoch-{step}.ckpt"
+            torch.save({"state_dict": model.state_dict(), "epoch": step}, source)
+            saved = run.add_checkpoint(source, "foreign", step, metrics={"loss": loss},
+                                       retention=rk.Retention(keep_best=1, metric="loss"))
+            source.unlink()  # the run holds its own copy
+            assert saved.mode == "file" and saved.path.name == f"step-{step}.ckpt"
+        assert [c.step for c in run.checkpoints("foreign")] == [20]
+        assert [c.step for c in run.checkpoints("foreign", include_removed=True)] == [10, 20, 30]
+        fresh = Net()
+        run.load_model("foreign", into=fresh, weights_only=False)
+        assert _same_weights(fresh, model)
+        assert run.load_checkpoint("foreign", weights_only=False).extra["epoch"] == 20
+        with pytest.raises(rk.RunFileNotFoundError, match="does not exist"):
+            run.add_checkpoint(tmp_path / "missing.ckpt", "foreign")
+        with pytest.raises(rk.InvalidNameError):
+            run.add_checkpoint(__file__, "../outside")
+
+
 # --- a kill in the middle of a checkpoint write --------------------------------------------------
 KILLED_MID_SAVE = """
 import sys, time

@@ -56,4 +56,5 @@ def test_config_values_are_queryable_beside_records(collection: rk.Collection) -
     frame = collection.records.with_config().to_pandas()
     assert list(frame["config.lr"]) == [0.1, 0.2]
     assert list(frame["config.opt.name"]) == ["sgd", "sgd"]
-    assert "config.lr" not in collection.records.to_pandas().columns
+    plain = collection.records.to_pandas()  # config columns come without asking, after the run fields
+    assert list(plain["config.lr"]) == [0.1, 0.2] and list(plain.columns)[-2:] == ["config.lr", "config.opt.name"]

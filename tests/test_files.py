@@ -196,3 +196,54 @@ def test_attachments_are_readable_in_the_run_folder(collection: rk.Collection) -
 def test_sub_run_kinds_cannot_take_a_runs_own_folders(collection: rk.Collection, kind: str) -> None:
     with fast_run(collection) as run, pytest.raises(rk.InvalidNameError, match="own folder"):
         run.sub_run(kind, capture=False)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"), [("p", "p/q", "p"), ("p/q", "p", "p"), ("a/b", "a/b/c/d", "a/b")]
+)
+def test_a_name_cannot_be_both_a_file_and_a_folder(
+    collection: rk.Collection, store_path: Path, tmp_path: Path, first: str, second: str, shared: str
+) -> None:
+    run = fast_run(collection)
+    run.attach(b"first", name=first)
+    blobs = _blobs(store_path)
+    with pytest.raises(rk.InvalidNameError, match=f"'{shared}' cannot be both a file and a folder of files"):
+        run.attach(b"second content", name=second)
+    assert _blobs(store_path) == blobs  # refused before the blob was stored: no orphan to collect
+    (tmp_path / "outside.txt").write_text("x")
+    with pytest.raises(rk.InvalidNameError, match=f"clashes with '{first}'"):
+        run.reference(tmp_path / "outside.txt", name=second)
+    run.attach(b"fine", name=f"{second}.txt" if len(second) < len(first) else "other")
+    run.finish()
+    assert not list((store_path / "blobs" / "tmp").iterdir())
+    assert run.files[0].name == first
+    assert run.open_file(first).read() == b"first"
+    assert len(run.files) == 2 and run.events.named("attached")[0].data["name"] == first
+
+
+def test_a_resumed_run_knows_the_names_an_earlier_process_attached(
+    store_kind: str, store_url: str, store_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    files = f", files={str(store_path)!r}" if store_kind == "postgres" else ""
+    child = (
+        "import recordkit as rk\n"
+        f"store = rk.open({store_url!r}{files})\n"
+        "run = store.collection('study').start_run(capture=False)\n"
+        "run.attach(b'weights', name='model')\n"
+        "run.finish()\n"
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=120, env={**os.environ})
+    store = rk.open(store_url, files=store_path) if store_kind == "postgres" else rk.open(store_url)
+    try:
+        run = store.collection("study").resume_run(1)
+        blobs = _blobs(store_path)
+        with pytest.raises(rk.InvalidNameError, match="'model/extra' clashes with 'model'"):
+            run.attach(b"more", name="model/extra")
+        assert _blobs(store_path) == blobs
+        run.finish()
+        assert [(f.name, f.read_bytes()) for f in run.files] == [("model", b"weights")]
+    finally:
+        store.close()

@@ -43,7 +43,8 @@ def test_a_finished_run_is_sealed_in_the_background(collection: rk.Collection) -
     metadata = pq.ParquetFile(path).metadata
     assert {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)} == {"ZSTD"}
     assert sealed_meta(path) == {
-        "run_id": run.id, "status": "finished", "end_time": run.end_time, "records": 10, "format": 1,
+        "run_id": run.id, "status": "finished", "end_time": run.end_time, "run_name": run.name, "records": 10,
+        "format": 1,
     }
     assert [p.name for p in run.folder.iterdir() if p.name.startswith(".")] == []  # no temp file left
 

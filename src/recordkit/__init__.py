@@ -41,6 +41,7 @@ from recordkit.runs.distributed import DistInfo, dist_info
 from recordkit.runs.run import Run, RunStatus, Scope
 
 if _TYPE_CHECKING:
+    from recordkit.media import Histogram, Image, Table
     from recordkit.read.records import Series
     from recordkit.read.sql import SQLResult
     from recordkit.runs.checkpoints import Checkpoint, LoadedCheckpoint, Retention
@@ -69,6 +70,9 @@ _LAZY = {
     "FileInfo": "recordkit.runs.files",
     "Link": "recordkit.runs.lineage",
     "Series": "recordkit.read.records",
+    "Histogram": "recordkit.media",
+    "Image": "recordkit.media",
+    "Table": "recordkit.media",
 }
 
 
@@ -96,6 +100,8 @@ __all__ = [
     "EventContext",
     "Events",
     "FileInfo",
+    "Histogram",
+    "Image",
     "InvalidNameError",
     "Link",
     "LoadedCheckpoint",
@@ -129,6 +135,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "SyncReport",
+    "Table",
     "TensorBoard",
     "Timed",
     "__version__",

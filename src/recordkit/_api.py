@@ -27,11 +27,15 @@ def init(
     seed: int | None = None,
     distributed: bool = False,
     rank_zero_only: bool = False,
+    system_metrics: bool | float = False,
+    capture_output: bool = False,
 ) -> Run:
     """Start a run in collection ``project`` and make it the current run.
 
     With ``distributed=True`` every rank of a torchrun / DDP / Slurm job joins one run (see
     ``Collection.start_run``); ``rank_zero_only=True`` then makes ``rk.log`` a no-op on other ranks.
+    ``system_metrics=True`` (or an interval in seconds) samples the machine in the background;
+    ``capture_output=True`` keeps stdout and stderr in the run file ``output.log`` (see ``start_run``).
 
     Examples
     --------
@@ -42,7 +46,8 @@ def init(
     global _latest
     opened = store if isinstance(store, Store) else open_store(store)
     run = opened.collection(project).start_run(
-        config, name=name, tags=tags, capture=capture, seed=seed, distributed=distributed, rank_zero_only=rank_zero_only
+        config, name=name, tags=tags, capture=capture, seed=seed, distributed=distributed,
+        rank_zero_only=rank_zero_only, system_metrics=system_metrics, capture_output=capture_output,
     )
     _current.set(run)
     _latest = run

@@ -27,6 +27,12 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "the TensorBoard mirror"),
     "starlette": ("ui", "the web page"),
     "uvicorn": ("ui", "the web page"),
+    "psutil": ("system", "system metrics"),
+    "PIL": ("media", "images"),
+    "lightning": ("lightning", "the Lightning logger"),
+    "pytorch_lightning": ("lightning", "the Lightning logger"),
+    "transformers": ("transformers", "the Transformers callback"),
+    "keras": ("keras", "the Keras callback"),
 }
 
 

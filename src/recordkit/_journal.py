@@ -77,7 +77,7 @@ LIST = struct.Struct("<ci")  # a marshal list header: b"[", count
 
 # Payload kinds: a record's payload starts with its shape id (>= 0); other items with a code < 0.
 _ITEM_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (CreateScope, ("id", "run_id", "parent_id", "fields")),
+    (CreateScope, ("id", "run_id", "parent_id", "fields", "label")),
     (UpdateScope, ("id", "fields")),
     (UpdateRun, ("run_id", "step", "epoch", "heartbeat")),
     (AddEvent, ("run_id", "name", "time", "step", "duration", "data")),

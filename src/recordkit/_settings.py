@@ -22,6 +22,8 @@ belongs to the store opened with it: two stores in one process may flush, buffer
 | ``RECORDKIT_SEAL``             | seal                | 1       |
 | ``RECORDKIT_MIRRORS``          | mirrors             | (none)  |
 | ``RECORDKIT_OUT_OF_ORDER``     | out_of_order        | warn    |
+| ``RECORDKIT_SQL_TIMEOUT``      | sql_timeout (s)     | 30      |
+| ``RECORDKIT_OUTPUT_LIMIT``     | output_limit (B)    | 10000000 |
 
 ``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
@@ -62,6 +64,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "seal": ("RECORDKIT_SEAL", bool),
     "mirrors": ("RECORDKIT_MIRRORS", str),
     "out_of_order": ("RECORDKIT_OUT_OF_ORDER", str),
+    "sql_timeout": ("RECORDKIT_SQL_TIMEOUT", float),
+    "output_limit": ("RECORDKIT_OUTPUT_LIMIT", int),
 }
 
 
@@ -107,6 +111,11 @@ class Settings:
     out_of_order
         A step lower than one already logged in the same scope: ``"warn"`` (``StepOrderWarning``, the
         record is kept) or ``"raise"`` (``StepOrderError``, the record is not logged). Never dropped silently.
+    sql_timeout
+        Seconds a ``store.sql()`` query may run before it is stopped with ``QueryError``.
+    output_limit
+        Bytes of console output ``start_run(capture_output=True)`` keeps in a run's ``output.log``; the
+        terminal still shows everything past it.
     """
 
     store: str = "records"
@@ -125,6 +134,8 @@ class Settings:
     seal: bool = True
     mirrors: tuple[str, ...] = ()
     out_of_order: OutOfOrder = "warn"
+    sql_timeout: float = 30.0
+    output_limit: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop", "raise"):
@@ -142,7 +153,8 @@ class Settings:
             object.__setattr__(self, "fsync", float(self.fsync))
         if self.journal_size < 1 << 16:
             raise ValueError(f"journal_size must be at least 65536 bytes, not {self.journal_size!r}")
-        for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease"):
+        for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease", "sql_timeout",
+                     "output_limit"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
 

@@ -79,6 +79,10 @@ class Store:
         self.settings = settings
         self._writer = get_writer()
         self._channel = self._writer.channel(backend, settings)
+        if self._channel.media is None:
+            from recordkit.media.step import MediaStep
+
+            self._channel.media = MediaStep(self.path)
         given = settings.mirrors if mirrors is None else mirrors
         if given:
             from recordkit.sinks.feed import MirrorFeed, make_mirrors
@@ -127,8 +131,9 @@ class Store:
 
         ``records`` holds every record flat: run fields, ``scope_id``, ``seq``, ``step``, ``time``, one
         column per record key and per scope field (see docs/analytics.md). Values are bound with
-        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes is refused
-        with ``QueryError``.
+        ``?`` (or ``:name``) placeholders, never pasted into the text. Anything that writes, a function
+        outside the documented list, a value over 64 MiB and a query running past the ``sql_timeout``
+        setting (30 s) are refused with ``QueryError``.
 
         Examples
         --------
@@ -143,7 +148,7 @@ class Store:
             raise QueryError(f"params must be a list of values or a dict of names, not the string {params!r}")
         self.reap()  # a run whose process died reads crashed here too
         self.flush()
-        columns, rows = self.backend.sql(query, params)
+        columns, rows = self.backend.sql(query, params, timeout=self.settings.sql_timeout)
         return SQLResult(columns, rows)
 
     def seal(self, run: Run | str) -> Path:
@@ -204,9 +209,18 @@ class Store:
     def collections(self) -> list[Collection]:
         return [Collection(self, name) for name in self.backend.collections()]
 
-    def run(self, run_id: str) -> Run:
-        """A run by id or unique id prefix."""
-        row = self._find_row(run_id)
+    def run(self, ref: str | int) -> Run:
+        """A run by id, unique id prefix, or number.
+
+        A number (``3`` or ``"3"``) is a run's experiment number, never an id prefix; it must be unique
+        across collections (``store.collection(name).run(number)`` picks one collection's run).
+
+        Examples
+        --------
+        >>> store.run(3).id == store.run(store.run(3).id[:6]).id      # doctest: +SKIP
+        True
+        """
+        row = self._find_row(ref)
         return lifecycle.live_run(row.id) or Run(self, row, live=False)
 
     def runs(self, *, where: Where = None, sort: str | None = None, limit: int | None = None) -> list[Run]:
@@ -216,10 +230,12 @@ class Store:
         ----------
         where
             Equality conditions on run fields (``status``, ``name``, ``number``, ``tag``…) and config
-            values (``config.lr`` or just ``lr``), as a dict or as ``KEY=VALUE`` texts (read by
-            ``recordkit.read.listing.parse_where``, the parser of ``--where``). In a dict, a callable
-            value tests a column of the run's row instead, metrics included
-            (``{"acc": lambda v: v is not None and v > 0.9}``; a missing value is passed as None).
+            values (``config.lr`` or just ``lr``), as a dict or as texts (read by
+            ``recordkit.read.listing.parse_where``, the parser of ``--where``): ``KEY=VALUE``, and
+            comparisons of any run-row column, metrics and their summaries included (``acc>0.9``,
+            ``config.lr<=0.01``, ``max(acc)>=0.95``, ``mean(loss,10)<0.2``: the mean of the last 10
+            points). In a dict, a callable value tests a column (``{"acc": lambda v: …}``; a missing
+            value is passed as None).
         sort
             A run-row column (``start``, ``loss``, ``config.lr``…); ``-column`` sorts descending.
             Missing and NaN values come last.
@@ -230,11 +246,12 @@ class Store:
         --------
         >>> store.runs(where={"status": "finished", "config.lr": 0.1}, sort="-acc", limit=5)  # doctest: +SKIP
         >>> store.runs(where=["status=crashed"])                                               # doctest: +SKIP
+        >>> store.runs(where=["acc>0.9", "config.lr<=0.01"], sort="-max(acc)")               # doctest: +SKIP
         """
         return [self._as_run(row) for row in self._select(None, where, sort, limit, rows_only=True)]
 
     def run_table(
-        self, *, where: Where = None, sort: str | None = None, limit: int | None = None
+        self, *, where: Where = None, sort: str | None = None, limit: int | None = None, summaries: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """Runs as flat rows, as ``recordkit ls`` lists them: identity, latest metrics, config values.
 
@@ -242,14 +259,17 @@ class Store:
         ``start``, ``duration``, ``end``, ``tags``, ``parent_id``, the last value of every logged key
         (``metric.<key>`` when the key clashes), and ``config.<dotted key>`` for every config value.
         Nothing is read from records or environments, so 10,000 runs list in well under a second.
-        ``where``, ``sort`` and ``limit`` are as for :meth:`runs`.
+        ``where``, ``sort`` and ``limit`` are as for :meth:`runs`; ``summaries`` adds columns such as
+        ``max(acc)``, ``min(loss)``, ``mean(acc)`` or ``mean(acc,10)`` (the last 10 points).
 
         Examples
         --------
         >>> store.run_table(where=["status=finished"], sort="-acc", limit=3)[0]["acc"]  # doctest: +SKIP
         0.93
+        >>> store.run_table(summaries=["max(acc)"])[0]["max(acc)"]                    # doctest: +SKIP
+        0.95
         """
-        return self._select(None, where, sort, limit)
+        return self._select(None, where, sort, limit, summaries=summaries)
 
     def _select(
         self,
@@ -260,6 +280,7 @@ class Store:
         *,
         rows_only: bool = False,
         rows: list[RunRow] | None = None,
+        summaries: Sequence[str] = (),
     ) -> list[Any]:
         """Runs (``rows_only``) or run-table rows of a collection (None: all), filtered, sorted, cut."""
         from recordkit.read import listing as _listing
@@ -276,7 +297,7 @@ class Store:
         from recordkit._writer import _gc_paused
 
         with _gc_paused():  # 10,000 rows of fresh dicts, no cycles: the collector's passes cost a quarter
-            chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
+            chosen = _listing.select(rows, self.backend, where=where, sort=sort, limit=limit, summaries=summaries)
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
     def _as_run(self, row: RunRow) -> Run:
@@ -339,19 +360,10 @@ class Store:
         self.flush()
         return collect_garbage(self, dry_run=dry_run)
 
-    def _find_row(self, run_id: str) -> RunRow:
-        if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"a run id is a non-empty string, not {run_id!r}")
-        row = self.backend.get_run(run_id)
-        if row is None:
-            matches = self.backend.find_runs(id_prefix=run_id)
-            if len(matches) > 1:
-                ids = ", ".join(m.id for m in matches[:5])
-                raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({ids}…); give more characters")
-            if not matches:
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.url!r}; list runs with `recordkit ls`")
-            row = matches[0]
-        return self._refresh(row)
+    def _find_row(self, ref: str | int) -> RunRow:
+        from recordkit.read.lookup import find_row
+
+        return self._refresh(find_row(self.backend, ref))
 
     def _rows(self, collection: str | None = None) -> list[RunRow]:
         return [self._refresh(row) for row in self.backend.find_runs(collection)]
@@ -477,6 +489,8 @@ class Collection:
         seed: int | None = None,
         distributed: bool = False,
         rank_zero_only: bool = False,
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -501,19 +515,38 @@ class Collection:
             to it, and each rank logs into its own ``rank`` scope (see :mod:`recordkit.runs.distributed`).
         rank_zero_only
             With ``distributed``: logging on every rank but 0 does nothing.
+        system_metrics
+            True samples CPU, memory, disk, network and GPUs every 10 s (a number: every that many
+            seconds) in a background thread, as records in the scope ``source="system"``; needs psutil
+            (``pip install 'recordkit[system]'``). See :mod:`recordkit.runs.system_metrics`.
+        capture_output
+            Copy stdout and stderr (child processes' too) into the run file ``output.log``, at most
+            ``output_limit`` bytes, while the terminal shows them as before. See :mod:`recordkit.runs.console`.
 
         Examples
         --------
         >>> with col.start_run(config={"lr": 0.1}, name="baseline") as run:   # doctest: +SKIP
         ...     run.log(loss=0.3)
         """
+        planned = None
+        if system_metrics is not False or capture_output is not False:
+            from recordkit.runs.services import plan
+
+            planned = plan(system_metrics, capture_output, self.store.path)  # bad input starts no run
         if distributed:
             from recordkit.runs.distributed import start_distributed_run
 
-            return start_distributed_run(
+            run = start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
-        return self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        else:
+            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+        if planned:
+            from recordkit.runs.services import start
+
+            rank = run.fields.get("rank") if distributed else None  # each rank of a job keeps its own output
+            start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
+        return run
 
     def _start(
         self,
@@ -526,18 +559,18 @@ class Collection:
         parent_id: str | None = None,
         folder_of: Callable[[str], str] | None = None,
     ) -> Run:
-        from recordkit.capture import capture_environment, config_to_dict, seed_everything
+        from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"tags must be a list of strings, not {tags!r}")
-        config_dict = config_to_dict(config)
+        settings = self.store.settings
+        config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         env: dict[str, Any] = {}
         files: dict[str, bytes] = {}
         if capture:
             parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            settings = self.store.settings
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
         if seed is not None:
             env["seed"] = seed_everything(seed)
@@ -585,6 +618,8 @@ class Collection:
         *,
         from_checkpoint: bool | str = True,
         after_checkpoint: Literal["keep", "supersede"] = "keep",
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Reopen a finished, failed, interrupted or crashed run and continue it live.
 
@@ -602,6 +637,8 @@ class Collection:
         after_checkpoint
             Records already logged at steps after the checkpoint: ``"keep"`` (both attempts are read
             back) or ``"supersede"`` (kept in the store but left out of every read).
+        system_metrics, capture_output
+            As for :meth:`start_run`; console output is appended to the run's ``output.log``.
 
         Examples
         --------
@@ -610,8 +647,13 @@ class Collection:
         >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
         """
         from recordkit.runs.resume import resume_run
+        from recordkit.runs.services import plan, start
 
-        return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        planned = plan(system_metrics, capture_output, self.store.path)  # bad input reopens nothing
+        run = resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        if planned:
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     @property
     def events(self) -> Events:
@@ -681,9 +723,11 @@ class Collection:
         >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
-        from recordkit.capture import config_hash, config_to_dict
+        from recordkit.capture import config_hash, config_to_dict, scrub_config
 
-        done = self.runs(status="finished", config_hash=config_hash(config_to_dict(config)))
+        settings = self.store.settings
+        stored = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
+        done = self.runs(status="finished", config_hash=config_hash(stored))  # hashed as start_run stored it
         return done[-1] if done else None
 
     def run(self, number: int) -> Run:
@@ -695,7 +739,7 @@ class Collection:
         return lifecycle.live_run(row.id) or Run(self.store, row, live=False)
 
     def run_table(
-        self, *, where: Where = None, sort: str | None = None, limit: int | None = None
+        self, *, where: Where = None, sort: str | None = None, limit: int | None = None, summaries: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """The collection's runs as flat rows; see :meth:`Store.run_table`.
 
@@ -704,7 +748,7 @@ class Collection:
         >>> col.run_table(sort="-acc", limit=1)[0]["name"]   # doctest: +SKIP
         'lr=0.3'
         """
-        return self.store._select(self.name, where, sort, limit)
+        return self.store._select(self.name, where, sort, limit, summaries=summaries)
 
     @property
     def records(self) -> Records:

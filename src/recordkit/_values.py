@@ -18,8 +18,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-# Values the caller's thread accepts with a single type lookup.
+# Values the caller's thread accepts with a single type lookup (ints and strings then get one check each).
 _FAST_TYPES = frozenset({float, int, str, bool, type(None)})
+
+# Ints must fit in signed 64 bits: every column, summary and export (SQL bigint, Arrow int64) holds that.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Lists and dicts nest at most this deep: deeper values would hit Python's recursion limit while stored.
+MAX_DEPTH = 100
 
 # Flat-read fields that recordkit adds to every record; a logged key may not shadow them.
 RESERVED_KEYS = frozenset(
@@ -54,9 +59,11 @@ _checked_keys: set[tuple[str, ...]] = set()
 def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a record in the caller's thread and return a new dict (the caller's is never mutated).
 
-    Raises ``TypeError`` naming the key for a value that cannot be stored, ``ValueError`` for a
-    reserved or empty key. Tensors are detached and arrays copied; both are converted later, and the
-    record is then returned as a ``LazyValues``.
+    Raises ``TypeError`` naming the key for a value of a type that cannot be stored, ``ValueError``
+    for a reserved, empty or unstorable key and for a value no store can hold exactly (an int outside
+    signed 64 bits, text with a NUL or a lone surrogate, lists/dicts nested deeper than ``MAX_DEPTH``).
+    Tensors are detached and arrays copied; both are converted later, and the record is then returned
+    as a ``LazyValues``.
     """
     out = dict(values)
     keys = tuple(out)
@@ -65,14 +72,50 @@ def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
             _check_key(key)
         if len(_checked_keys) < 10_000:
             _checked_keys.add(keys)
-    if _FAST_TYPES.issuperset(map(type, out.values())):  # the common case, checked at C speed
+    kinds = set(map(type, out.values()))
+    if _FAST_TYPES.issuperset(kinds):  # the common case, checked at C speed
+        if int in kinds or str in kinds:  # range and text checks inline: a call per value costs more
+            for key, value in out.items():
+                cls = type(value)
+                if (cls is int and not INT64_MIN <= value <= INT64_MAX) or (
+                    cls is str and ("\x00" in value or not value.isascii())
+                ):
+                    check_scalar(key, value)  # raises, except for valid non-ASCII text
         return out
     lazy = False
     for key, value in out.items():
         if type(value) not in _FAST_TYPES:
             value = out[key] = _check_value(key, value)
-            lazy = lazy or needs_materialize(value)
+            lazy = lazy or needs_materialize(value) or is_media(value)
     return LazyValues(out) if lazy else out
+
+
+def is_media(value: Any) -> bool:
+    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media): stored by the writer's media step.
+
+    Known by a class attribute, so this module never imports the media package.
+    """
+    return getattr(type(value), "_recordkit_media", False) is True
+
+
+def check_step(step: Any) -> int:
+    """``step`` as a plain int, or a ``TypeError``/``ValueError`` saying what a step may be.
+
+    A step is a non-negative int within signed 64 bits (numpy ints count): the stores' step columns
+    are 64-bit, and a float or text step would sort and compare wrongly.
+    """
+    if type(step) is not int:
+        cls = type(step)
+        is_numpy_int = cls.__module__ == "numpy" and getattr(getattr(step, "dtype", None), "kind", "") in ("i", "u")
+        if isinstance(step, bool) or not (isinstance(step, int) or is_numpy_int):
+            raise TypeError(
+                f"step must be a non-negative int, got {step!r:.40} ({cls.__name__}); "
+                "pass int(step) if it is a whole number"
+            )
+    number = int(step)
+    if not 0 <= number <= INT64_MAX:
+        raise ValueError(f"step must be a non-negative int below 2**63, got {number!r:.40}")
+    return number
 
 
 def _check_key(key: Any) -> None:
@@ -80,6 +123,9 @@ def _check_key(key: Any) -> None:
         raise TypeError(f"record keys must be strings, got {key!r} ({type(key).__name__})")
     if not key:
         raise ValueError("record keys must not be empty")
+    problem = text_problem(key)
+    if problem:
+        raise ValueError(f"record key {key!r} {problem}; use another key")
     if key in RESERVED_KEYS:
         raise ValueError(
             f"key {key!r} is reserved: recordkit adds it to every flat record; "
@@ -87,9 +133,45 @@ def _check_key(key: Any) -> None:
         )
 
 
+def check_scalar(key: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``key`` for a plain int or str that no store can hold exactly."""
+    problem = scalar_problem(value)
+    if problem:
+        raise ValueError(f"value for key {key!r} {problem}")
+
+
+def scalar_problem(value: Any) -> str:
+    """Why a plain int or str cannot be stored, and what to do instead; "" when it can."""
+    cls = type(value)
+    if cls is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            return (f"is an int outside signed 64 bits ({value!r:.40}): stores hold ints from -2**63 to "
+                    "2**63-1; log str(value) to keep it exactly, or float(value)")
+    elif cls is str:
+        problem = text_problem(value)
+        if problem:
+            return f"{problem}; clean the text before logging it"
+    return ""
+
+
+def text_problem(text: str) -> str:
+    """Why ``text`` cannot be stored (a NUL character or a lone surrogate), or "" when it can."""
+    if "\x00" in text:
+        return "holds a NUL character ('\\x00'), which PostgreSQL cannot store and SQL text functions cut short"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"holds a lone surrogate {text[exc.start]!r} at position {exc.start}, which is not valid "
+                    "UTF-8 (decode bytes with errors='replace', not 'surrogateescape')")
+    return ""
+
+
 def _check_value(key: str, value: Any) -> Any:
     if isinstance(value, (bool, int, float, str)):  # subclasses such as IntEnum
-        return _plain_scalar(value)
+        value = _plain_scalar(value)
+        check_scalar(key, value)
+        return value
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value
     if _is_tensor(value):
@@ -97,17 +179,40 @@ def _check_value(key: str, value: Any) -> Any:
         return value.detach()
     if _is_numpy(value):
         if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+            _check_array(key, value)
             return value.copy()  # the caller may overwrite its buffer after log() returns
-        return value.item()
+        value = value.item()
+        check_scalar(key, value)
+        return value
     if isinstance(value, (list, tuple, dict)):
         try:
             return _plain_json(value)
         except TypeError as exc:
             raise TypeError(f"value for key {key!r} cannot be stored: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"value for key {key!r} cannot be stored: {exc}") from None
+    if is_media(value):
+        return value  # checked when it was made; encoded and stored by the writer
     raise TypeError(
         f"value for key {key!r} cannot be stored: {type(value).__name__} {value!r:.80}; "
-        "log numbers, strings, booleans, None, datetimes, numpy/torch values or JSON-able lists and dicts"
+        "log numbers, strings, booleans, None, datetimes, numpy/torch values, JSON-able lists and dicts, "
+        "or rk.Image / rk.Histogram / rk.Table"
     )
+
+
+def _check_array(key: str, array: Any) -> None:
+    problem = array_problem(array)
+    if problem:
+        raise ValueError(f"value for key {key!r} {problem}")
+
+
+def array_problem(array: Any) -> str:
+    """Unsigned 64-bit arrays may hold ints beyond signed 64 bits (the only numeric dtype that can)."""
+    dtype = array.dtype
+    if dtype.kind == "u" and dtype.itemsize == 8 and array.size and array.max() > INT64_MAX:
+        return ("is a uint64 array holding ints above 2**63-1: stores hold signed 64-bit ints; convert it "
+                "(array.astype('float64') or .astype(str)) before logging")
+    return ""
 
 
 def _plain_scalar(value: Any) -> Any:
@@ -120,26 +225,51 @@ def _plain_scalar(value: Any) -> Any:
     return str(value)
 
 
-def _plain_json(value: Any) -> Any:
-    """A deep copy of a JSON-able value with numpy scalars made plain; raises TypeError otherwise."""
-    if type(value) in _FAST_TYPES:
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """A deep copy of a JSON-able value with numpy scalars made plain.
+
+    Raises TypeError for a value that is not JSON-able, ValueError for one no store can hold (an int
+    beyond 64 bits, unstorable text, nesting deeper than ``MAX_DEPTH``).
+    """
+    cls = type(value)
+    if cls in _FAST_TYPES:
+        if cls is int or cls is str:
+            _refuse(scalar_problem(value))
         return value
     if isinstance(value, (bool, int, float, str)):
-        return _plain_scalar(value)
+        value = _plain_scalar(value)
+        _refuse(scalar_problem(value))
+        return value
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value
-    if isinstance(value, (list, tuple)):
-        return [_plain_json(item) for item in value]
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"dict keys must be strings, got {k!r}")
-            out[k] = _plain_json(v)
-        return out
+    if isinstance(value, (list, tuple, dict)):
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"lists and dicts nest deeper than {MAX_DEPTH} levels; flatten the value "
+                             "or log it as a JSON string")
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"dict keys must be strings, got {k!r}")
+                problem = text_problem(k)
+                if problem:
+                    raise ValueError(f"dict key {k!r} {problem}")
+                out[k] = _plain_json(v, depth + 1)
+            return out
+        return [_plain_json(item, depth + 1) for item in value]
     if _is_numpy(value) or _is_tensor(value):
-        return materialize(value)
+        if _is_numpy(value) and getattr(value, "ndim", 0) > 0:
+            _refuse(array_problem(value))
+        value = materialize(value)
+        if type(value) is int or type(value) is str:
+            _refuse(scalar_problem(value))
+        return value
     raise TypeError(f"{type(value).__name__} {value!r:.80} is not JSON-able")
+
+
+def _refuse(problem: str) -> None:
+    if problem:  # the caller names the top-level key
+        raise ValueError(f"a nested value {problem}")
 
 
 def _is_tensor(value: Any) -> bool:

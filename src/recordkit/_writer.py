@@ -55,6 +55,8 @@ class Channel:
         self.retry: tuple[list[WriteItem], tuple[int, int] | None] | None = None
         #: Mirrors fed after each committed batch; None (the default) leaves the writer's path as it was.
         self.mirrors: MirrorFeed | None = None
+        #: The media step (recordkit.media.step): images, histograms and tables become blobs and references.
+        self.media: Callable[[list[Any]], tuple[list[Any], list[Exception]]] | None = None
         #: When the writer next drains this channel (monotonic seconds).
         self.due = time.monotonic() + settings.flush_interval
         self.last_heartbeat = 0.0
@@ -248,6 +250,10 @@ class Writer:
                         items.append(JournalMark(journal.id, number, offset))
                 if not items and end is None:
                     return
+                if items and channel.media is not None:
+                    items, failed = channel.media(items)
+                    for exc in failed:  # that record is dropped; the rest of the batch is stored
+                        self._fail(channel, "store media", exc)
             if items and channel.mirrors is not None:
                 items = channel.mirrors.prepare(items)  # tensors converted once, for backend and mirrors
             with _gc_paused():

@@ -95,7 +95,7 @@ def pinned_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
             )
         conn.execute("UPDATE events SET data = json_set(data, '$.pid', 4242, '$.host', 'host') WHERE name = 'started'")
     conn.close()
-    stand_ins = {run_id: f"{i + 1:x}" * 16 for i, run_id in enumerate(ids)}
+    stand_ins = {run_id: "r" + f"{i + 1:x}" * 15 for i, run_id in enumerate(ids)}
     return path, stand_ins
 
 
@@ -131,7 +131,7 @@ CASES = [
         "ls_limit", ["ls", "--sort", "-start", "--limit", "2", "--columns", "id,name,start,end"], id="ls-limit"
     ),
     pytest.param("show", ["show", "study/1"], id="show"),
-    pytest.param("show_failed", ["show", "2222"], id="show-failed-by-prefix"),
+    pytest.param("show_failed", ["show", "r222"], id="show-failed-by-prefix"),
     pytest.param("show_json", ["show", "study/1", "--format", "json"], id="show-json"),
     pytest.param("events", ["events", "study/1"], id="events"),
     pytest.param("events_jsonl", ["events", "study/1", "--under", "epoch", "-f", "jsonl"], id="events-under-jsonl"),
@@ -148,7 +148,7 @@ CASES = [
 
 
 def _resolve(args: list[str], stand_ins: dict[str, str]) -> list[str]:
-    """Arguments may name a run by a stand-in prefix (``2222``): put the real id back."""
+    """Arguments may name a run by a stand-in prefix (``r222``): put the real id back."""
     real = {stand_in: run_id for run_id, stand_in in stand_ins.items()}
     out = []
     for arg in args:

@@ -74,6 +74,7 @@ class RunRow:
     heartbeat: float
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 class LazyEnvRunRow(RunRow):
@@ -127,16 +128,22 @@ class NewRun:
     pid: int
     folder: str
     root_scope: int
+    notes: str | None = None
 
 
 @dataclasses.dataclass
 class ScopeRow:
-    """A scope: its own fields (not its ancestors'), its parent scope and its run."""
+    """A scope: its own fields (not its ancestors'), its parent scope and its run.
+
+    ``label`` names the series logged in it (``phase=eval``; see ``backends/labels.py``), fixed when the
+    scope was created; None in stores written before labels were stored.
+    """
 
     id: int
     run_id: str
     parent_id: int | None
     fields: dict[str, Any]
+    label: str | None = None
 
 
 # Items the writer hands to write_batch, in the order the caller produced them.
@@ -146,6 +153,8 @@ class CreateScope:
     run_id: str
     parent_id: int | None
     fields: dict[str, Any]
+    #: The series label (backends/labels.py); None: the writer derives it from the parent and fields.
+    label: str | None = None
 
 
 @dataclasses.dataclass
@@ -462,6 +471,14 @@ class Backend(abc.ABC):
     def update_config(self, run_id: str, config: dict[str, Any]) -> None:
         """Replace a run's stored config (the caller has checked that only new keys were added)."""
 
+    def edit_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Change what a person may change about a run afterwards: ``name`` (text or None), ``tags``
+        (a list of texts) and ``notes`` (text or None), only the keys given, in one statement. Records,
+        config, numbers and status stay as they are; the run may be live in another process."""
+        from recordkit._exceptions import StoreError
+
+        raise StoreError(f"this store ({self.url!r}) cannot edit runs; use a folder or PostgreSQL store")
+
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRow | None:
         """One run by exact id."""
@@ -527,11 +544,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def keys(self, run_ids: Iterable[str]) -> list[str]:
-        """Every record key ever logged in those runs, in first-seen order."""
+        """Every record key ever logged in those runs, in first-seen order (bare keys: ``loss``, never a
+        series label such as ``phase=eval/loss``)."""
 
     @abc.abstractmethod
     def summary(self, run_id: str) -> dict[str, KeySummary]:
-        """Per-key last/min/max/count of a run."""
+        """Per series (``loss``, ``phase=eval/loss``: see ``backends/labels.py``) last/min/max/count of a run."""
 
     @abc.abstractmethod
     def max_seq(self, run_id: str) -> int:
@@ -620,10 +638,13 @@ class Backend(abc.ABC):
         return None
 
     # --- analytics (optional) ----------------------------------------------------------------
-    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any], *, timeout: float = 30.0
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """(column names, rows) of one read-only query over the views documented in docs/analytics.md.
 
-        Parameters are bound by the engine, never pasted. Anything that would write must raise
+        Parameters are bound by the engine, never pasted. Anything that would write, a function that
+        is not plainly computing, and a query still running after ``timeout`` seconds must raise
         :class:`recordkit.QueryError`. Engines without SQL views keep this default.
         """
         from recordkit._exceptions import QueryError

@@ -66,7 +66,7 @@ RUN_OWNED_TABLES: tuple[tuple[str, str, str], ...] = (
 _RUN_COLUMNS = (
     "r.id, c.name, r.number, r.error_number, r.name, r.status, r.start_time, r.end_time, r.config, "
     "r.env, r.tags, r.parent_id, r.step, r.epoch, r.error, r.host, r.pid, r.heartbeat, r.folder, "
-    "r.root_scope"
+    "r.root_scope, r.notes"
 )
 # The same without the env (NULL in its place): listing runs reads each env only if asked for it.
 _RUN_COLUMNS_NO_ENV = _RUN_COLUMNS.replace("r.env,", "NULL,")
@@ -218,39 +218,45 @@ class SQLBackend(Backend):
         number = self._next_number(conn, collection_id, new.parent_id)
         conn.execute(
             sql("INSERT INTO runs (id, collection_id, number, error_number, name, status, start_time,"
-                " config, env, tags, parent_id, host, pid, heartbeat, folder, root_scope)"
-                " VALUES (?, ?, ?, 0, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                " config, env, tags, parent_id, host, pid, heartbeat, folder, root_scope, notes)"
+                " VALUES (?, ?, ?, 0, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (
                 new.id, collection_id, number, new.name, new.start_time, V.dumps(new.config),
                 V.dumps(new.env), json.dumps(new.tags), new.parent_id, new.host, new.pid,
-                new.start_time, new.folder, new.root_scope,
+                new.start_time, new.folder, new.root_scope, new.notes,
             ),
         )
         conn.execute(
-            sql("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, NULL, '{}') ON CONFLICT DO NOTHING"),
+            sql("INSERT INTO scopes (id, run_id, parent_id, fields, label) VALUES (?, ?, NULL, '{}', '')"
+                " ON CONFLICT DO NOTHING"),
             (new.root_scope, new.id),
         )
 
-    def _next_number(self, conn: Any, collection_id: int, parent_id: str | None) -> int:
+    def _next_number(self, conn: Any, collection_id: int, parent_id: str | None, *, exclude: str = "") -> int:
         same = self.dialect.same
-        statuses = [
-            r[0]
-            for r in conn.execute(
+        holders = list(
+            conn.execute(
                 self.dialect.sql(
-                    f"SELECT status FROM runs WHERE collection_id = ? AND parent_id {same} ? AND number ="
-                    f" (SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?)"
+                    f"SELECT status, error FROM runs WHERE collection_id = ? AND parent_id {same} ? AND id != ?"
+                    f" AND number = (SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?"
+                    " AND id != ?)"
                 ),
-                (collection_id, parent_id, collection_id, parent_id),
+                (collection_id, parent_id, exclude, collection_id, parent_id, exclude),
             )
-        ]
-        if not statuses:
+        )
+        if not holders:
             return 1
         (top,) = conn.execute(
-            self.dialect.sql(f"SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?"),
-            (collection_id, parent_id),
+            self.dialect.sql(
+                f"SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ? AND id != ?"
+            ),
+            (collection_id, parent_id, exclude),
         ).fetchone()
-        # Retry a number only while every run holding it ended with an error.
-        return int(top) if all(s in ERROR_STATUSES for s in statuses) else int(top) + 1
+        # Retry a number only while every run holding it ended with an error it is sure of: a run declared
+        # crashed because its heartbeat stopped reaching the store (the lease) may be alive behind an outage
+        # and finish later, so it keeps its number to itself.
+        reusable = all(status in ERROR_STATUSES and not lease_verdict(error) for status, error in holders)
+        return int(top) if reusable else int(top) + 1
 
     def end_run(self, run_id: str, status: str, end_time: float, error: dict[str, Any] | None) -> RunRow:
         self._end_run(run_id, status, end_time, error)
@@ -271,6 +277,15 @@ class SQLBackend(Backend):
             collection_id, parent_id, number = found
             # Error numbers are counted under the collection's lock, as run numbers are.
             conn.execute(sql(f"SELECT 1 FROM collections WHERE id = ?{dialect.for_update}"), (collection_id,))
+            if status not in ERROR_STATUSES and conn.execute(
+                sql(f"SELECT 1 FROM runs WHERE collection_id = ? AND parent_id {dialect.same} ? AND number = ?"
+                    " AND id != ? AND status = 'finished'"),
+                (collection_id, parent_id, number, run_id),
+            ).fetchone():
+                # Two finished runs never share a number: this one was given up for crashed and its number
+                # retried while it was in fact alive (an outage longer than the lease): it takes the next one.
+                number = self._next_number(conn, collection_id, parent_id, exclude=run_id)
+                conn.execute(sql("UPDATE runs SET number = ? WHERE id = ?"), (number, run_id))
             error_number = 0
             if status in ERROR_STATUSES:
                 (previous,) = conn.execute(
@@ -299,6 +314,20 @@ class SQLBackend(Backend):
     def update_config(self, run_id: str, config: dict[str, Any]) -> None:
         with self._write(f"updating the config of run {run_id!r}") as conn:
             conn.execute(self.dialect.sql("UPDATE runs SET config = ? WHERE id = ?"), (V.dumps(config), run_id))
+
+    _EDITABLE = ("name", "tags", "notes")
+
+    def edit_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        unknown = set(fields) - set(self._EDITABLE)
+        if unknown:
+            raise ValueError(f"edit_run changes only {', '.join(self._EDITABLE)}, not {sorted(unknown)!r}")
+        chosen = [key for key in self._EDITABLE if key in fields]
+        if not chosen:
+            return
+        values = [json.dumps(list(fields[k])) if k == "tags" else fields[k] for k in chosen]
+        assignments = ", ".join(f"{key} = ?" for key in chosen)  # names from _EDITABLE only; values bound
+        with self._write(f"editing run {run_id!r}") as conn:
+            conn.execute(self.dialect.sql(f"UPDATE runs SET {assignments} WHERE id = ?"), (*values, run_id))
 
     @retried
     def reopen_run(self, run_id: str, host: str, pid: int, now: float) -> RunRow:
@@ -372,7 +401,7 @@ class SQLBackend(Backend):
                 start_time=r[6], end_time=r[7], config=config,
                 tags=tag_list, parent_id=r[11], step=r[12], epoch=r[13],
                 error=None if r[14] is None else V.loads(r[14]), host=r[15], pid=r[16], heartbeat=r[17],
-                folder=r[18], root_scope=r[19],
+                folder=r[18], root_scope=r[19], notes=r[20],
             )
             for r, config, tag_list in zip(rows, configs, tags, strict=True)
         ]
@@ -454,11 +483,11 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("reading scopes"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT id, run_id, parent_id, fields FROM scopes WHERE {dialect.is_in('run_id')}"
+                dialect.sql(f"SELECT id, run_id, parent_id, fields, label FROM scopes WHERE {dialect.is_in('run_id')}"
                             " ORDER BY id"),
                 (dialect.listed(run_ids),),
             )
-            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3])) for r in cursor}
+            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3]), r[4]) for r in cursor}
 
     @retried
     def _tables_for_read(self) -> list[Table]:
@@ -597,8 +626,8 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("listing keys"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT key FROM summary WHERE {dialect.is_in('run_id')}"
-                            f" GROUP BY key ORDER BY min({dialect.insert_order})"),
+                dialect.sql(f"SELECT coalesce(name, key) FROM summary WHERE {dialect.is_in('run_id')}"
+                            f" GROUP BY coalesce(name, key) ORDER BY min({dialect.insert_order})"),
                 (dialect.listed(run_ids),),
             )
             return [r[0] for r in cursor]
@@ -750,6 +779,14 @@ class SQLBackend(Backend):
                 (run_id, run_id),
             )
             return [link_row(r) for r in cursor]
+
+
+def lease_verdict(error: Any) -> bool:
+    """Whether a stored run error is a ``crashed`` verdict from an expired lease (not a dead process)."""
+    if not error:
+        return False
+    found = V.loads(error) if isinstance(error, str) else error
+    return isinstance(found, dict) and found.get("verdict") == "lease"
 
 
 def _seq(record: RawRecord) -> int:

@@ -70,7 +70,21 @@ CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
 """
 
+#: Version 3 (issue 14): a run's notes, free text edited after the run (``run.notes = …``).
 VERSION_3 = """
+ALTER TABLE runs ADD COLUMN notes TEXT;
+"""
+
+#: Version 4 (issue 14): series labels. A scope keeps the label it was created with (``phase=eval``);
+#: a summary row is per labelled key (``phase=eval/loss``) and ``name`` holds the bare key (``loss``).
+#: Rows written before keep NULL there (their ``key`` is bare).
+VERSION_4 = """
+ALTER TABLE scopes ADD COLUMN label TEXT;
+ALTER TABLE summary ADD COLUMN name TEXT;
+"""
+
+#: Version 5 (issue 12): each journal's committed mark, written in the transaction of the batch it ends.
+VERSION_5 = """
 CREATE TABLE IF NOT EXISTS journal_marks (
     journal TEXT PRIMARY KEY, entries {int} NOT NULL, ring_offset {int} NOT NULL, time {real} NOT NULL);
 """

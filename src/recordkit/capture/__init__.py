@@ -12,8 +12,9 @@ values; the core stores them. One module per job:
 ``gpu``          the ``gpu`` part, through NVML when nvidia-ml-py is installed
 ``packages``     the ``packages`` part: :func:`installed_packages`
 ``git``          the ``git`` part: :func:`capture_git` (commit, branch, remote, dirty, untracked, the diff)
-``redaction``    secrets never stored: :func:`redact_env`, :func:`strip_url_credentials`, command-line and
-                 git-diff redaction
+``redaction``    secrets never stored: :func:`redact_env`, :func:`strip_url_credentials`, :func:`scrub_config`,
+                 command-line and git-diff redaction
+``secrets``      what a secret looks like: names, value formats, this process's literal secrets
 ``seed``         :func:`seed_everything`
 
 The core imports this package lazily when a run starts; importing it loads nothing heavy (no numpy,
@@ -25,7 +26,7 @@ from recordkit.capture.environment import PARTS, capture_environment
 from recordkit.capture.git import DEFAULT_MAX_DIFF_BYTES, DEFAULT_MAX_UNTRACKED, capture_git
 from recordkit.capture.hardware import human_bytes
 from recordkit.capture.packages import installed_packages
-from recordkit.capture.redaction import REDACTED, redact_env, strip_url_credentials
+from recordkit.capture.redaction import REDACTED, redact_env, scrub_config, strip_url_credentials
 from recordkit.capture.seed import seed_everything
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "human_bytes",
     "installed_packages",
     "redact_env",
+    "scrub_config",
     "seed_everything",
     "strip_url_credentials",
 ]

@@ -59,7 +59,8 @@ from recordkit.capture.git import DEFAULT_MAX_DIFF_BYTES, DEFAULT_MAX_UNTRACKED,
 from recordkit.capture.gpu import capture_gpu
 from recordkit.capture.hardware import capture_hardware
 from recordkit.capture.packages import installed_packages
-from recordkit.capture.redaction import check_names, redact_env
+from recordkit.capture.redaction import check_names, known_secrets, redact_env
+from recordkit.capture.secrets import Policy
 from recordkit.capture.system import capture_process, capture_python, capture_system, getcwd
 
 __all__ = ["PARTS", "capture_environment"]
@@ -119,6 +120,9 @@ def capture_environment(
     check_names("env_allow", env_allow)
     check_names("env_deny", env_deny)
     where = os.path.abspath(cwd) if cwd is not None else getcwd()
+    environ = _clean_environ()
+    # The literal secrets of this process, scrubbed from every part (a diff, the command line, other variables).
+    secrets = known_secrets(environ, Policy(env_allow, env_deny))
     env: dict[str, Any] = {}
     files: dict[str, bytes] = {}
     for part in PARTS:
@@ -136,16 +140,18 @@ def capture_environment(
             elif part == "packages":
                 env[part] = installed_packages()
             elif part == "env_vars":
-                env[part] = redact_env(_clean_environ(), allow=env_allow, deny=env_deny)
+                env[part] = redact_env(environ, allow=env_allow, deny=env_deny, secrets=secrets)
             elif part == "git":
                 if where is None:
                     continue
-                git, git_files = capture_git(where, max_diff_bytes=max_diff_bytes, max_untracked=max_untracked)
+                git, git_files = capture_git(
+                    where, max_diff_bytes=max_diff_bytes, max_untracked=max_untracked, secrets=secrets
+                )
                 if git is not None:
                     env[part] = git
                     files.update(git_files)
             else:
-                env[part] = capture_process()
+                env[part] = capture_process(secrets)
         except Exception as exc:  # capture is best effort: a broken part is recorded, the run goes on
             env[part] = {"error": f"{type(exc).__name__}: {exc}"}
     return env, files

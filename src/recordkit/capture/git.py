@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from recordkit.capture._text import clean_text
@@ -38,6 +38,7 @@ def capture_git(
     *,
     max_diff_bytes: int = DEFAULT_MAX_DIFF_BYTES,
     max_untracked: int = DEFAULT_MAX_UNTRACKED,
+    secrets: Collection[str] = (),
 ) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
     """Capture the state of the git repository holding ``path``.
 
@@ -54,6 +55,8 @@ def capture_git(
         ``truncated``.
     max_untracked
         Most untracked paths listed.
+    secrets
+        Literal secret values to scrub from the diff (:func:`~recordkit.capture.redaction.known_secrets`).
 
     Returns
     -------
@@ -121,7 +124,7 @@ def capture_git(
         except OSError as exc:
             doc["error"] = f"git diff failed: {exc}"
         else:
-            diff, redacted = redact_diff(diff)
+            diff, redacted = redact_diff(diff, secrets)
             files["git.diff"] = diff
             doc["diff"] = {
                 "file": "git.diff",

@@ -1,78 +1,49 @@
-"""Secrets never stored: redaction of environment variables, command lines, URLs and git diffs.
+"""Secrets never stored: redaction of environment variables, command lines, configs and git diffs.
 
-A value is treated as a secret for one of three reasons: its *name* looks like a secret's (``API_KEY``,
-``DB_PASSWORD``, ``--token``; see ``_SECRET_NAME``), its *value* has a well-known token format
-(``ghp_...``, ``sk-...``, ``AKIA...``, a JWT; see ``_SECRET_VALUE``), or it is the password or token part
-of a URL (:func:`strip_url_credentials`). Redacted values become :data:`REDACTED`.
+A value is treated as a secret for one of four reasons (see :mod:`recordkit.capture.secrets`): its
+*name* looks like a secret's (``API_KEY``, ``DB_PASSWORD``, ``--token``), its *value* has a secret's
+format (``ghp_...``, ``AKIA...``, a JWT, a webhook URL, ``Bearer ...``, ``password=...`` in a DSN,
+``AccountKey=...``), it is the password part of a URL, or it is the literal value of one of this
+process's secret environment variables, found anywhere else (``secrets``, from :func:`known_secrets`).
+Redacted values become :data:`REDACTED`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Mapping
-from fnmatch import fnmatchcase
+from typing import Any
 
-__all__ = ["REDACTED", "check_names", "redact_argv", "redact_diff", "redact_env", "strip_url_credentials"]
-
-#: What a secret value is replaced with.
-REDACTED = "<redacted>"
-
-# Names containing any of these hold secrets. AUTH skips AUTHOR(S) but not AUTHORIZATION.
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|KEY|CREDENTIAL|CREDS|AUTH(?!OR(?!IZ))|PRIVATE|SESSION|COOKIE",
-    re.IGNORECASE,
+from recordkit.capture.secrets import (
+    REDACTED,
+    SECRET_NAME,
+    Policy,
+    has_secret_format,
+    known_secrets,
+    redact_text,
+    scrub,
+    scrub_value,
+    strip_url_credentials,
 )
 
-# Values that are secrets whatever their name: well-known token formats.
-_SECRET_VALUE = re.compile(
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}|xox[abprs]-[\w-]{10,}"
-    r"|sk-[\w-]{20,}|hf_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|AIza[\w-]{30,}"
-    r"|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*)"
-)
-
-# scheme://userinfo@ ; the userinfo runs to the last "@" before the host, so a raw "@" in a
-# password is stripped too. scp-like "git@host:repo" has no "//" and is left alone.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#]*)@")
+__all__ = [
+    "REDACTED", "check_names", "known_secrets", "redact_argv", "redact_diff", "redact_env", "scrub_config",
+    "scrub_value", "strip_url_credentials",
+]
 
 
-def strip_url_credentials(url: str) -> str:
-    """Remove passwords and tokens from every URL in a string.
-
-    The password is always removed. For ``http``/``https`` URLs (also ``git+https`` and the like)
-    the user name goes too, since it is often a token (``https://ghp_xxx@github.com``) and never needed
-    to reproduce a run; other schemes keep it.
-
-    Parameters
-    ----------
-    url
-        A URL, or any text containing URLs.
-
-    Returns
-    -------
-    str
-        The text with credentials removed; text without credentials is returned unchanged.
+def scrub_config(config: dict[str, Any], *, allow: Collection[str] = (), deny: Collection[str] = ()) -> dict[str, Any]:
+    """``config`` with the literal values of this process's secret environment variables removed from its
+    strings (``{"dsn": os.environ["DB_DSN"]}`` must not store the password); keys and other values stay.
 
     Examples
     --------
-    >>> strip_url_credentials("postgresql://alice:s3cret@db.example.com/runs")
-    'postgresql://alice@db.example.com/runs'
-    >>> strip_url_credentials("https://alice:s3cret@github.com/org/repo.git")
-    'https://github.com/org/repo.git'
-    >>> strip_url_credentials("git@github.com:org/repo.git")
-    'git@github.com:org/repo.git'
+    >>> scrub_config({"lr": 0.1, "note": "no secrets here"})
+    {'lr': 0.1, 'note': 'no secrets here'}
     """
-    if "@" not in url:
-        return url
-    return _URL_USERINFO.sub(_strip_userinfo, url)
-
-
-def _strip_userinfo(match: re.Match[str]) -> str:
-    scheme = match.group("scheme")
-    user = match.group("userinfo").partition(":")[0]
-    base = scheme[:-3].lower().rsplit("+", 1)[-1]
-    if base in ("http", "https") or not user:
-        return scheme
-    return f"{scheme}{user}@"
+    secrets = known_secrets(os.environ, Policy(allow, deny))
+    return scrub_value(config, secrets) if secrets else config  # type: ignore[no-any-return]
 
 
 def redact_env(
@@ -80,14 +51,16 @@ def redact_env(
     *,
     allow: Collection[str] = (),
     deny: Collection[str] = (),
+    secrets: Collection[str] | None = None,
 ) -> dict[str, str]:
     """Copy environment variables with secret values replaced by ``"<redacted>"``.
 
     A value is redacted when its name matches ``deny``, or when its name is not in ``allow`` and
     contains TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE, KEY, CREDENTIAL, CREDS, AUTH (not AUTHOR),
     PRIVATE, SESSION or COOKIE, or when its value contains a well-known token format (``ghp_...``,
-    ``sk-...``, ``AKIA...``, a JWT). Other values keep their text with URL credentials stripped
-    (:func:`strip_url_credentials`). An empty value is kept, since it reveals nothing.
+    ``sk-...``, ``AKIA...``, a JWT). Other values keep their text with the secret parts removed: URL
+    credentials, ``password=``/``AccountKey=``/``sig=`` pairs, ``Bearer`` credentials, webhook paths,
+    and the literal value of any secret variable. An empty value is kept, since it reveals nothing.
 
     Parameters
     ----------
@@ -100,6 +73,8 @@ def redact_env(
         More patterns to redact, compared case-insensitively: a plain entry matches any name that
         contains it, an entry with glob characters must match the whole name. ``deny`` wins over
         ``allow``.
+    secrets
+        The literal secrets to scrub from kept values; default: :func:`known_secrets` of ``environ``.
 
     Returns
     -------
@@ -108,59 +83,82 @@ def redact_env(
 
     Examples
     --------
-    >>> redact_env({"HOME": "/root", "HF_TOKEN": "hf_abc"})
-    {'HF_TOKEN': '<redacted>', 'HOME': '/root'}
+    >>> redact_env({"HOME": "/root", "HF_TOKEN": "hf_abc", "DB_DSN": "host=db password=pw12"})
+    {'DB_DSN': 'host=db password=<redacted>', 'HF_TOKEN': '<redacted>', 'HOME': '/root'}
     """
     check_names("allow", allow)
     check_names("deny", deny)
-    allow_exact = {a.upper() for a in allow if not _is_glob(a)}
-    allow_globs = [a.upper() for a in allow if _is_glob(a)]
-    deny_parts = [d.upper() for d in deny if not _is_glob(d)]
-    deny_globs = [d.upper() for d in deny if _is_glob(d)]
+    policy = Policy(allow, deny)
+    if secrets is None:
+        secrets = known_secrets(environ, policy)
     out: dict[str, str] = {}
     for name in sorted(environ):
         value = environ[name]
-        upper = name.upper()
-        if any(p in upper for p in deny_parts) or any(fnmatchcase(upper, g) for g in deny_globs):
-            out[name] = REDACTED if value else value
-        elif upper in allow_exact or any(fnmatchcase(upper, g) for g in allow_globs):
+        verdict = policy.verdict(name)
+        if verdict == "allow":
             out[name] = value
+        elif verdict or not value:
+            out[name] = REDACTED if value else value
         else:
-            out[name] = _redact_value(value, secret_name=_SECRET_NAME.search(name) is not None)
+            out[name] = _redact_value(value, secrets)
     return out
 
 
-def _redact_value(value: str, *, secret_name: bool) -> str:
+def _redact_value(value: str, secrets: Collection[str]) -> str:
+    """A value under an innocent name: a known token format redacts it all, other secrets only their part."""
     if not value:
         return value
-    if secret_name or _SECRET_VALUE.search(value):
+    if has_secret_format(value):
         return REDACTED
-    return strip_url_credentials(value)
+    return scrub(redact_text(value), secrets)
 
 
-def redact_argv(argv: list[str]) -> list[str]:
-    """Redact secret-looking command-line values: ``--api-key=x``, ``--token x``, ``db.password=x``."""
+# Options whose next argument is a secret although their name does not say so: `sshpass -p pw`,
+# `mysql -p pw`, `redis-cli -a pw`. A number after -p stays (it is as often a port).
+_SECRET_SHORT_OPTIONS = frozenset({"-p", "-a"})
+# Options whose next argument is `user:password` (curl -u, wget --user).
+_USER_PASSWORD_OPTIONS = frozenset({"-u", "--user", "--proxy-user"})
+
+
+def redact_argv(argv: list[str], secrets: Collection[str] = ()) -> list[str]:
+    """Redact secret-looking command-line values.
+
+    ``--api-key=x``, ``--token x``, ``--password x``, ``db.password=x``, ``-p pw``, the password of
+    ``-u user:pw``, ``--header "Authorization: Bearer x"``, any value with a secret's format, and the
+    literal ``secrets``.
+
+    Examples
+    --------
+    >>> redact_argv(["psql", "-p", "hunter22", "--header", "Authorization: Bearer abc.def.ghi"])
+    ['psql', '-p', '<redacted>', '--header', 'Authorization: <redacted>']
+    """
     out: list[str] = []
-    redact_next = False
+    pending = ""  # what the previous option says this argument is: "secret", "short" or "user:password"
     for arg in argv:
-        if redact_next and not arg.startswith("-"):
-            out.append(REDACTED)
-            redact_next = False
+        if pending and not arg.startswith("-"):
+            if pending == "user:password":
+                out.append(arg.partition(":")[0] + ":" + REDACTED if ":" in arg else arg)
+            else:
+                out.append(arg if pending == "short" and arg.isdigit() else REDACTED)
+            pending = ""
             continue
-        redact_next = False
+        pending = ""
         name, eq, value = arg.partition("=")
-        if eq and _SECRET_NAME.search(name):
-            out.append(f"{name}={_redact_value(value, secret_name=True)}")
-        elif arg.startswith("-") and _SECRET_NAME.search(arg):
-            out.append(arg)
-            redact_next = True
+        if eq and SECRET_NAME.search(name):
+            out.append(f"{name}={REDACTED if value else value}")
+        elif not arg.startswith("-"):
+            out.append(_redact_value(arg, secrets))
+        elif eq:
+            out.append(f"{name}={_redact_value(value, secrets)}")  # --header=Authorization: Bearer ...
         else:
-            out.append(_redact_value(arg, secret_name=False))
+            out.append(arg)
+            if SECRET_NAME.search(arg):
+                pending = "secret"
+            elif arg in _SECRET_SHORT_OPTIONS:
+                pending = "short"
+            elif arg in _USER_PASSWORD_OPTIONS:
+                pending = "user:password"
     return out
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
 
 
 def check_names(argument: str, names: Collection[str]) -> None:
@@ -169,17 +167,34 @@ def check_names(argument: str, names: Collection[str]) -> None:
         raise TypeError(f"{argument} must be a collection of names such as [{names!r}], not the str {names!r}")
 
 
-# `api_key = "..."`, `PASSWORD: ...`, `"token": "..."`: a secret-looking name assigned a literal value.
+# `api_key = "..."`, `PASSWORD: ...`, `"token": "..."`, `os.environ["MY_PASSWORD"] = "..."`: a
+# secret-looking name assigned a literal value.
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?P<name>[\w.\-]*(?:" + _SECRET_NAME.pattern + r")[\w.\-]*)(?P<sep>[\"']?\s*(?::|=|:=)\s*)"
+    r"(?P<name>[\w.\-]*(?:" + SECRET_NAME.pattern + r")[\w.\-]*)(?P<sep>[\"']?\]?\s*(?::|=|:=)\s*)"
     r"(?P<value>\"[^\"\n]+\"|'[^'\n]+'|[\w.\-+/=@:]+(?![\w(\[]))",
     re.IGNORECASE,
 )
+# `os.environ.setdefault("MY_TOKEN", "...")`, `monkeypatch.setenv("DB_PASSWORD", "...")`, `putenv`.
+_SECRET_SETENV = re.compile(
+    r"(?P<head>\b(?:setdefault|setenv|putenv|set_env)\s*\(\s*(?P<q>[\"'])[^\"'\n]*(?:" + SECRET_NAME.pattern
+    + r")[^\"'\n]*(?P=q)\s*,\s*)(?P<value>\"[^\"\n]*\"|'[^'\n]*')",
+    re.IGNORECASE,
+)
+# A call whose name says it takes a secret: `set_password("...")`, `keyring.set_password(svc, user, "...")`,
+# `login_with_api_key('...')`. Every string literal among its arguments is redacted. (TOKEN alone is not
+# enough: `tokenizer("some text")` is everywhere in ML code.)
+_SECRET_CALL = re.compile(
+    r"(?P<head>\b\w*(?:password|passwd|passphrase|secret|credential|api_?key|access_?key|private_?key"
+    r"|(?:auth|access|api|bearer|refresh|set)_?token)\w*\s*\()(?P<args>[^()\n]*)\)",
+    re.IGNORECASE,
+)
+_STRING_LITERAL = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
 
 
-def redact_diff(diff: bytes) -> tuple[bytes, int]:
-    r"""Redact secrets in a diff's lines: literal values assigned to secret-looking names, well-known
-    token formats and URL credentials. Returns (diff, number of lines changed).
+def redact_diff(diff: bytes, secrets: Collection[str] = ()) -> tuple[bytes, int]:
+    r"""Redact secrets in a diff's lines: literal values assigned to secret-looking names (also through
+    ``os.environ[...]``, ``setenv``/``setdefault`` and calls such as ``set_password("...")``), values with a
+    secret's format, URL credentials and the literal ``secrets``. Returns (diff, number of lines changed).
 
     An uncommitted change is where a researcher most often pastes a key "just to try"; the diff is
     stored with the run, so it gets the same treatment as environment variables. A redacted line no
@@ -196,17 +211,26 @@ def redact_diff(diff: bytes) -> tuple[bytes, int]:
     for i, line in enumerate(lines):
         if line.startswith(("diff --git", "index ", "--- ", "+++ ", "@@")):
             continue
-        new = _SECRET_ASSIGNMENT.sub(_redact_assignment, line)
-        new = _SECRET_VALUE.sub(REDACTED, new)
-        new = strip_url_credentials(new)
+        new = _SECRET_SETENV.sub(lambda m: m["head"] + _quoted(m["value"]), line)
+        new = _SECRET_CALL.sub(_redact_call, new)
+        new = _SECRET_ASSIGNMENT.sub(_redact_assignment, new)
+        new = scrub(redact_text(new), secrets)
         if new != line:
             lines[i] = new
             changed += 1
     return "\n".join(lines).encode("utf-8", "surrogateescape"), changed
 
 
-def _redact_assignment(match: re.Match[str]) -> str:
-    value = match["value"]
+def _quoted(value: str) -> str:
     quote = value[0] if value[0] in "\"'" else ""
-    return f"{match['name']}{match['sep']}{quote}{REDACTED}{quote}"
+    return f"{quote}{REDACTED}{quote}"
 
+
+def _redact_call(match: re.Match[str]) -> str:
+    return match["head"] + _STRING_LITERAL.sub(lambda m: _quoted(m[0]), match["args"]) + ")"
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    if match["value"].strip("\"'") == REDACTED:
+        return match[0]
+    return f"{match['name']}{match['sep']}{_quoted(match['value'])}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from typing import Any
 
 from recordkit.capture._text import clean_text
@@ -112,14 +113,15 @@ def _imported_libraries() -> dict[str, str]:
     return versions
 
 
-def capture_process() -> dict[str, Any]:
-    """The ``process`` part: ids, working directory and the command line with secrets redacted."""
+def capture_process(secrets: Collection[str] = ()) -> dict[str, Any]:
+    """The ``process`` part: ids, working directory and the command line with secrets redacted
+    (``secrets``: literal values to scrub, from :func:`~recordkit.capture.redaction.known_secrets`)."""
     cwd = getcwd()
     return {
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "cwd": clean_text(cwd) if cwd is not None else None,
-        "argv": redact_argv([clean_text(a) for a in sys.argv]),
+        "argv": redact_argv([clean_text(a) for a in sys.argv], secrets),
     }
 
 

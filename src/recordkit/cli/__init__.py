@@ -10,6 +10,8 @@ command                     Python
 ``recordkit records``       ``store.collection(name).records.where(key=value)``
 ``recordkit diff A B``      two runs' ``config``, ``env`` and ``summary()``
 ``recordkit rm RUN…``       ``store.delete_run(run, force=…, dry_run=…)``
+``recordkit tag RUN TAG…``  ``run.edit(add_tags=[…], remove_tags=[…])``
+``recordkit edit RUN``      ``run.edit(name=…, notes=…)`` (``run.name = …``, ``run.notes = …``)
 ``recordkit gc``            ``store.gc(dry_run=…)``
 ``recordkit sql QUERY``     ``store.sql(query, params)``
 ``recordkit export``        ``store.export(out, format=...)`` / ``store.export_parquet(out)``
@@ -19,7 +21,7 @@ command                     Python
 
 The package, one job a module:
 
-* ``runs``: ls, show, events, diff, rm; ``records``: records, sql, export, plot; ``store``: demo,
+* ``runs``: ls, show, events, diff, rm; ``edit``: tag, edit; ``records``: records, sql, export, plot; ``store``: demo,
   gc, sync (the commands);
 * ``options``: the shared options (``--store``, ``--format``, ``--where``…) and how run and store
   arguments are resolved;
@@ -41,7 +43,7 @@ from typing import Any
 import click
 
 import recordkit as rk
-from recordkit.cli import records, runs, store
+from recordkit.cli import edit, records, runs, store
 from recordkit.ui.command import ui
 
 
@@ -65,7 +67,7 @@ def main() -> None:
 
     \b
     Example:
-        recordkit demo && recordkit ls --sort -acc
+        recordkit demo && recordkit ls --sort -phase=eval/acc
     """
 
 
@@ -75,6 +77,8 @@ for _command in (
     runs.events,
     runs.diff,
     runs.rm,
+    edit.tag,
+    edit.edit,
     records.records,
     records.sql,
     records.export,

@@ -107,6 +107,32 @@ def display_column(
     return out
 
 
+def fit(text: str, width: int) -> str:
+    """``text`` on one line of at most ``width`` terminal cells: line breaks shown as ``↵``, and
+    the end cut off with ``…`` when too long (a 10 MB metric must not print 10 MB into a table).
+
+    Examples
+    --------
+    >>> fit("a\nb", 10), fit("abcdefghij", 6)
+    ('a↵b', 'abcde…')
+    """
+    one_line = "\n" not in text and "\r" not in text
+    if len(text) <= width and one_line and (text.isascii() or text_width(text) <= width):
+        return text
+    limit = width * 2 + 2  # a cell holds at most this many characters (combining marks take none)
+    head = text[:limit].replace("\r\n", "↵").replace("\n", "↵").replace("\r", "↵")
+    if len(text) <= limit and text_width(head) <= width:
+        return head
+    out, used = [], 0
+    for ch in head:
+        cells = text_width(ch)
+        if used + cells > width - 1:
+            break
+        out.append(ch)
+        used += cells
+    return "".join(out) + "…"
+
+
 # --- a table -------------------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """What a command is given: the shared options and arguments, and how their values are read.
 
 Every command takes its store the same way (``--store PATH``, or for listings also a first
-positional ``[STORE]``), names runs the same way (an id, a unique id prefix, or
-``COLLECTION/NUMBER``) and spells the shared options the same way (``--format``, ``--where``,
-``--columns``, ``--limit``, ``--collection``): the decorators below are the only definitions.
+positional ``[STORE]``), names runs the same way (a run number, ``COLLECTION/NUMBER``, an id or a
+unique id prefix; a bare number is never an id prefix) and spells the shared options the same way
+(``--format``, ``--where``, ``--columns``, ``--limit``, ``--collection``): the decorators below are
+the only definitions.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def where_option(function: F) -> F:
         "where",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Keep only matches; VALUE is read as JSON when it parses (0.1, true, null), else as text. "
-        "Repeat to combine.",
+        help="Keep only matches: KEY=VALUE, or a comparison KEY>VALUE (>=, <, <=, !=); VALUE is read as JSON "
+        "when it parses (0.1, true, null), else as text. Repeat to combine.",
     )(function)
 
 
@@ -105,9 +106,22 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 
 def parse_columns(texts: Iterable[str]) -> list[str] | None:
-    """``["a,b", "c"]`` → ``["a", "b", "c"]``; None when nothing was given."""
-    names = [name.strip() for text in texts for name in text.split(",") if name.strip()]
-    return names or None
+    """``["a,b", "c"]`` → ``["a", "b", "c"]``; None when nothing was given.
+
+    A comma inside parentheses belongs to the name: ``"name,mean(acc,10)"`` → ``["name", "mean(acc,10)"]``.
+    """
+    names: list[str] = []
+    for text in texts:
+        depth, start = 0, 0
+        for i, ch in enumerate(text + ","):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth = max(0, depth - 1)
+            elif ch == "," and depth == 0:
+                names.append(text[start:i].strip())
+                start = i + 1
+    return [name for name in names if name] or None
 
 
 def resolve_run_ref(ref: str) -> tuple[str, int] | None:
@@ -146,7 +160,7 @@ def find_collection(store: rk.Store, name: str) -> rk.Collection:
 
 
 def find_run(store: rk.Store, ref: str) -> rk.Run:
-    """A run by id, unique id prefix, or ``COLLECTION/NUMBER``."""
+    """A run by number (unique across collections), ``COLLECTION/NUMBER``, id or unique id prefix."""
     parsed = resolve_run_ref(ref)
     if parsed is None:
         return store.run(ref)

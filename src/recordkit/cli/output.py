@@ -1,6 +1,8 @@
 """Printing: rows as a rich table, CSV, a JSON array or JSON lines; spinners and progress on stderr.
 
-Rich is imported only when something is printed with it (``recordkit --help`` stays fast). Long
+A cell never holds more than one terminal line: a longer value is cut to the terminal's width with
+``…`` (:func:`cell_width`), so a 10 MB string metric prints a line, not 10 MB; csv and json keep every
+value whole. Rich is imported only when something is printed with it (``recordkit --help`` stays fast). Long
 tables skip rich: past :data:`RICH_ROW_LIMIT` rows the same text is laid out by
 :func:`recordkit.cli.formatting.plain_table`, without colours. Progress and spinners show only
 when stderr is a terminal, so piped output and scripts see nothing but the data.
@@ -20,6 +22,7 @@ from recordkit.cli.formatting import (
     RUN_TIME_COLUMNS,
     display_cell,
     display_column,
+    fit,
     plain_table,
     right_aligned,
 )
@@ -46,6 +49,15 @@ _STATUS_STYLES = {
 # --- tables --------------------------------------------------------------------------------------
 
 
+def cell_width() -> int:
+    """The most terminal cells one table cell shows: the terminal's width (``$COLUMNS``, else 80 when
+    not a terminal), at least 20."""
+    import shutil
+
+    return max(20, shutil.get_terminal_size((80, 24)).columns)
+
+
+
 def make_console() -> Console:
     from rich.console import Console
 
@@ -62,11 +74,14 @@ def print_table(console: Console, table: Table) -> None:
     console.print(table)
 
 
-def styled_cell(column: str, value: Any, times: frozenset[str], durations: frozenset[str]) -> Text:
-    """A table cell: the value's display text, coloured when it is a run status."""
+def styled_cell(
+    column: str, value: Any, times: frozenset[str], durations: frozenset[str], width: int | None = None
+) -> Text:
+    """A table cell: the value's display text on one line cut to ``width`` (default: :func:`cell_width`),
+    coloured when it is a run status."""
     from rich.text import Text
 
-    text = display_cell(column, value, times=times, durations=durations)
+    text = fit(display_cell(column, value, times=times, durations=durations), width or cell_width())
     style = _STATUS_STYLES.get(text, "") if column == "status" else ""
     return Text(text, style=style)  # Text, not str: brackets in values must never read as markup
 
@@ -90,8 +105,9 @@ def make_table(
     for column, right in zip(columns, right_aligned(columns, materialised), strict=True):
         header = (headers or {}).get(column, column)
         table.add_column(header, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
+    width = cell_width()
     for row in materialised:
-        table.add_row(*(styled_cell(column, row.get(column), times, durations) for column in columns))
+        table.add_row(*(styled_cell(column, row.get(column), times, durations, width) for column in columns))
     return table
 
 
@@ -110,8 +126,13 @@ def show_table(
         print_table(make_console(), table)
         return
     names = [(headers or {}).get(column, column) for column in columns]
+    width = cell_width()
     by_column = [
-        display_column(column, [row.get(column) for row in materialised], times=times, durations=durations)
+        [
+            text if len(text) <= width and text.isascii() and text.isprintable() else fit(text, width)
+            for text in display_column(column, [row.get(column) for row in materialised], times=times,
+                                       durations=durations)
+        ]
         for column in columns
     ]
     cells = list(zip(*by_column, strict=True)) if by_column else [() for _ in materialised]

@@ -28,7 +28,9 @@ TABLE_RECORD_LIMIT = 50
 @options.store_argument
 @options.store_option
 @options.collection_option
-@click.option("--run", "run_refs", multiple=True, metavar="RUN", help="Only this run (id, prefix or COLL/N); repeat.")
+@click.option(
+    "--run", "run_refs", multiple=True, metavar="RUN", help="Only this run (number, COLL/N, id or prefix); repeat."
+)
 @options.where_option
 @options.columns_option
 @options.limit_option
@@ -156,7 +158,7 @@ def export(store: str | None, collection: str | None, out: str, fmt: str) -> Non
 def plot(run_ref: str, keys: tuple[str, ...], store: str | None, by: str | None, out: str | None) -> None:
     """Save a PNG of KEY... against step for one run (needs matplotlib).
 
-    RUN is a run id, a unique id prefix, or COLLECTION/NUMBER.
+    RUN is a run number, COLLECTION/NUMBER, a run id or a unique id prefix.
     Python: run.plot([KEY, ...], by=FIELD, path=FILE).
 
     \b

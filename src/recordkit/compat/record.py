@@ -212,19 +212,26 @@ class Record(dict):  # type: ignore[type-arg]
 
 
 def _find(store: rk.Store, collection: str, _id: str) -> rk.Run:
-    run_id = _id[8:] if len(_id) == 24 else _id
-    try:
-        run = store.run(run_id)
-    except rk.RunNotFoundError:
-        run = None
+    # An ObjectId ends in the run's id: 16 hex characters (older stores) or, for an id "r" + 15 hex,
+    # "0" + those 15 (see object_id).
+    candidates = [_id[8:], "r" + _id[9:]] if len(_id) == 24 else [_id]
+    run = None
+    for run_id in candidates:
+        try:
+            run = store.run(run_id)
+            break
+        except rk.RunNotFoundError:
+            continue
     if run is None or run.collection.name != collection:
         raise rk.RunNotFoundError(f"no document with _id {_id!r} in collection {collection!r} of {store.url!r}")
     return run
 
 
 def object_id(run: rk.Run) -> str:
-    """A run's document id: a MongoDB ObjectId of its start time (4 bytes) and its id (8 bytes)."""
-    return f"{int(run.start_time) & 0xFFFFFFFF:08x}{run.id}"
+    """A run's document id: a MongoDB ObjectId of its start time (4 bytes) and its id (8 bytes; an id
+    ``r`` + 15 hex characters is written ``0`` + those 15, since an ObjectId is all hex)."""
+    hex_id = "0" + run.id[1:] if run.id.startswith("r") else run.id
+    return f"{int(run.start_time) & 0xFFFFFFFF:08x}{hex_id}"
 
 
 def system_info(run: rk.Run) -> dict[str, Any]:

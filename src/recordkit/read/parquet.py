@@ -3,8 +3,8 @@
 The file holds the flat view (DESIGN.md §4): ``step, time``, one column per record key, one per scope
 field (a record's own value wins), the run fields, ``config.<key>`` columns, then ``scope_id, seq``.
 It is written with zstd to a temporary file renamed over the old one, so a reader never sees a torn
-file. The file's metadata (``recordkit`` key) holds the run's id, status and end time; a run resumed
-and finished again no longer matches and is sealed again.
+file. The file's metadata (``recordkit`` key) holds the run's id, status, end time and name; a run resumed
+and finished again, or renamed, no longer matches and is sealed again.
 
 Column types follow the values: numbers (ints and floats mixed become float64; NaN stays NaN),
 booleans, strings, datetimes (timestamp), lists of scalars (list). A column mixing kinds, or holding
@@ -156,7 +156,8 @@ def run_table(store: Store, row: RunRow) -> Any:
         if name not in columns:
             columns[name] = pa.array(data, type=pa.int64())
     table = pa.table(columns)
-    meta = {"run_id": row.id, "status": row.status, "end_time": row.end_time, "records": n, "format": FORMAT_VERSION}
+    meta = {"run_id": row.id, "status": row.status, "end_time": row.end_time, "run_name": row.name, "records": n,
+            "format": FORMAT_VERSION}
     return table.replace_schema_metadata({"recordkit": json.dumps(meta)})
 
 
@@ -195,6 +196,7 @@ def is_fresh(path: Path, row: RunRow) -> bool:
         and meta.get("run_id") == row.id
         and meta.get("status") == row.status
         and meta.get("end_time") == row.end_time
+        and meta.get("run_name") == row.name  # the file holds run_name: a renamed run is sealed again
         and meta.get("format") == FORMAT_VERSION
     )
 

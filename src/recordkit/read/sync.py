@@ -48,6 +48,7 @@ from recordkit.backends.base import (
     UpdateScope,
     WriteItem,
 )
+from recordkit.backends.labels import labels_of
 from recordkit.runs.meta import run_folder, write_meta
 
 if TYPE_CHECKING:
@@ -133,17 +134,20 @@ def _sync_run(source: Store, destination: Store, row: RunRow, report: SyncReport
             NewRun(
                 id=row.id, collection=row.collection, name=row.name, start_time=row.start_time,
                 config=row.config, env=row.env, tags=list(row.tags), parent_id=parent, host=row.host,
-                pid=row.pid, folder=folder, root_scope=dst.reserve_scope_ids(1)[0],
+                pid=row.pid, folder=folder, root_scope=dst.reserve_scope_ids(1)[0], notes=row.notes,
             )
         )
         report.runs_created += 1
     elif target.config != row.config and target.status in LIVE_STATUSES:
         dst.update_config(row.id, row.config)
+    edited = {k: getattr(row, k) for k in ("name", "tags", "notes") if getattr(target, k) != getattr(row, k)}
+    if edited:  # renamed, retagged or annotated at the source after an earlier sync
+        dst.edit_run(row.id, edited)
     mapping = _map_scopes(src, dst, row, target, report)
     copied = _copy_records(src, dst, row.id, mapping)
     report.records += copied
     dst.write_batch([UpdateRun(row.id, step=row.step, epoch=row.epoch, heartbeat=row.heartbeat)])
-    changed = copied > 0
+    changed = copied > 0 or bool(edited)
     if row.status not in LIVE_STATUSES and (target.status != row.status or target.end_time != row.end_time):
         target = dst.end_run(row.id, row.status, row.end_time or row.heartbeat, row.error)
         changed = True
@@ -167,6 +171,7 @@ def _map_scopes(src: Backend, dst: Backend, row: RunRow, target: RunRow, report:
     if missing > 0:
         dest_ids += list(dst.reserve_scope_ids(missing))
     mapping = dict(zip(source_ids, dest_ids, strict=False))
+    labels = labels_of(theirs)  # the series names travel as they are, not rebuilt from today's fields
     items: list[WriteItem] = []
     for scope_id in source_ids:
         scope = theirs.get(scope_id)
@@ -176,7 +181,7 @@ def _map_scopes(src: Backend, dst: Backend, row: RunRow, target: RunRow, report:
         parent = None if scope.parent_id is None else mapping.get(scope.parent_id)
         have = ours.get(mapped)
         if have is None:
-            items.append(CreateScope(mapped, row.id, parent, dict(scope.fields)))
+            items.append(CreateScope(mapped, row.id, parent, dict(scope.fields), labels[scope_id]))
             report.scopes += 1
         elif have.fields != scope.fields:
             items.append(UpdateScope(mapped, dict(scope.fields)))

@@ -5,6 +5,8 @@ the model (its ``state_dict``, or the whole pickled module with ``mode="model"``
 state and any extra state. It is streamed to a temporary file in the same folder (hashing as it goes),
 fsynced and renamed, and only then recorded: a process killed mid-save leaves a stray temporary file,
 never a torn checkpoint that a load would pick up, and the previous checkpoint stays the latest.
+A file another library saved (a Lightning ``.ckpt``) is copied in the same way by ``add_checkpoint``
+(``mode="file"``); loading one gives its ``state_dict`` entry when it has one.
 
 torch is imported only when a checkpoint is saved or loaded (``pip install 'recordkit[torch]'``).
 """
@@ -14,16 +16,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import time
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _values as V
 from recordkit._deps import require
-from recordkit._exceptions import RunFileNotFoundError, StoreError
+from recordkit._exceptions import RecordkitWarning, RunFileNotFoundError, StorageError, StoreError
 from recordkit._names import check_name
 from recordkit.backends.base import AddFile, FileRow, RemoveFile
 from recordkit.runs.events import emit
@@ -112,10 +116,10 @@ def save_model(
     name = check_name(name, "checkpoint name")
     if mode not in ("state_dict", "model"):
         raise ValueError(f"mode must be 'state_dict' or 'model', not {mode!r}")
-    if step is not None and type(step) is not int:
-        raise TypeError(f"step must be an int, not {step!r}")
+    if step is not None:
+        step = V.check_step(step)
     run.require_live("save a checkpoint")
-    root = run.files_root()
+    run.files_root()
     torch = _torch()
     policy = retention if retention is not None else run.retention
     chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
@@ -139,13 +143,60 @@ def save_model(
         "extra": extra,
         "metrics": chosen,
     }
+    return _store(run, name, step, mode, chosen, policy, ".pt", lambda writer: torch.save(payload, writer))
+
+
+def add_checkpoint(
+    run: RunHandle,
+    path: str | os.PathLike[str],
+    name: str,
+    *,
+    step: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    retention: Retention | None = None,
+) -> Checkpoint:
+    """``run.add_checkpoint``: copy a checkpoint file another library wrote into the run, as a checkpoint.
+
+    The copy goes the way ``save_model`` writes (temporary file hashed while written, fsynced,
+    renamed), keeps the source's suffix, and is listed, ranked and retained like any checkpoint
+    (``mode="file"``).
+    """
+    name = check_name(name, "checkpoint name")
+    if step is not None and type(step) is not int:
+        raise TypeError(f"step must be an int, not {step!r}")
+    source = Path(path)
+    if not source.is_file():
+        raise RunFileNotFoundError(f"checkpoint file {str(source)!r} does not exist; pass the path of a saved file")
+    run.require_live("add a checkpoint")
+    run.files_root()
+    policy = retention if retention is not None else run.retention
+    chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
+    if policy is not None and policy.metric and policy.metric not in chosen:
+        chosen[policy.metric] = _last_logged(run, policy.metric)
+
+    def copy(writer: HashingWriter) -> None:
+        with source.open("rb") as src:
+            while chunk := src.read(1 << 22):
+                writer.write(chunk)
+
+    step = run.step if step is None else step
+    suffix = source.suffix if re.fullmatch(r"\.[A-Za-z0-9_]{1,16}", source.suffix) else ".bin"
+    return _store(run, name, step, "file", chosen, policy, suffix, copy)
+
+
+def _store(
+    run: RunHandle, name: str, step: int, mode: str, chosen: dict[str, Any], policy: Retention | None, suffix: str,
+    write: Callable[[HashingWriter], None],
+) -> Checkpoint:
+    """Write a checkpoint through ``write`` into ``checkpoints/<name>/step-<step><suffix>``, record it, retain."""
+    root = run.files_root()
     folder = run.folder / "checkpoints" / name
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step-{step}.pt"
+    final = folder / f"step-{step}{suffix}"
     tmp = folder / f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     try:
         with tmp.open("wb") as out, HashingWriter(out) as writer:
-            torch.save(payload, writer)
+            write(writer)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)
@@ -183,7 +234,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def _last_logged(run: RunHandle, metric: str) -> Any:
     run.flush()
+    from recordkit.backends.labels import resolve
+
     summary = run.backend.summary(run.run_id)
+    metric = resolve(metric, summary, f"run {run.run_id!r}") or metric  # "loss" is its one series
     if metric not in summary:
         raise ValueError(
             f"the retention metric {metric!r} was never logged in run {run.run_id!r}; log it before save_model, "
@@ -226,12 +280,26 @@ def _apply_retention(run: RunHandle, name: str, policy: Retention) -> list[Check
         ranked.sort(key=lambda c: (c.metrics[metric] if policy.mode == "min" else -c.metrics[metric], -c.step))
         keep.update(c.path for c in ranked[: policy.keep_best])
     removed = [c for c in live if c.path not in keep]
+    if not removed:
+        return removed
     root = run.files_root().resolve()  # checkpoint paths are resolved too (see inside())
     for c in removed:
-        c.path.unlink(missing_ok=True)
         relative = os.path.relpath(c.path, root)
         run.channel.put(RemoveFile(run.run_id, relative, time.time()))
         emit(run, "checkpoint/removed", {"name": name, "step": c.step, "path": relative})
+    # The removal rows are durable before a file goes: a kill in between leaves a file no run lists
+    # (`recordkit gc` takes it), never a listed checkpoint that is gone.
+    try:
+        run.flush()
+    except StorageError as exc:
+        warnings.warn(
+            f"recordkit kept {len(removed)} checkpoint file(s) of {name!r} that retention removes: their removal "
+            f"is not stored yet ({exc}); `recordkit gc` deletes them once it is",
+            RecordkitWarning, stacklevel=4,
+        )
+        return removed
+    for c in removed:
+        c.path.unlink(missing_ok=True)
     return removed
 
 
@@ -297,6 +365,9 @@ def load_checkpoint(
     # A whole pickled module needs full unpickling: only load checkpoints you trust.
     safe = info.mode != "model" if weights_only is None else weights_only
     payload = torch.load(info.path, map_location=map_location, weights_only=safe)
+    if info.mode == "file":  # another library's file (add_checkpoint): its weights, when it names them
+        state = payload.get("state_dict") if isinstance(payload, dict) else None
+        return LoadedCheckpoint(info, payload if state is None else state, None, payload)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise StoreError(f"{str(info.path)!r} is not a recordkit checkpoint")
     return LoadedCheckpoint(info, payload["model"], payload["optimizer"], payload["extra"])
@@ -318,6 +389,6 @@ def load_model(
         optimizer.load_state_dict(loaded.optimizer)
     if into is None:
         return loaded.model
-    state = loaded.model if loaded.info.mode == "state_dict" else loaded.model.state_dict()
+    state = loaded.model.state_dict() if loaded.info.mode == "model" else loaded.model
     into.load_state_dict(state)
     return into

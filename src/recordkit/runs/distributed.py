@@ -114,6 +114,7 @@ class RankRun(Run):
         status = RunStatus(status)
         if getattr(self, "_detached", False):
             raise RunStateError(f"this rank already detached from run {self.id!r}; it can finish only once")
+        service_error = self._handle.stop_services(error)
         if self._handle.writable and not isinstance(self._handle.channel, _Silent):
             self["rank_status"] = status.value
             if error is not None:
@@ -123,6 +124,8 @@ class RankRun(Run):
             self.flush()
         self._handle.writable = False
         self._detached = True
+        if service_error is not None:
+            raise service_error
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if not getattr(self, "_detached", False):

@@ -26,7 +26,8 @@ from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from recordkit import _values as V
-from recordkit._exceptions import InvalidNameError, RunStateError
+from recordkit._atomic import write_text
+from recordkit._exceptions import InvalidNameError, RunStateError, StoreError
 from recordkit.backends.base import AddEvent, Backend, EventRow
 
 if TYPE_CHECKING:
@@ -66,10 +67,13 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
 def _check_own(data: dict[str, Any]) -> dict[str, Any]:
     """``check_data`` for a dict the caller no longer holds (``**data``): checked in place, not copied."""
     for key, value in data.items():
-        if type(value) not in _FAST:
+        cls = type(value)
+        if cls not in _FAST:
             if not isinstance(key, str):
                 raise TypeError(f"event data keys must be strings, got {key!r}")
             data[key] = V._check_value(key, value)
+        elif cls is int or cls is str:
+            V.check_scalar(key, value)  # an int beyond 64 bits or unstorable text fails the whole batch later
     return data
 
 
@@ -311,10 +315,7 @@ class Events(Sequence[Event]):
         if hasattr(path, "write"):
             path.write(text)
             return text
-        target = Path(os.fspath(path))
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text(Path(os.fspath(path)), text)  # a full disk: StorageError, no temp file left
         return text
 
     def to_pandas(self) -> Any:
@@ -350,6 +351,7 @@ def write_event_log(run: RunHandle) -> None:
 
     if run.root is None:
         return
-    with contextlib.suppress(OSError):  # a mirror: the database holds the truth
+    # A mirror: the database holds the truth. A full disk or a server outage leaves it for a later finish.
+    with contextlib.suppress(OSError, StoreError):
         rows = run.backend.events([run.run_id])
         Events([Event.from_row(row) for row in rows]).to_jsonl(run.folder / "events.jsonl")

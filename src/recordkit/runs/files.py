@@ -205,6 +205,7 @@ def attach(run: RunHandle, source: Any, name: str | None = None) -> FileInfo:
             raise InvalidNameError("attach() needs name=… for bytes or a file object without a name") from None
         raise
     try:
+        names = _check_tree(run, label)  # before the blob: a refused name leaves nothing behind
         sha, size = store_blob(root, stream)
     finally:
         if opened:
@@ -213,8 +214,35 @@ def attach(run: RunHandle, source: Any, name: str | None = None) -> FileInfo:
     _mirror_in_run_folder(run, label, blob_path(root, sha))
     row = AddFile(run.run_id, label, ATTACHMENT, now, run.step, size, sha, None, None, {})
     run.channel.put(row)
+    names.add(label)
     emit(run, "attached", {"name": label, "sha256": sha, "size": size})
     return _info(root, row)
+
+
+def _check_tree(run: RunHandle, label: str) -> set[str]:
+    """Refuse ``label`` if it would make a name both a file and a folder of files (``p`` and ``p/q``);
+    return the run's known names. File names form a tree, as ``<run folder>/files/`` shows them."""
+    names = run.file_names
+    if names is None:  # this process's first new file: the run's earlier ones (a resumed run) are stored
+        rows = run.backend.files([run.run_id])
+        names = run.file_names = {row.name for row in rows if row.kind != CHECKPOINT}
+    parts = label.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    clash = next((p for p in prefixes if p in names), None)
+    if clash is None:
+        clash = next((n for n in names if n.startswith(label + "/")), None)
+    if clash is None and run.root is not None:  # another process of the run (a rank) may have made it
+        folder = run.folder / FILES
+        clash = next((p for p in prefixes if (folder / p).is_file()), None)
+        if clash is None and (folder / label).is_dir():
+            clash = label + "/…"
+    if clash is not None:
+        short = min(clash, label, key=len)
+        raise InvalidNameError(
+            f"file name {label!r} clashes with {clash!r} of run {run.run_id!r}: {short!r} cannot be both a file "
+            f"and a folder of files; choose another name for {label!r}"
+        )
+    return names
 
 
 def _mirror_in_run_folder(run: RunHandle, label: str, blob: Path) -> None:
@@ -252,8 +280,10 @@ def reference(
                 digest.update(chunk)
         sha = digest.hexdigest()
     size = stat.st_size if target.is_file() else None
+    names = _check_tree(run, label)
     row = AddFile(run.run_id, label, REFERENCE, time.time(), run.step, size, sha, str(target), stat.st_mtime, {})
     run.channel.put(row)
+    names.add(label)
     emit(run, "referenced", {"name": label, "path": str(target), "size": size, "sha256": sha})
     return _info(run.root, row)
 

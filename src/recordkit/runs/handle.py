@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from recordkit._settings import Settings
     from recordkit._writer import Channel, Writer
     from recordkit.runs.checkpoints import Retention
+    from recordkit.runs.ending import Ending
 
 # How many scope ids a run reserves at a time (one small transaction per block).
 SCOPE_BLOCK = 64
@@ -38,8 +39,8 @@ class RunHandle:
     """
 
     __slots__ = (
-        "backend", "channel", "epoch", "journal", "retention", "root", "row", "run_id", "scope_ids", "seq", "settings",
-        "shapes", "step", "url", "writable", "writer",
+        "backend", "channel", "ending", "epoch", "file_names", "journal", "retention", "root", "row", "run_id",
+        "scope_ids", "seq", "services", "settings", "shapes", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -71,8 +72,14 @@ class RunHandle:
         self.epoch = row.epoch
         self.seq = itertools.count(0)  # a resumed run restarts it after the stored maximum
         self.scope_ids: Iterator[int] = iter(())
+        #: How far a finish() that failed got (``runs.ending``); None when none is pending.
+        self.ending: Ending | None = None
         #: The default checkpoint retention of ``save_model`` (None keeps every checkpoint).
         self.retention: Retention | None = None
+        #: What runs beside the run (system-metrics sampler, console capture), stopped by ``stop_services``.
+        self.services: list[Any] = []
+        #: Names of the run's attachments and references (runs.files), read on the first new one.
+        self.file_names: set[str] | None = None
 
     # --- identity and place ------------------------------------------------------------------
     @property
@@ -111,6 +118,15 @@ class RunHandle:
             f"cannot {action} in run {self.run_id!r}: it is {self.row.status}; reopen it with "
             f"collection.resume_run({self.row.number})"
         )
+
+    def stop_services(self, error: BaseException | None = None) -> BaseException | None:
+        """Stop the run's services (newest first); return the first failure one of them had."""
+        if not self.services:
+            return None
+        from recordkit.runs.services import stop_all
+
+        services, self.services = self.services, []
+        return stop_all(services, error)
 
     # --- writing -----------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from recordkit._atomic import storage_error, write_text
 from recordkit._exceptions import ConfigError
 from recordkit._values import encode
 from recordkit.backends.base import ERROR_STATUSES, RunRow
@@ -111,8 +112,13 @@ def run_fields(row: RunRow) -> dict[str, Any]:
 
 
 def new_run_id() -> str:
-    """A unique, stable id; 16 hex characters (random, so any prefix is as good as any other)."""
-    return os.urandom(8).hex()  # what uuid4().hex[:16] gives, without importing uuid at start-up
+    """A unique, stable id: ``r`` and 15 random hex characters (60 bits).
+
+    The letter keeps an id from ever looking like a run number (``recordkit show 1`` names run 1);
+    random, so any prefix after it is as good as any other. Older stores hold 16-hex-character ids,
+    which keep working everywhere.
+    """
+    return "r" + os.urandom(8).hex()[:15]  # os.urandom, not uuid: no uuid import at start-up
 
 
 _HOST: str | None = None
@@ -156,7 +162,10 @@ def write_meta(row: RunRow, root: Path | None) -> None:
     from recordkit.capture import config_hash
 
     folder = run_folder(root, row)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(f"could not make the run folder {str(folder)!r}", exc) from exc
     meta = {
         "id": row.id,
         "collection": row.collection,
@@ -167,6 +176,7 @@ def write_meta(row: RunRow, root: Path | None) -> None:
         "start_time": row.start_time,
         "end_time": row.end_time,
         "tags": row.tags,
+        "notes": row.notes,
         "parent_id": row.parent_id,
         "config": encode(row.config),
         "config_hash": config_hash(row.config),
@@ -174,6 +184,5 @@ def write_meta(row: RunRow, root: Path | None) -> None:
         "env": encode(row.env),
         "error": row.error,
     }
-    tmp = folder / f".meta.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "meta.json")
+    # A full disk raises StorageError and leaves the previous meta.json (no 0-byte temp file).
+    write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n")

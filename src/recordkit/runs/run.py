@@ -17,10 +17,11 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import check_record
+from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
-from recordkit.runs.meta import code_hash, describe_error, freeze, is_error_exit, merge_new_keys, write_meta
+from recordkit.runs.edit import NOT_GIVEN
+from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
 if TYPE_CHECKING:
     from recordkit._store import Collection, Store
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 
 # A scope's last step before anything was logged: lower than any step.
 _NO_STEP = -(2**62)
-# Values the hot path of log() journals as they are (marshal stores them exactly).
+# Values journalled as they are (marshal stores them exactly), once check_record passed them; the hot
+# path of log() takes only those that need no check beyond their type.
 _PLAIN = frozenset({float, int, str, bool, type(None)})
+_HOT = frozenset({float, bool, type(None)})
 _dumps = marshal.dumps
 _now = time.time
 
@@ -90,7 +93,8 @@ class Scope:
         handle.require_writable()
         checked = dict(check_record(fields))
         child = Scope(handle, handle.new_scope_id(), self, checked)
-        handle.channel.put(CreateScope(child.scope_id, handle.run_id, self.scope_id, checked))
+        # A copy: fields added later (scope["note"] = …) must not reach the queued item, which names the series.
+        handle.channel.put(CreateScope(child.scope_id, handle.run_id, self.scope_id, dict(checked)))
         return child
 
     # --- records -----------------------------------------------------------------------------
@@ -112,16 +116,20 @@ class Scope:
             values = kw
         elif kw:
             values = {**values, **kw}
-        # The hot path: keys already checked and journalled for this run, every value a plain one.
-        # The record goes straight into the journal as (shape, scope, seq, step, time, *values).
+        # The hot path: keys already checked and journalled for this run, every value a float, bool or
+        # None (ints and text have range checks: check_record). The record goes straight into the
+        # journal as (shape, scope, seq, step, time, *values).
         shape = handle.shapes.get(tuple(values)) if type(values) is dict else None
-        if shape is None or not _PLAIN.issuperset(map(type, vals := values.values())):
+        if shape is None or not _HOT.issuperset(map(type, vals := values.values())):
             self._log_checked(values, step)
             return
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)  # raises for anything but a numpy int
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
@@ -135,8 +143,11 @@ class Scope:
         record = check_record(values)
         if step is None:
             step = handle.step
-        elif step > handle.step:
-            handle.step = step
+        else:
+            if type(step) is not int or not 0 <= step <= INT64_MAX:
+                step = check_step(step)
+            if step > handle.step:
+                handle.step = step
         if step < self._last_step:
             self._out_of_order(step)
         else:
@@ -232,7 +243,7 @@ class Run(Scope):
     # --- identity ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        """The run's unique id (16 hex characters)."""
+        """The run's unique id (``r`` and 15 hex characters; 16 hex characters in older stores)."""
         return self._handle.run_id
 
     @property
@@ -251,11 +262,55 @@ class Run(Scope):
 
     @property
     def name(self) -> str | None:
+        """The run's name; assign to rename it (``run.name = "baseline"``), as :meth:`edit` does."""
         return self._row.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self.edit(name=name)
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign to replace them (``run.tags = [*run.tags, "best"]``), as :meth:`edit` does."""
         return tuple(self._row.tags)
+
+    @tags.setter
+    def tags(self, tags: Sequence[str]) -> None:
+        self.edit(tags=tags)
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run (None when there is none); assign to change it."""
+        return self._row.notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        self.edit(notes=notes)
+
+    def edit(
+        self,
+        *,
+        name: str | None = NOT_GIVEN,
+        tags: Sequence[str] = NOT_GIVEN,
+        notes: str | None = NOT_GIVEN,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> None:
+        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
+        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
+        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+
+        Examples
+        --------
+        >>> run = store.run(3)                                          # doctest: +SKIP
+        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        """
+        from recordkit.runs import edit
+
+        edit.apply(self._handle, edit.changes(self._row.tags, name=name, tags=tags, notes=notes,
+                                              add_tags=add_tags, remove_tags=remove_tags))
 
     @property
     def collection(self) -> Collection:
@@ -314,12 +369,14 @@ class Run(Scope):
         --------
         >>> run.update_config({"resolved_batch_size": 256})   # doctest: +SKIP
         """
-        from recordkit.capture import config_to_dict
+        from recordkit.capture import config_to_dict, scrub_config
 
         if self._row.status not in ("running", "paused"):
             raise RunStateError(f"run {self.id!r} is {self._row.status}; its config can no longer change")
         added = config_to_dict(values)
         added.update(config_to_dict(more))
+        settings = self._handle.settings
+        added = scrub_config(added, allow=settings.env_allow, deny=settings.env_deny)
         merged = merge_new_keys(self._row.config, added)
         self._handle.backend.update_config(self.id, merged)
         self._row.config = merged
@@ -343,7 +400,7 @@ class Run(Scope):
 
     def next_step(self, count: int = 1) -> int:
         """Advance the step counter and return the new step."""
-        self._handle.step += count
+        self._handle.step = check_step(self._handle.step + check_step(count))
         return self._handle.step
 
     def next_epoch(self, count: int = 1) -> int:
@@ -398,36 +455,18 @@ class Run(Scope):
     def finish(self, status: RunStatus | str = RunStatus.FINISHED, *, error: BaseException | None = None) -> None:
         """End the run: drain its records, store the final status (and the error), update meta.json.
 
-        Raises the first background storage error, after the status is stored.
+        A run never reads ``finished`` while records of it are not stored: when storage fails (a full
+        disk, a lost server without a spool) the run stays ``running``, its unstored data stays in memory
+        and is retried, and a :class:`~recordkit.StorageError` says what to do; call ``finish()`` again
+        once the cause is fixed. Any other background error (an item that could not be stored at all)
+        is raised after the status is stored.
         """
         status = RunStatus(status)
         if status in (RunStatus.RUNNING, RunStatus.PAUSED):
             raise RunStateError(f"finish() takes a final status, not {status.value!r}")
-        if self._row.status not in ("running", "paused") or self._row.end_time is not None:
-            raise RunStateError(f"run {self.id!r} is already {self._row.status}; it can finish only once")
-        handle = self._handle
-        handle.writable = False
-        handle.untrack()
-        from recordkit.runs.events import emit, write_event_log
+        from recordkit.runs.ending import end
 
-        info = None if error is None else describe_error(error)
-        emit(handle, status.value, {} if info is None else {"type": info["type"], "message": info["message"]})
-        handle.channel.put(handle.counters())
-        if handle.settings.fsync == "finish":
-            handle.channel.sync()  # power loss: the run's journal is on the disk before its status is
-        pending_error: BaseException | None = None
-        try:
-            handle.flush()
-        except BaseException as exc:  # store the status anyway, then raise
-            pending_error = exc
-        handle.row = handle.backend.end_run(self.id, status.value, time.time(), info)
-        lifecycle.forget(self)
-        write_meta(handle.row, handle.root)
-        if pending_error is None:
-            write_event_log(handle)
-        self._store._finished(handle.row)  # mirrors closed, Parquet sealed in the background
-        if pending_error is not None:
-            raise pending_error
+        end(self._handle, status.value, error, forget=lambda: lifecycle.forget(self), ended=self._store._finished)
 
     def __enter__(self) -> Run:
         return self
@@ -453,54 +492,52 @@ class Run(Scope):
 
         return Records(self._store, run_ids=[self.id])
 
-    def history(self, key: str) -> tuple[list[int], list[Any]]:
-        """(steps, values) of one key across the run's records, in log order."""
-        steps, values = [], []
-        for record in self.records.having(key):
-            value = record.own(key)
-            if value is not None:
-                steps.append(record["step"])
-                values.append(value)
+    def history(self, key: str, /, **filters: Any) -> tuple[list[int], list[Any]]:
+        """(steps, values) of one series of ``key``, in log order; ``([], [])`` if never logged.
+
+        A key logged in several scopes is several series (``phase=train/loss``, ``phase=eval/loss``):
+        keyword filters pick one by its scope fields, as ``records.where`` does (a value, or a
+        callable given the value). A call that still matches several series, or none of those there
+        are, raises ``QueryError`` naming the series and the filters that tell them apart; use
+        :meth:`series` to read them all. Images, histograms and tables come back as ``rk.Image`` /
+        ``rk.Histogram`` / ``rk.Table`` (``Records`` holds their references: dicts with a ``"_media"`` kind).
+
+        Examples
+        --------
+        >>> steps, losses = run.history("loss", phase="eval")      # doctest: +SKIP
+        """
+        from recordkit.read.series import pick
+
+        self._flush_if_live()
+        found = pick(self.series(key), key, filters, f"run {self.id!r}")
+        if found is None:
+            return [], []
+        steps, values = list(found.steps), list(found.values)
+        if any(type(value) is dict and "_media" in value for value in values):
+            from recordkit.media import from_reference
+
+            root = self._handle.root
+            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
-        """One key's own values, one :class:`~recordkit.Series` per scope that logged it, in scope order.
+        """One key's own values, one :class:`~recordkit.Series` per scope label, in scope order.
 
         A key logged under ``phase="train"`` and ``phase="eval"`` gives two series, labelled
-        ``phase=train/loss`` and ``phase=eval/loss``. Each holds ``seqs``, ``steps``, ``times`` and
-        ``values`` in log order; only the key's column is read, so a million points take about a
-        second, not a record per point. ``after_seq`` keeps only records logged after that sequence
-        number (a live reader asks for what is new since the last ``seqs[-1]``).
+        ``phase=train/loss`` and ``phase=eval/loss`` (counters such as ``epoch`` are not part of a
+        label: see docs/design.md). Each holds ``seqs``, ``steps``, ``times`` and ``values`` in log
+        order; only the key's column is read, so a million points take about a second, not a record
+        per point. ``after_seq`` keeps only records logged after that sequence number (a live reader
+        asks for what is new since the last ``seqs[-1]``).
 
         Examples
         --------
         >>> [(s.label, s.values[-1]) for s in run.series("loss")]      # doctest: +SKIP
         [('phase=train/loss', 0.12), ('phase=eval/loss', 0.19)]
         """
-        import json
+        from recordkit.read.series import run_series
 
-        from recordkit._values import encode
-        from recordkit.backends.base import merged_scope_fields
-        from recordkit.read.records import Series, superseded_ranges
-
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"series() takes a key name, not {key!r}")
-        backend = self._store.backend
-        found = backend.series(self.id, key, after_seq=after_seq, superseded=superseded_ranges(backend, [self.id]))
-        rows = backend.scopes([self.id]) if found else {}
-        scopes = merged_scope_fields(rows)
-        # The run's own fields hold for every series of it, so they do not tell series apart; scopes
-        # with the same fields (a new scope(phase="train") each epoch) make one series.
-        shared = rows[self._row.root_scope].fields if self._row.root_scope in rows else {}
-        groups: dict[str, tuple[list[int], dict[str, Any]]] = {}
-        for sid in sorted(found):
-            fields = {k: v for k, v in scopes.get(sid, {}).items() if k not in shared}
-            groups.setdefault(json.dumps(encode(fields), sort_keys=True), ([], fields))[0].append(sid)
-        return [
-            Series(key, tuple(sids), fields, found[sids[0]] if len(sids) == 1 else sorted(
-                row for sid in sids for row in found[sid]))
-            for sids, fields in groups.values()
-        ]
+        return run_series(self._store, self.id, self._row.root_scope, key, after_seq=after_seq)
 
     def plot(
         self, keys: str | Sequence[str], *, by: str | None = None, path: str | os.PathLike[str] | None = None
@@ -519,11 +556,21 @@ class Run(Scope):
         return plot_run(self, [keys] if isinstance(keys, str) else list(keys), by=by, path=path)
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per key: last value, its step, min, max and count (kept on write; no scan)."""
+        """Per series: last value, its step, min, max and count (kept on write; no scan).
+
+        Keys are series labels: ``loss`` for the run's own records, ``phase=eval/loss`` for ``loss``
+        logged in a scope ``phase="eval"`` (see :meth:`series`). A live run's logged values are
+        flushed first, so a value logged just before is in the summary.
+        """
+        self._flush_if_live()
         return {
             key: {"last": s.last, "last_step": s.last_step, "min": s.min, "max": s.max, "count": s.count}
             for key, s in self._handle.backend.summary(self.id).items()
         }
+
+    def _flush_if_live(self) -> None:
+        if self._handle.writable:
+            self.flush()
 
     # --- events ------------------------------------------------------------------------------
     def event(self, name: str, /, **data: Any) -> None:
@@ -639,6 +686,29 @@ class Run(Scope):
             self._handle, model, name, mode=mode, step=step, optimizer=optimizer, extra=extra,  # type: ignore[arg-type]
             metrics=metrics, retention=retention,
         )
+
+    def add_checkpoint(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        step: int | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        retention: Retention | None = None,
+    ) -> Checkpoint:
+        """Copy a checkpoint file another library saved (a Lightning ``.ckpt``) into the run as a checkpoint.
+
+        Stored atomically like ``save_model``'s, under ``checkpoints/<name>/step-<step><suffix>``
+        (``mode="file"``), and listed, ranked (``metrics``) and retained like them; ``load_model(name,
+        into=module)`` loads the file's ``state_dict`` entry.
+
+        Examples
+        --------
+        >>> run.add_checkpoint("lightning_logs/epoch=0-step=10.ckpt", "lightning", step=10)   # doctest: +SKIP
+        """
+        from recordkit.runs.checkpoints import add_checkpoint
+
+        return add_checkpoint(self._handle, path, name, step=step, metrics=metrics, retention=retention)
 
     def load_model(
         self, name: str, into: Any = None, step: int | str = "latest", *, optimizer: Any = None, **options: Any

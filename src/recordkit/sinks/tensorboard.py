@@ -1,4 +1,4 @@
-"""The TensorBoard mirror: numeric values as scalars in one event file per run."""
+"""The TensorBoard mirror: numeric values as scalars, images and histograms, in one event file per run."""
 
 from __future__ import annotations
 
@@ -14,8 +14,27 @@ def _is_number(value: Any) -> bool:
     return type(value) in (int, float, bool)
 
 
+def _media_value(summary_pb2: Any, tag: str, reference: dict[str, Any]) -> Any:
+    """A TensorBoard image or histogram for a media reference fresh from the writer's media step; else None."""
+    kind = reference.get("_media")
+    if kind == "image" and getattr(reference, "payload", None):
+        image = summary_pb2.Summary.Image(
+            height=reference["height"], width=reference["width"], colorspace=reference["channels"],
+            encoded_image_string=reference.payload,  # type: ignore[attr-defined]
+        )
+        return summary_pb2.Summary.Value(tag=tag, image=image)
+    if kind == "histogram" and reference.get("count"):
+        histogram = summary_pb2.HistogramProto(
+            min=reference["min"], max=reference["max"], num=reference["count"], sum=reference["sum"],
+            sum_squares=reference["sum_squares"], bucket_limit=reference["edges"][1:], bucket=reference["counts"],
+        )
+        return summary_pb2.Summary.Value(tag=tag, histo=histogram)
+    return None
+
+
 class TensorBoard(Mirror):
-    """Numeric values as TensorBoard scalars, tagged ``<label>/<key>`` (just ``<key>`` in the run's root).
+    """Numeric values as TensorBoard scalars, tagged ``<label>/<key>`` (just ``<key>`` in the run's root);
+    ``rk.Image`` values as images and ``rk.Histogram`` values as histograms under the same tags.
 
     One event file per run, written with TensorBoard's own ``EventFileWriter`` (``pip install
     'recordkit[tensorboard]'``), in ``<directory>/<collection>/<run id>``, or without a directory in
@@ -59,11 +78,14 @@ class TensorBoard(Mirror):
         touched = {}
         for record in records:
             prefix = f"{record.label}/" if record.label else ""
-            values = [
-                summary_pb2.Summary.Value(tag=prefix + key, simple_value=float(value))
-                for key, value in record.values.items()
-                if _is_number(value)
-            ]
+            values = []
+            for key, value in record.values.items():
+                if _is_number(value):
+                    values.append(summary_pb2.Summary.Value(tag=prefix + key, simple_value=float(value)))
+                elif isinstance(value, dict) and type(value) is not dict:  # a media reference (media.step)
+                    media = _media_value(summary_pb2, prefix + key, value)
+                    if media is not None:
+                        values.append(media)
             if not values:
                 continue
             writer = self._writer(record)

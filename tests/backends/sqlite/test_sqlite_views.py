@@ -31,7 +31,11 @@ def episodes(fresh_store: rk.Store) -> rk.Store:
 
 def test_the_views_and_their_columns(episodes: rk.Store) -> None:
     records = episodes.sql("select * from records limit 1")
-    assert records.columns == ["step", "time", "x", "y", "z", "episode", *RUN_FIELDS, "scope_id", "seq"]
+    assert records.columns == [
+        "step", "time", "x", "y", "z", "episode", *RUN_FIELDS, "config.lr", "config.opt.name", "scope_id", "seq"
+    ]
+    by_config = 'select "config.lr", "config.opt.name", count(*) from records group by 1 order by 1'
+    assert episodes.sql(by_config).rows == [(0.1, "sgd", 12), (0.2, "sgd", 13)]
     runs = episodes.sql("select * from runs order by experiment_start_time")
     assert runs.columns[:10] == [
         "run_id", "collection", "experiment_number", "error_number", "run_name", "status", "had_error",

@@ -228,12 +228,21 @@ class PostgresBackend(SQLBackend):
         spool = self.spool
         if spool is not None and spool.pending():
             # Keep the order: new data waits behind what is already spooled.
-            spool.append(_new_batch_id(), _materialized(items))
             try:
+                spool.append(_new_batch_id(), _materialized(items))
+            except StorageError:
+                # The spool's disk is full: sending what waits there may let this batch go straight to the
+                # server; if not, the StorageError makes the writer keep the batch in memory.
                 self.drain_spool(patient=True)
-            except StoreError as exc:  # the batch is safe in the spool: never hand it back to be spooled twice
-                _warn(f"recordkit could not send spooled batches yet ({exc}); they stay in the spool and are retried")
-            return
+                if spool.pending():
+                    raise
+            else:
+                try:
+                    self.drain_spool(patient=True)
+                except StoreError as exc:  # the batch is safe in the spool: never hand it back to be spooled twice
+                    _warn(f"recordkit could not send spooled batches yet ({exc}); they stay in the spool and are "
+                          "retried")
+                return
         batch_id = _new_batch_id()
         try:
             self._write_batch(batch_id, items)
@@ -264,7 +273,8 @@ class PostgresBackend(SQLBackend):
         sent = 0
         for batch_id, items, done in spool.entries():
             try:
-                self._replay(batch_id, items)
+                # Once more on a fresh connection: the one that saw the outage is dead even if the server is back.
+                retried(PostgresBackend._replay)(self, batch_id, items)
             except StorageUnavailableError:
                 spool.failed()
                 return sent

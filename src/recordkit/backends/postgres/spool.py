@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from recordkit._atomic import storage_error, write_bytes
+
 try:  # POSIX; elsewhere orphaned spools are adopted only by the next process of the same folder name
     import fcntl
 except ImportError:  # pragma: no cover
@@ -93,23 +95,24 @@ class Spool:
             self._append(batch_id, items)
 
     def _append(self, batch_id: str, items: list[Any]) -> None:
+        # A full disk raises StorageError (the writer then keeps the whole batch in memory) and leaves no
+        # temp file behind: a spool never drops a record on its own.
         folder = self._own_folder()
         name = f"{self._next:012d}-{batch_id}{_SUFFIX}"
+        write_bytes(folder / name, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), fsync=True)
         self._next += 1
-        tmp = folder / f".{name}.tmp"
-        with tmp.open("wb") as f:
-            pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
         self._count += 1
 
     def _own_folder(self) -> Path:
         if self._own is None:
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             folder = self.root / f"{_safe(socket.gethostname())}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            folder.mkdir(mode=0o700)
-            self._hold(folder)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                folder.mkdir(mode=0o700)
+                self._hold(folder)
+            except OSError as exc:
+                self._remove(folder)
+                raise storage_error(f"could not make the spool folder {str(folder)!r}", exc) from exc
             self._own = folder
             self._folders.append(folder)
         return self._own

@@ -96,10 +96,12 @@ class SQLiteBackend(SQLBackend):
                 Path(f"{scratch}{suffix}").unlink(missing_ok=True)
 
     # --- analytics ---------------------------------------------------------------------------
-    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any], *, timeout: float = 30.0
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         from recordkit.backends.sqlite.views import sqlite_query
 
-        return sqlite_query(self.path, query, params)
+        return sqlite_query(self.path, query, params, timeout)
 
 
 def _delete_orphans(conn: sqlite3.Connection) -> dict[str, int]:

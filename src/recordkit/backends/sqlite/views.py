@@ -6,10 +6,11 @@ objects, which SQLite resolves before the tables of the same name:
 ``runs``
     one row per run: ``run_id, collection, experiment_number, error_number, run_name, status, had_error,
     experiment_start_time, experiment_end_time, experiment_duration, tags, parent_id, step, epoch,
-    config, host, pid, folder`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
+    config, host, pid, folder, notes`` (``tags`` and ``config`` are JSON text; ``json_extract(config, '$.lr')``).
 ``records``
     every record flat: ``step, time``, one column per record key, one per scope field (a record's own
-    value wins over its scope's), the run fields of :data:`recordkit.backends.base.RUN_FIELDS`, then
+    value wins over its scope's), the run fields of :data:`recordkit.backends.base.RUN_FIELDS`, one
+    ``config.<dotted key>`` column per config value of any run (quote it: ``"config.lr"``), then
     ``scope_id, seq``.
 ``scopes``
     ``scope_id, run_id, parent_id, fields`` (the scope's own fields as JSON text).
@@ -19,8 +20,9 @@ objects, which SQLite resolves before the tables of the same name:
 
 The views are listed in :data:`VIEWS`: a new one is one entry there.
 
-Then ``PRAGMA query_only`` and an authorizer that allows only reading (SELECT, reads, functions,
-recursive CTEs) make sure nothing can write, attach or change settings; parameters are bound by
+Then ``guard.guard`` (``PRAGMA query_only``, an authorizer that allows only reading and a list of
+functions, a length limit) makes sure nothing can write, attach, change settings or allocate without
+bound, and ``guard.limit_time`` stops a query past the ``sql_timeout`` setting; parameters are bound by
 SQLite. Errors are mapped by ``errors.translate`` like every other sqlite3 error.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 from recordkit import _values as V
 from recordkit.backends.base import RUN_FIELDS, ScopeRow, merged_scope_fields
 from recordkit.backends.sqlite.errors import translate
+from recordkit.backends.sqlite.guard import guard, limit_time
 
 _RUNS_VIEW = """
 CREATE TEMP VIEW runs AS SELECT
@@ -41,7 +44,8 @@ CREATE TEMP VIEW runs AS SELECT
     r.name AS run_name, r.status AS status, r.status IN ('failed', 'interrupted', 'crashed') AS had_error,
     r.start_time AS experiment_start_time, r.end_time AS experiment_end_time,
     r.end_time - r.start_time AS experiment_duration, r.tags AS tags, r.parent_id AS parent_id,
-    r.step AS step, r.epoch AS epoch, r.config AS config, r.host AS host, r.pid AS pid, r.folder AS folder
+    r.step AS step, r.epoch AS epoch, r.config AS config, r.host AS host, r.pid AS pid, r.folder AS folder,
+    r.notes AS notes
 FROM main.runs r JOIN main.collections c ON c.id = r.collection_id
 """
 _SCOPES_VIEW = """
@@ -49,6 +53,8 @@ CREATE TEMP VIEW scopes AS SELECT id AS scope_id, run_id, parent_id, fields FROM
 """
 
 
+# Config columns the records view holds at most, less the record keys and scope fields it has.
+_MAX_CONFIG_COLUMNS = 1500
 # Record tables per compound SELECT in the records view (SQLite's limit is 500 terms).
 _ARMS_PER_SELECT = 400
 
@@ -83,10 +89,18 @@ def _records_view(conn: sqlite3.Connection) -> None:
     merged = merged_scope_fields(scope_rows)
     keys = list(dict.fromkeys(key for cols in tables.values() for key in cols))
     scope_keys = list(dict.fromkeys(k for fields in merged.values() for k in fields))
+    configs = {
+        run_id: flatten_config(V.loads(text), "config.")
+        for run_id, text in conn.execute("SELECT id, config FROM main.runs")
+    }
+    config_keys = list(dict.fromkeys(k for flat in configs.values() for k in flat))
+    # SQLite allows 2000 columns a table or SELECT: the record keys and scope fields come first.
+    config_keys = config_keys[: max(0, _MAX_CONFIG_COLUMNS - len(keys) - len(scope_keys))]
     # SQLite column names ignore case: the second of `Loss` and `loss` reads as `loss_2`.
     names: dict[tuple[str, str], str] = {}
     taken: set[str] = {n.lower() for n in ("step", "time", *RUN_FIELDS)}
-    for origin, key in [("key", k) for k in keys] + [("scope", k) for k in scope_keys if k not in keys]:
+    origins = [("key", k) for k in keys] + [("scope", k) for k in scope_keys if k not in keys]
+    for origin, key in origins + [("config", k) for k in config_keys]:
         name, n = key, 1
         while name.lower() in taken:
             n += 1
@@ -95,18 +109,25 @@ def _records_view(conn: sqlite3.Connection) -> None:
         names[(origin, key)] = name
     internal = [n for n in ("scope_id", "seq") if n.lower() not in taken]  # a user's own column wins
     scope_cols = {key: f"s{i}" for i, key in enumerate(scope_keys)}
+    # A run's config values sit on each of its scopes' rows: no join more per record.
+    config_cols = {key: f"k{i}" for i, key in enumerate(config_keys)}
     conn.execute(
         "CREATE TEMP TABLE _rk_scope (scope_id INTEGER PRIMARY KEY, run_id TEXT"
-        + "".join(f", {c}" for c in scope_cols.values())
+        + "".join(f", {c}" for c in (*scope_cols.values(), *config_cols.values()))
         + ")"
     )
+    no_config: dict[str, Any] = {}
     conn.executemany(
-        f"INSERT INTO temp._rk_scope VALUES ({','.join('?' * (2 + len(scope_cols)))})",
+        f"INSERT INTO temp._rk_scope VALUES ({','.join('?' * (2 + len(scope_cols) + len(config_cols)))})",
         [
-            (sid, scope_rows[sid].run_id, *(_sql_value(fields.get(k)) for k in scope_keys))
+            (
+                sid, scope_rows[sid].run_id, *(_sql_value(fields.get(k)) for k in scope_keys),
+                *(_sql_value(configs.get(scope_rows[sid].run_id, no_config).get(k)) for k in config_keys),
+            )
             for sid, fields in merged.items()
         ],
     )
+    config_select = [f"s.{config_cols[key]} AS {_quote(names[('config', key)])}" for key in config_keys]
     arms = []
     for table, cols in tables.items():
         select = ["t.step AS step", "t.time AS time"]
@@ -120,13 +141,15 @@ def _records_view(conn: sqlite3.Connection) -> None:
             if key not in keys:
                 select.append(f"s.{scope_cols[key]} AS {_quote(names[('scope', key)])}")
         select += [f"r.{field} AS {field}" for field in RUN_FIELDS]
+        select += config_select
         select += [f"t.{n} AS {n}" for n in internal]
         arms.append(
             f"SELECT {', '.join(select)} FROM main.{table} t JOIN temp._rk_scope s ON s.scope_id = t.scope_id"
             " JOIN temp.runs r ON r.run_id = s.run_id"
         )
     if not arms:
-        empty = ["NULL AS step", "NULL AS time", *(f"NULL AS {f}" for f in (*RUN_FIELDS, *internal))]
+        empty = ["NULL AS step", "NULL AS time", *(f"NULL AS {f}" for f in RUN_FIELDS),
+                 *(f"NULL AS {_quote(names[('config', k)])}" for k in config_keys), *(f"NULL AS {f}" for f in internal)]
         arms.append(f"SELECT {', '.join(empty)} WHERE 0")
     if len(arms) > _ARMS_PER_SELECT:  # SQLite allows 500 terms in one compound SELECT: nest them
         arms = [
@@ -134,6 +157,18 @@ def _records_view(conn: sqlite3.Connection) -> None:
             for i in range(0, len(arms), _ARMS_PER_SELECT)
         ]
     conn.execute("CREATE TEMP VIEW records AS " + " UNION ALL ".join(arms))
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"opt": {"lr": 1}}`` → ``{"config.opt.lr": 1}``, as ``runs.meta.flatten_config`` (which is
+    above this layer) names the columns of Records and Parquet."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _sql_value(value: Any) -> Any:
@@ -167,31 +202,22 @@ VIEWS: dict[str, Callable[[sqlite3.Connection], object]] = {
     "links": _table_view("links", "links"),
 }
 
-# Authorizer action codes that only read: SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE.
-_ALLOWED = frozenset({21, 20, 31, 33})
-_OK, _DENY = 0, 1
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, origin: str | None) -> int:
-    return _OK if action in _ALLOWED else _DENY
-
-
 def sqlite_query(
-    path: Path, query: str, params: Sequence[Any] | Mapping[str, Any]
+    path: Path, query: str, params: Sequence[Any] | Mapping[str, Any], timeout: float
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run ``query`` on a fresh read-only connection to the store's database."""
+    """Run ``query`` on a fresh read-only connection to the store's database, for at most ``timeout`` s."""
     views = ", ".join(VIEWS)
-    with translate("store.sql()", query=query, views=views):
+    with translate("store.sql()", query=query, views=views, timeout=timeout):
         conn = sqlite3.connect(
             Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60, isolation_level=None
         )
     try:
-        with translate("store.sql()", query=query, views=views):
+        with translate("store.sql()", query=query, views=views, timeout=timeout):
+            limit_time(conn, timeout)
             conn.create_function("rk_extra", 2, _extra_value, deterministic=True)
             for build in VIEWS.values():
                 build(conn)
-            conn.execute("PRAGMA query_only = ON")
-            conn.set_authorizer(_authorize)
+            guard(conn)
             cursor = conn.execute(query, params)
             columns = [d[0] for d in cursor.description or ()]
             rows = cursor.fetchall()

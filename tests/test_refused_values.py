@@ -1,0 +1,171 @@
+"""Values and steps no store can hold are refused at the call, naming the key; nothing logged before is lost.
+
+Before, these passed ``log()`` and then failed in the writer (the record lost, a background error) or,
+for a NUL in a key, broke every later ``store.sql`` query. Each test logs good records, makes the bad
+call, and then checks the good records, the run's status and a query on a reopened store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.conftest import fast_run
+
+import recordkit as rk
+from recordkit import _values as V
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# (id, record, error class, text the message must hold)
+REFUSED = [
+    pytest.param({"big": 2**70}, ValueError, "'big' is an int outside signed 64 bits", id="2**70"),
+    pytest.param({"big": 2**63}, ValueError, "'big' is an int outside signed 64 bits", id="2**63"),
+    pytest.param({"big": -(2**63) - 1}, ValueError, "'big' is an int outside signed 64 bits", id="-2**63-1"),
+    pytest.param({"big": np.uint64(2**64 - 1)}, ValueError, "'big' is an int outside signed 64 bits", id="uint64"),
+    pytest.param({"big": np.array([1, 2**64 - 1], dtype=np.uint64)}, ValueError, "'big' is a uint64 array",
+                 id="uint64-array"),
+    pytest.param({"big": [1, {"n": 2**70}]}, ValueError, "'big' cannot be stored: a nested value is an int",
+                 id="nested-int"),
+    pytest.param({"text": "ok\udcff"}, ValueError, "'text' holds a lone surrogate", id="surrogate"),
+    pytest.param({"text": ["\ud800"]}, ValueError, "'text' cannot be stored: a nested value holds a lone",
+                 id="nested-surrogate"),
+    pytest.param({"text": "a\x00b"}, ValueError, "'text' holds a NUL character", id="nul-value"),
+    pytest.param({"a\x00b": 1.0}, ValueError, r"record key 'a\\x00b' holds a NUL", id="nul-key"),
+    pytest.param({"\udcff": 1.0}, ValueError, r"record key '\\udcff' holds a lone surrogate", id="surrogate-key"),
+    pytest.param({"d": {"a\x00": 1}}, ValueError, "'d' cannot be stored: dict key", id="nul-dict-key"),
+    pytest.param({"deep": _nested(600)}, ValueError, "'deep' cannot be stored: lists and dicts nest deeper than 100",
+                 id="nesting-600"),
+]
+
+
+@pytest.mark.parametrize(("record", "error", "message"), REFUSED)
+def test_check_record_refuses_naming_the_key(record: dict[str, object], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        V.check_record({"fine": 1.0, **record})
+
+
+def test_values_at_the_limits_pass() -> None:
+    record = {"low": -(2**63), "high": 2**63 - 1, "u": np.uint64(2**63 - 1), "text": "héllo ✓",
+              "deep": _nested(V.MAX_DEPTH - 1)}
+    assert V.check_record(record)["high"] == 2**63 - 1
+
+
+def test_a_cycle_is_refused_by_the_depth_limit() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="'loop' cannot be stored: lists and dicts nest deeper"):
+        V.check_record({"loop": loop})
+
+
+def _assert_intact(store: rk.Store, run_id: str, expected: list[float]) -> None:
+    run = store.run(run_id)
+    assert str(run.status) == "finished"
+    assert [r["x"] for r in run.records] == expected
+    if store.backend.url.startswith("postgresql") is False:  # store.sql() is SQLite's
+        assert store.sql("select count(*) from runs").rows == [(1,)]
+        assert store.sql("select count(*) from records").rows == [(len(expected),)]
+
+
+def _reopen(fresh_store: rk.Store, store_url: str, store_kind: str) -> rk.Store:
+    fresh_store.close()
+    return rk.open(store_url, files=fresh_store.path) if store_kind == "postgres" else rk.open(store_url)
+
+
+@pytest.mark.parametrize(("record", "error", "message"), REFUSED)
+def test_refused_at_the_call_and_nothing_logged_is_lost(
+    fresh_store: rk.Store, store_url: str, store_kind: str, record: dict[str, object], error: type, message: str
+) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    run.log(x=1.0)
+    scope = run.scope(phase="train")
+    with pytest.raises(error, match=message):
+        run.log({"x": 2.0, **record})
+    with pytest.raises(error, match=message):
+        scope.log(record)
+    with pytest.raises(error, match=message):
+        run.scope(**{k: v for k, v in record.items()})
+    scope.log(x=3.0)
+    run.flush()  # no background error: the bad records never reached the writer
+    run.finish()
+    store = _reopen(fresh_store, store_url, store_kind)
+    try:
+        _assert_intact(store, run.id, [1.0, 3.0])
+    finally:
+        store.close()
+
+
+def test_rk_log_refuses_at_the_call(fresh_store: rk.Store) -> None:
+    run = rk.init("study", store=fresh_store, capture=False)
+    try:
+        rk.log(x=1.0)
+        with pytest.raises(ValueError, match="'big' is an int outside signed 64 bits"):
+            rk.log(big=2**70)
+        with pytest.raises(TypeError, match="step must be a non-negative int"):
+            rk.log(x=2.0, step=1.5)  # type: ignore[arg-type]
+    finally:
+        rk.finish()
+    assert [r["x"] for r in fresh_store.collection("study").records] == [1.0]
+    assert str(run.status) == "finished"
+
+
+def test_event_data_follows_the_same_rules(fresh_store: rk.Store) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    with pytest.raises(ValueError, match="'n' is an int outside signed 64 bits"):
+        run.event("bad", n=2**64)
+    with pytest.raises(ValueError, match="'s' holds a NUL"):
+        run.event("bad", s="\x00")
+    run.event("good", n=2**63 - 1)
+    run.finish()
+    assert [e.data for e in run.events.named("good")] == [{"n": 2**63 - 1}]
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "message"),
+    [
+        pytest.param(True, TypeError, "step must be a non-negative int, got True", id="bool"),
+        pytest.param(1.5, TypeError, "step must be a non-negative int, got 1.5", id="float"),
+        pytest.param(2.0, TypeError, r"got 2.0 \(float\); pass int\(step\)", id="whole-float"),
+        pytest.param(float("nan"), TypeError, "got nan", id="nan"),
+        pytest.param("3", TypeError, "got '3' \\(str\\)", id="str"),
+        pytest.param(np.float64(3), TypeError, "step must be a non-negative int", id="numpy-float"),
+        pytest.param(-1, ValueError, "step must be a non-negative int below 2\\*\\*63, got -1", id="negative"),
+        pytest.param(2**63, ValueError, "below 2\\*\\*63, got 9223372036854775808", id="2**63"),
+        pytest.param(2**70, ValueError, "below 2\\*\\*63", id="2**70"),
+    ],
+)
+def test_bad_steps_are_refused_at_the_call(
+    fresh_store: rk.Store, store_url: str, store_kind: str, step: object, error: type, message: str
+) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    run.log(x=1.0, step=1)
+    with pytest.raises(error, match=message):
+        run.log(x=9.0, step=step)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        run.scope(k=1).log(x=9.0, step=step)  # type: ignore[arg-type]
+    assert run.step == 1  # the counter did not move
+    run.log(x=2.0, step=np.int64(2))  # type: ignore[arg-type]  # numpy ints are steps
+    run.finish()
+    store = _reopen(fresh_store, store_url, store_kind)
+    try:
+        records = list(store.run(run.id).records)
+        assert [(r["step"], r["x"]) for r in records] == [(1, 1.0), (2, 2.0)]
+        assert [type(r["step"]) for r in records] == [int, int]
+    finally:
+        store.close()
+
+
+def test_the_largest_step_round_trips(fresh_store: rk.Store) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    run.log(x=1.0, step=2**63 - 1)
+    run.finish()
+    assert [r["step"] for r in run.records] == [2**63 - 1]
+    with pytest.raises(ValueError, match="below 2\\*\\*63"):
+        run.next_step()
