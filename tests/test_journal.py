@@ -102,6 +102,7 @@ def test_a_truncated_file_keeps_its_intact_prefix(tmp_path: Path) -> None:
     assert journal.path is not None
     path = journal.path
     assert _file_entries(path) == list(range(300))
+    journal.close(committed=False)  # unmapped first: touching a truncated mapping is a SIGBUS
     cut = journal.ring + sum(sizes[:123]) + 5  # five bytes into entry 123
     with path.open("r+b") as f:
         f.truncate(cut)
@@ -116,6 +117,7 @@ def test_a_corrupt_entry_ends_the_replay_there(tmp_path: Path) -> None:
         sizes.append(len(payload(i)) + ENTRY_SIZE)
     assert journal.path is not None
     at = journal.ring + sum(sizes[:200]) + ENTRY_SIZE + 3  # a byte of entry 200's payload
+    journal.close(committed=False)
     with journal.path.open("r+b") as f:
         f.seek(at)
         byte = f.read(1)
@@ -165,6 +167,17 @@ def test_a_live_journal_is_left_alone(store_path: Path) -> None:
     assert len(run.records) == 1
     store.close()
     assert not journal.path.exists()  # everything was stored: the file is gone
+
+
+def test_a_journal_that_cannot_be_made_lives_in_memory(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the journal folder would go")
+    warned: list[str] = []
+    journal = make_journal(blocked, warn=lambda key, message: warned.append(message))
+    assert journal.path is None and not journal.durable
+    assert warned and "in memory" in warned[0]
+    journal.append(payload(1))
+    assert [p[2] for p in drain(journal)] == [1]  # type: ignore[index]
 
 
 def test_settings_check_journal_options() -> None:

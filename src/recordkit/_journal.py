@@ -93,6 +93,11 @@ PINNED = -101  # an item marshal cannot hold (tensors, datetimes): kept in memor
 _live: weakref.WeakSet[Journal] = weakref.WeakSet()
 
 
+def capacity_of(size: int) -> int:
+    """The ring's capacity in a journal file of ``size`` bytes."""
+    return size - HEADER_SIZE - DICT_SIZE
+
+
 def crc_of(payload: bytes, number: int) -> int:
     return zlib.crc32(payload, number & 0xFFFFFFFF)
 
@@ -129,21 +134,13 @@ class Journal:
         self._fd: int | None = None
         size = HEADER_SIZE + DICT_SIZE + capacity
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.path = folder / f"{self.id}{SUFFIX}"
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
-                os.ftruncate(fd, size)
-                self.mm = mmap.mmap(fd, size)
-            except BaseException:
-                os.close(fd)
-                self.path.unlink(missing_ok=True)
-                raise
-            self._fd = fd
-            FILE_HEADER.pack_into(self.mm, 0, MAGIC, VERSION, capacity, DICT_SIZE, self.id.encode())
-        else:
+                self._open_file(folder, size)
+            except OSError as exc:  # a full or read-only disk: training goes on, the ring lives in memory
+                self.path = None
+                warn("journal", f"recordkit could not make its journal in {str(folder)!r} ({exc}); records "
+                                "wait for the writer in memory and a killed process loses them")
+        if self.path is None:
             self.mm = mmap.mmap(-1, size)
         self.durable = self.path is not None
         self.ring = HEADER_SIZE + DICT_SIZE
@@ -171,6 +168,27 @@ class Journal:
         self.read_number = 0
         self.closed = False
         _live.add(self)
+
+    def _open_file(self, folder: Path, size: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.id}{SUFFIX}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
+            # Every page allocated now: a page first touched on a full disk would kill the process (SIGBUS).
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)
+            else:  # pragma: no cover
+                os.ftruncate(fd, size)
+            self.mm = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd = fd
+        self.path = path
+        FILE_HEADER.pack_into(self.mm, 0, MAGIC, VERSION, capacity_of(size), DICT_SIZE, self.id.encode())
 
     # --- the caller's side -------------------------------------------------------------------
     def append(self, payload: bytes) -> None:

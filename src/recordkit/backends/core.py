@@ -34,7 +34,6 @@ from recordkit.backends.base import (
     Backend,
     EventRow,
     FileRow,
-    JournalMark,
     KeySummary,
     LazyEnvRunRow,
     LinkRow,
@@ -47,8 +46,8 @@ from recordkit.backends.base import (
     WriteItem,
 )
 from recordkit.backends.dialect import NO_FIT, Dialect
+from recordkit.backends.marks import JournalMarks
 from recordkit.backends.tables import RecordTables, Table, next_value
-from recordkit.backends.writing import apply_batch
 
 # Tables whose rows belong to a run: (kind reported to the user, table, the column holding the run id).
 # Deleting a run deletes its rows in each, and gc deletes the rows whose run is gone. A feature that
@@ -95,7 +94,7 @@ def retried(method: _F) -> _F:
     return again  # type: ignore[return-value]
 
 
-class SQLBackend(Backend):
+class SQLBackend(JournalMarks, Backend):
     """A Backend over SQL tables; see the module docstring. Subclasses set ``url`` and ``files_root``."""
 
     def __init__(self, dialect: Dialect) -> None:
@@ -432,50 +431,13 @@ class SQLBackend(Backend):
             self._commit_batch(self._conn(), items)
 
     def _commit_batch(self, conn: Any, items: Sequence[WriteItem], batch_id: str | None = None) -> None:
-        """Apply ``items`` in one transaction; a ``batch_id`` committed before (a replay) changes nothing,
-        nor does a batch whose journal mark is not beyond the stored one."""
-        mark = items[-1] if items and type(items[-1]) is JournalMark else None
+        """Apply ``items`` in one transaction; a ``batch_id`` or a journal mark committed before changes nothing."""
         try:
             with self.dialect.transaction(conn):
-                if mark is not None:
-                    if not self._mark_advances(conn, mark):
-                        return
-                    items = items[:-1]
-                if batch_id is None or self._first_time(conn, batch_id):
-                    apply_batch(conn, items, self._registry)
+                self._apply_once(conn, items, batch_id)  # backends/marks.py
         except BaseException:
             self._registry.forget()  # tables or columns made in the rolled-back transaction are gone
             raise
-
-    def _mark_advances(self, conn: Any, mark: JournalMark) -> bool:
-        """Store ``mark`` (in the caller's transaction) unless the stored one is already at or past it."""
-        sql = self.dialect.sql
-        found = conn.execute(
-            sql(f"SELECT entries FROM journal_marks WHERE journal = ?{self.dialect.for_update}"), (mark.journal,)
-        ).fetchone()
-        if found is not None and found[0] >= mark.entries:
-            return False
-        conn.execute(
-            sql("INSERT INTO journal_marks (journal, entries, ring_offset, time) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (journal) DO UPDATE SET entries = excluded.entries,"
-                " ring_offset = excluded.ring_offset, time = excluded.time"),
-            (mark.journal, mark.entries, mark.offset, time.time()),
-        )
-        return True
-
-    @retried
-    def journal_mark(self, journal: str) -> tuple[int, int] | None:
-        sql = self.dialect.sql
-        with self._errors("reading a journal mark"):
-            found = self._conn().execute(
-                sql("SELECT entries, ring_offset FROM journal_marks WHERE journal = ?"), (journal,)
-            ).fetchone()
-        return None if found is None else (int(found[0]), int(found[1]))
-
-    @retried
-    def forget_journal(self, journal: str) -> None:
-        with self._write("forgetting a journal mark") as conn:
-            conn.execute(self.dialect.sql("DELETE FROM journal_marks WHERE journal = ?"), (journal,))
 
     # --- reading -----------------------------------------------------------------------------
     @retried

@@ -20,6 +20,8 @@ from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarnin
 from recordkit._values import INT64_MAX, check_record, check_step
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
+from recordkit.runs.checked import HOT as _HOT
+from recordkit.runs.checked import log_checked
 from recordkit.runs.edit import NOT_GIVEN
 from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
@@ -34,10 +36,6 @@ if TYPE_CHECKING:
 
 # A scope's last step before anything was logged: lower than any step.
 _NO_STEP = -(2**62)
-# Values journalled as they are (marshal stores them exactly), once check_record passed them; the hot
-# path of log() takes only those that need no check beyond their type.
-_PLAIN = frozenset({float, int, str, bool, type(None)})
-_HOT = frozenset({float, bool, type(None)})
 _dumps = marshal.dumps
 _now = time.time
 
@@ -121,7 +119,7 @@ class Scope:
         # journal as (shape, scope, seq, step, time, *values).
         shape = handle.shapes.get(tuple(values)) if type(values) is dict else None
         if shape is None or not _HOT.issuperset(map(type, vals := values.values())):
-            self._log_checked(values, step)
+            log_checked(self, values, step)
             return
         if step is None:
             step = handle.step
@@ -136,34 +134,6 @@ class Scope:
             self._last_step = step
         handle.journal.append(  # type: ignore[union-attr]  # a shape is known only where a journal is
             _dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
-
-    def _log_checked(self, values: Mapping[str, Any], step: int | None) -> None:
-        """``log`` for a record not on the hot path: new keys, tensors, datetimes, JSON values."""
-        handle = self._handle
-        record = check_record(values)
-        if step is None:
-            step = handle.step
-        else:
-            if type(step) is not int or not 0 <= step <= INT64_MAX:
-                step = check_step(step)
-            if step > handle.step:
-                handle.step = step
-        if step < self._last_step:
-            self._out_of_order(step)
-        else:
-            self._last_step = step
-        journal = handle.journal
-        if journal is not None and type(record) is dict and _PLAIN.issuperset(map(type, record.values())):
-            keys = tuple(record)
-            shape = handle.shapes.get(keys)
-            if shape is None:
-                shape = journal.shape(handle.run_id, keys)
-                if shape is not None:
-                    handle.shapes[keys] = shape  # the keys are checked: later records take the hot path
-            if shape is not None:
-                journal.append(_dumps((shape, self.scope_id, next(handle.seq), step, _now(), *record.values()), 2))
-                return
-        handle.channel.put((handle.run_id, self.scope_id, next(handle.seq), step, time.time(), record))
 
     def commit(self, *, step: int | None = None) -> None:
         """Log the ``pending`` record and start a new empty one."""
