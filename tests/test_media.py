@@ -286,3 +286,14 @@ def test_a_store_without_files_keeps_histograms_and_refuses_images_at_flush(
     run.finish()
     assert [r["h"]["counts"] for r in run.records] == [[1, 1]]
     store.close()
+
+
+def test_synced_images_read_back_from_the_destination(fresh_store: rk.Store, tmp_path: Path) -> None:
+    source = rk.open(tmp_path / "source")
+    with fast_run(source.collection("study")) as run:
+        run.log(sample=rk.Image(RGB), table=rk.Table([[1]], columns=["a"]))
+    source.sync_to(fresh_store)
+    copied = fresh_store.run(run.id)
+    assert np.array_equal(copied.history("sample")[1][0].to_numpy(), RGB)
+    assert copied.history("table")[1][0].rows == [[1]]
+    source.close()
