@@ -147,6 +147,21 @@ def test_changed_hyperparameters_keep_the_first_values_with_a_warning(tmp_path: 
     assert run.status == "finished" and run.config["lr"] == 0.5 and run.config["hidden"] == 4
 
 
+def test_logging_never_waits_for_the_store(tmp_path: Path) -> None:
+    """Lightning calls save() after every log_metrics: it must not flush (the writer stores in the background)."""
+    from tests.conftest import record_count
+
+    store = rk.open(tmp_path / "records", flush_interval=60.0)
+    logger = RecordkitLogger("pl", store=store, capture=False)
+    logger.log_metrics({"loss": 0.5}, step=0)
+    logger.save()
+    run = logger.run
+    assert run is not None and record_count(store, run.id) == 0  # still in the buffer
+    logger.finalize("success")
+    assert record_count(store, run.id) == 1 and run.status == "finished"
+    store.close()
+
+
 DDP_SCRIPT = """
 import sys, torch, lightning.pytorch as L
 sys.path.insert(0, {tests!r})
@@ -179,3 +194,48 @@ def test_ddp_ranks_make_one_run(tmp_path: Path) -> None:
     assert run.history("train_loss")[0] == [0, 1, 2, 3]
     assert len(run.checkpoints("lightning")) == 1
     store.close()
+
+
+STANDALONE = """
+import sys
+sys.modules["lightning"] = None  # as if only the standalone package were installed
+import torch
+import pytorch_lightning as pl
+import recordkit as rk
+from recordkit.integrations.lightning import RecordkitLogger
+
+assert issubclass(RecordkitLogger, pl.loggers.Logger)
+
+
+class Model(pl.LightningModule):
+    def __init__(self, lr=0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(3, 1)
+
+    def training_step(self, batch, index):
+        loss = self.net(batch[0]).pow(2).mean()
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 3)), batch_size=4)
+logger = RecordkitLogger("standalone", store={store!r}, capture=False)
+pl.Trainer(logger=logger, max_epochs=1, log_every_n_steps=1, enable_progress_bar=False,
+           default_root_dir={root!r}).fit(Model(), data)
+run = rk.open({store!r}).collection("standalone").runs()[0]
+print(run.status, run.config["lr"], run.history("train_loss")[0], len(run.checkpoints("lightning")))
+"""
+
+
+@pytest.mark.slow
+def test_with_only_pytorch_lightning_the_logger_is_its_logger(tmp_path: Path) -> None:
+    pytest.importorskip("pytorch_lightning")
+    code = STANDALONE.format(store=str(tmp_path / "records"), root=str(tmp_path / "pl"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "finished 0.1 [0, 1, 2, 3] 1"
+

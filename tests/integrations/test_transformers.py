@@ -86,6 +86,17 @@ def test_a_training_is_one_finished_run_with_arguments_logs_and_evaluations(tmp_
     assert run.history("epoch")[1][-1] == pytest.approx(0.75)  # 6 steps of 4 out of 32 samples
 
 
+def test_saved_checkpoints_are_referenced_by_the_run(tmp_path: Path, store: rk.Store) -> None:
+    callback = RecordkitCallback("hf", store=store, capture=False)
+    args = arguments(tmp_path, eval_strategy="no", save_strategy="steps", save_steps=3, save_total_limit=1)
+    transformers.Trainer(model=tiny_bert(), args=args, train_dataset=RandomTokens(32), callbacks=[callback]).train()
+    (run,) = store.collection("hf").runs()
+    references = {f.name: f for f in run.files if f.kind == "reference"}
+    assert sorted(references) == ["checkpoints/checkpoint-3", "checkpoints/checkpoint-6"]
+    assert Path(str(references["checkpoints/checkpoint-6"].path)) == (tmp_path / "hf" / "checkpoint-6").resolve()
+    assert (tmp_path / "hf" / "checkpoint-6" / "model.safetensors").is_file()
+
+
 def test_an_evaluation_without_training_is_a_run_of_its_own(tmp_path: Path, store: rk.Store) -> None:
     """``trainer.evaluate()`` outside ``train()`` records into a run of its own, finished by ``finish()``."""
     callback = RecordkitCallback("hf", store=store, capture=False)
