@@ -104,6 +104,24 @@ def test_a_fit_is_one_finished_run_with_hyperparameters_metrics_and_checkpoints(
         assert torch.equal(mine, theirs)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fit_on_a_gpu_records_plain_numbers_and_checkpoints_that_load_on_the_cpu(
+    tmp_path: Path, store: rk.Store
+) -> None:
+    logger = RecordkitLogger("pl", store=store, capture=False)
+    checkpoints = L.callbacks.ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    trainer(tmp_path, logger, accelerator="gpu", callbacks=[checkpoints]).fit(TinyModel(), loader(), loader(16))
+    (run,) = store.collection("pl").runs()
+    assert run.status == "finished"
+    assert run.history("train_loss")[0] == list(range(12))
+    assert all(type(v) is float for v in run.history("train_loss")[1] + run.history("val_loss")[1])
+    assert len(run.checkpoints("lightning")) == 1  # save_top_k=1
+    fresh = TinyModel()
+    run.load_model("lightning", into=fresh, weights_only=False)  # map_location="cpu" by default
+    best = TinyModel.load_from_checkpoint(checkpoints.best_model_path, map_location="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), best.state_dict().values(), strict=True))
+
+
 def test_an_error_in_training_fails_the_run_with_the_error(tmp_path: Path, store: rk.Store) -> None:
     logger = RecordkitLogger("pl", store=store, capture=False)
     with pytest.raises(RuntimeError, match="boom"):
