@@ -9,4 +9,7 @@ as a ratio against a floor (the simplest thing that does the same job) measured 
 it, in the same process. Timings are reported, never asserted.
 """
 
-BENCHMARKS = ("log", "ingest", "import", "start", "query", "ls", "harvest", "export", "postgres", "files", "ui")
+BENCHMARKS = (
+    "log", "ingest", "import", "start", "query", "ls", "harvest", "export", "postgres", "files", "ui", "training",
+    "media",
+)

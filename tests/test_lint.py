@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "command",
     [
-        pytest.param([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"], id="ruff"),
+        pytest.param([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "examples"], id="ruff"),
         pytest.param([sys.executable, "-m", "mypy"], id="mypy"),
     ],
 )

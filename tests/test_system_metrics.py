@@ -146,3 +146,18 @@ def test_gpu_keys_appear_exactly_when_nvml_answers(tmp_path: Path) -> None:
         assert {"gpu0_utilization_percent", "gpu0_memory_used_bytes"} <= gpu_keys
     else:
         assert gpu_keys == set()
+
+
+def test_a_rank_of_a_distributed_run_samples_into_a_system_scope_under_its_rank(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = collection.start_run(capture=False)
+    monkeypatch.setenv("RECORDKIT_RUN_ID", main.id)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with collection.start_run(capture=False, distributed=True, system_metrics=True) as rank1:
+        rank1.log(loss=0.5)
+    assert not _sampler_threads()
+    main.finish()
+    system = list(main.records.where(source="system"))
+    assert len(system) == 1 and system[0]["rank"] == 1 and "cpu_percent" in system[0]

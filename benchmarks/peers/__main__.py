@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                     importlib.metadata.version("recordkit") + " (this checkout)" if subject.kind == "recordkit" else ""
                 )
             say(f"{subject.key}: measuring at scale {scale_label(subject.scale)}")
-            row = measure(subject, python, scratch_root / subject.key, sizes, args.timeout, say)
+            try:
+                row = measure(subject, python, scratch_root / subject.key, sizes, args.timeout, say)
+            except Exception as exc:  # a harness bug with one subject must not lose the others' figures
+                row = Row(subject.key, subject.name, subject.kind, failed=f"harness error: {exc!r}"[:240])
             row.version = version
             rows.append(row)
     finally:

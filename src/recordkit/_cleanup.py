@@ -17,6 +17,7 @@ Both report what they removed and the bytes reclaimed, measured from sizes on di
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -69,6 +70,9 @@ class CleanupReport:
         The database's size on disk around the operation (for a dry run, the size it would have).
     folder_bytes, blob_bytes
         Bytes of the run folders and of the blobs removed.
+    stray_files, stray_bytes
+        Files removed from run folders that nothing lists: temporary files of killed writers (a
+        checkpoint save, a Parquet seal, meta.json) and checkpoints marked removed but still on disk.
     """
 
     # A plain class, not a dataclass: `import recordkit` would pay for generating its methods.
@@ -82,6 +86,8 @@ class CleanupReport:
         "database_bytes_after",
         "folder_bytes",
         "blob_bytes",
+        "stray_files",
+        "stray_bytes",
     )
 
     def __init__(self, dry_run: bool) -> None:
@@ -94,6 +100,8 @@ class CleanupReport:
         self.database_bytes_after = 0
         self.folder_bytes = 0
         self.blob_bytes = 0
+        self.stray_files: list[str] = []
+        self.stray_bytes = 0
 
     @property
     def database_bytes(self) -> int:
@@ -102,8 +110,8 @@ class CleanupReport:
 
     @property
     def file_bytes(self) -> int:
-        """Bytes of the run folders and blobs removed."""
-        return self.folder_bytes + self.blob_bytes
+        """Bytes of the run folders, blobs and stray files removed."""
+        return self.folder_bytes + self.blob_bytes + self.stray_bytes
 
     @property
     def bytes_reclaimed(self) -> int:
@@ -302,16 +310,70 @@ def freed_bytes(*groups: Sequence[Path]) -> list[int]:
 
 
 def collect_garbage(store: Store, *, dry_run: bool = False) -> CleanupReport:
-    """Remove orphaned rows, run folders without a run and unreferenced blobs; compact the database."""
+    """Remove orphaned rows, run folders without a run, unreferenced blobs and stray files; compact the database."""
     report = CleanupReport(dry_run)
     folders = orphan_folders(store)
     blobs = list(orphan_blobs(store))
+    strays = [path for path in stray_files(store) if not any(_inside(folder, path) for folder in folders)]
     removed = store.backend.collect_garbage(dry_run=dry_run)
     report.rows = removed.rows
     report.database_bytes_before, report.database_bytes_after = removed.bytes_before, removed.bytes_after
     report.folders = [str(path.resolve()) for path in folders]
     report.blobs = [str(path.resolve()) for path in blobs]
-    report.blob_bytes, report.folder_bytes = freed_bytes(blobs, folders)
+    report.stray_files = [str(path.resolve()) for path in strays]
+    report.blob_bytes, report.folder_bytes, report.stray_bytes = freed_bytes(blobs, folders, strays)
     if not dry_run:
-        _remove([*folders, *blobs])
+        _remove([*folders, *blobs, *strays])
     return report
+
+
+# ``.<name>.<pid>.tmp``, ``.<name>.<pid>.<thread>.tmp`` or ``.<name>.<pid>-<random>.tmp``: a file being
+# written under a temporary name, renamed into place when complete (checkpoints, seals, meta.json…).
+_TEMP_NAME = re.compile(r"^\..+?\.(?P<pid>\d+)(?:\.\d+|-[0-9a-f]+)?\.tmp$")
+
+
+def stray_files(store: Store, now: float | None = None) -> Iterator[Path]:
+    """Files in the store's folder that nothing lists and no one is writing, older than the grace:
+
+    * temporary files whose writer is gone (its pid is dead here): a save, seal or rewrite killed
+      half-way (blobs' own temporary files are :func:`orphan_blobs`');
+    * checkpoint files marked removed by retention whose deletion did not happen (the process died
+      between making the removal durable and deleting the file), and checkpoint files saved by a
+      process killed before their file row was stored.
+    """
+    from recordkit.runs.liveness import pid_alive
+
+    root = store.path
+    if root is None or not root.is_dir():
+        return
+    cutoff = (time.time() if now is None else now) - BLOB_GRACE_SECONDS
+    for folder, dirs, names in os.walk(root):
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if d != "blobs"]
+        for name in names:
+            found = _TEMP_NAME.match(name)
+            if found is None:
+                continue
+            path = Path(folder, name)
+            try:
+                old = path.lstat().st_mtime < cutoff and not path.is_symlink()
+            except OSError:
+                continue
+            if old and not pid_alive(int(found["pid"])):
+                yield path
+    from recordkit.runs.files import CHECKPOINT
+
+    latest = {row.path: row for row in store.backend.files(None) if row.kind == CHECKPOINT and row.path}
+    for relative, row in latest.items():  # a step saved again after its removal is a live file again
+        path = root / relative
+        if row.removed is not None and path.is_file() and not path.is_symlink() and _inside(root, path):
+            yield path
+    # A checkpoint saved (renamed into place) by a process killed before its file row was stored.
+    for checkpoint_folder in {(root / relative).parent for relative in latest}:
+        if not checkpoint_folder.is_dir() or not _inside(root, checkpoint_folder):
+            continue
+        for path in sorted(checkpoint_folder.iterdir()):
+            relative = os.path.relpath(path, root)
+            if (path.name.startswith("step-") and relative not in latest and path.is_file()
+                    and not path.is_symlink() and path.lstat().st_mtime < cutoff):
+                yield path

@@ -230,10 +230,12 @@ class Store:
         ----------
         where
             Equality conditions on run fields (``status``, ``name``, ``number``, ``tag``…) and config
-            values (``config.lr`` or just ``lr``), as a dict or as ``KEY=VALUE`` texts (read by
-            ``recordkit.read.listing.parse_where``, the parser of ``--where``). In a dict, a callable
-            value tests a column of the run's row instead, metrics included
-            (``{"acc": lambda v: v is not None and v > 0.9}``; a missing value is passed as None).
+            values (``config.lr`` or just ``lr``), as a dict or as texts (read by
+            ``recordkit.read.listing.parse_where``, the parser of ``--where``): ``KEY=VALUE``, and
+            comparisons of any run-row column, metrics and their summaries included (``acc>0.9``,
+            ``config.lr<=0.01``, ``max(acc)>=0.95``, ``mean(loss,10)<0.2``: the mean of the last 10
+            points). In a dict, a callable value tests a column (``{"acc": lambda v: …}``; a missing
+            value is passed as None).
         sort
             A run-row column (``start``, ``loss``, ``config.lr``…); ``-column`` sorts descending.
             Missing and NaN values come last.
@@ -244,11 +246,12 @@ class Store:
         --------
         >>> store.runs(where={"status": "finished", "config.lr": 0.1}, sort="-acc", limit=5)  # doctest: +SKIP
         >>> store.runs(where=["status=crashed"])                                               # doctest: +SKIP
+        >>> store.runs(where=["acc>0.9", "config.lr<=0.01"], sort="-max(acc)")               # doctest: +SKIP
         """
         return [self._as_run(row) for row in self._select(None, where, sort, limit, rows_only=True)]
 
     def run_table(
-        self, *, where: Where = None, sort: str | None = None, limit: int | None = None
+        self, *, where: Where = None, sort: str | None = None, limit: int | None = None, summaries: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """Runs as flat rows, as ``recordkit ls`` lists them: identity, latest metrics, config values.
 
@@ -256,14 +259,17 @@ class Store:
         ``start``, ``duration``, ``end``, ``tags``, ``parent_id``, the last value of every logged key
         (``metric.<key>`` when the key clashes), and ``config.<dotted key>`` for every config value.
         Nothing is read from records or environments, so 10,000 runs list in well under a second.
-        ``where``, ``sort`` and ``limit`` are as for :meth:`runs`.
+        ``where``, ``sort`` and ``limit`` are as for :meth:`runs`; ``summaries`` adds columns such as
+        ``max(acc)``, ``min(loss)``, ``mean(acc)`` or ``mean(acc,10)`` (the last 10 points).
 
         Examples
         --------
         >>> store.run_table(where=["status=finished"], sort="-acc", limit=3)[0]["acc"]  # doctest: +SKIP
         0.93
+        >>> store.run_table(summaries=["max(acc)"])[0]["max(acc)"]                    # doctest: +SKIP
+        0.95
         """
-        return self._select(None, where, sort, limit)
+        return self._select(None, where, sort, limit, summaries=summaries)
 
     def _select(
         self,
@@ -274,6 +280,7 @@ class Store:
         *,
         rows_only: bool = False,
         rows: list[RunRow] | None = None,
+        summaries: Sequence[str] = (),
     ) -> list[Any]:
         """Runs (``rows_only``) or run-table rows of a collection (None: all), filtered, sorted, cut."""
         from recordkit.read import listing as _listing
@@ -290,7 +297,7 @@ class Store:
         from recordkit._writer import _gc_paused
 
         with _gc_paused():  # 10,000 rows of fresh dicts, no cycles: the collector's passes cost a quarter
-            chosen = _listing.select(rows, self.backend.last_values, where=where, sort=sort, limit=limit)
+            chosen = _listing.select(rows, self.backend, where=where, sort=sort, limit=limit, summaries=summaries)
         return [run for run, _ in chosen] if rows_only else [table for _, table in chosen]
 
     def _as_run(self, row: RunRow) -> Run:
@@ -521,7 +528,8 @@ class Collection:
         if planned:
             from recordkit.runs.services import start
 
-            start(run, planned, output_limit=self.store.settings.output_limit)
+            rank = run.fields.get("rank") if distributed else None  # each rank of a job keeps its own output
+            start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
         return run
 
     def _start(
@@ -594,6 +602,8 @@ class Collection:
         *,
         from_checkpoint: bool | str = True,
         after_checkpoint: Literal["keep", "supersede"] = "keep",
+        system_metrics: bool | float = False,
+        capture_output: bool = False,
     ) -> Run:
         """Reopen a finished, failed, interrupted or crashed run and continue it live.
 
@@ -611,6 +621,8 @@ class Collection:
         after_checkpoint
             Records already logged at steps after the checkpoint: ``"keep"`` (both attempts are read
             back) or ``"supersede"`` (kept in the store but left out of every read).
+        system_metrics, capture_output
+            As for :meth:`start_run`; console output is appended to the run's ``output.log``.
 
         Examples
         --------
@@ -619,8 +631,13 @@ class Collection:
         >>> for step in range(run.step + 1, 1000): ...              # doctest: +SKIP
         """
         from recordkit.runs.resume import resume_run
+        from recordkit.runs.services import plan, start
 
-        return resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        planned = plan(system_metrics, capture_output, self.store.path)  # bad input reopens nothing
+        run = resume_run(self, number_or_id, from_checkpoint=from_checkpoint, after_checkpoint=after_checkpoint)
+        if planned:
+            start(run, planned, output_limit=self.store.settings.output_limit)
+        return run
 
     @property
     def events(self) -> Events:
@@ -706,7 +723,7 @@ class Collection:
         return lifecycle.live_run(row.id) or Run(self.store, row, live=False)
 
     def run_table(
-        self, *, where: Where = None, sort: str | None = None, limit: int | None = None
+        self, *, where: Where = None, sort: str | None = None, limit: int | None = None, summaries: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """The collection's runs as flat rows; see :meth:`Store.run_table`.
 
@@ -715,7 +732,7 @@ class Collection:
         >>> col.run_table(sort="-acc", limit=1)[0]["name"]   # doctest: +SKIP
         'lr=0.3'
         """
-        return self.store._select(self.name, where, sort, limit)
+        return self.store._select(self.name, where, sort, limit, summaries=summaries)
 
     @property
     def records(self) -> Records:

@@ -226,30 +226,36 @@ class SQLBackend(Backend):
             ),
         )
         conn.execute(
-            sql("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, NULL, '{}') ON CONFLICT DO NOTHING"),
+            sql("INSERT INTO scopes (id, run_id, parent_id, fields, label) VALUES (?, ?, NULL, '{}', '')"
+                " ON CONFLICT DO NOTHING"),
             (new.root_scope, new.id),
         )
 
-    def _next_number(self, conn: Any, collection_id: int, parent_id: str | None) -> int:
+    def _next_number(self, conn: Any, collection_id: int, parent_id: str | None, *, exclude: str = "") -> int:
         same = self.dialect.same
-        statuses = [
-            r[0]
-            for r in conn.execute(
+        holders = list(
+            conn.execute(
                 self.dialect.sql(
-                    f"SELECT status FROM runs WHERE collection_id = ? AND parent_id {same} ? AND number ="
-                    f" (SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?)"
+                    f"SELECT status, error FROM runs WHERE collection_id = ? AND parent_id {same} ? AND id != ?"
+                    f" AND number = (SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?"
+                    " AND id != ?)"
                 ),
-                (collection_id, parent_id, collection_id, parent_id),
+                (collection_id, parent_id, exclude, collection_id, parent_id, exclude),
             )
-        ]
-        if not statuses:
+        )
+        if not holders:
             return 1
         (top,) = conn.execute(
-            self.dialect.sql(f"SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ?"),
-            (collection_id, parent_id),
+            self.dialect.sql(
+                f"SELECT max(number) FROM runs WHERE collection_id = ? AND parent_id {same} ? AND id != ?"
+            ),
+            (collection_id, parent_id, exclude),
         ).fetchone()
-        # Retry a number only while every run holding it ended with an error.
-        return int(top) if all(s in ERROR_STATUSES for s in statuses) else int(top) + 1
+        # Retry a number only while every run holding it ended with an error it is sure of: a run declared
+        # crashed because its heartbeat stopped reaching the store (the lease) may be alive behind an outage
+        # and finish later, so it keeps its number to itself.
+        reusable = all(status in ERROR_STATUSES and not lease_verdict(error) for status, error in holders)
+        return int(top) if reusable else int(top) + 1
 
     def end_run(self, run_id: str, status: str, end_time: float, error: dict[str, Any] | None) -> RunRow:
         self._end_run(run_id, status, end_time, error)
@@ -270,6 +276,15 @@ class SQLBackend(Backend):
             collection_id, parent_id, number = found
             # Error numbers are counted under the collection's lock, as run numbers are.
             conn.execute(sql(f"SELECT 1 FROM collections WHERE id = ?{dialect.for_update}"), (collection_id,))
+            if status not in ERROR_STATUSES and conn.execute(
+                sql(f"SELECT 1 FROM runs WHERE collection_id = ? AND parent_id {dialect.same} ? AND number = ?"
+                    " AND id != ? AND status = 'finished'"),
+                (collection_id, parent_id, number, run_id),
+            ).fetchone():
+                # Two finished runs never share a number: this one was given up for crashed and its number
+                # retried while it was in fact alive (an outage longer than the lease): it takes the next one.
+                number = self._next_number(conn, collection_id, parent_id, exclude=run_id)
+                conn.execute(sql("UPDATE runs SET number = ? WHERE id = ?"), (number, run_id))
             error_number = 0
             if status in ERROR_STATUSES:
                 (previous,) = conn.execute(
@@ -431,11 +446,11 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("reading scopes"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT id, run_id, parent_id, fields FROM scopes WHERE {dialect.is_in('run_id')}"
+                dialect.sql(f"SELECT id, run_id, parent_id, fields, label FROM scopes WHERE {dialect.is_in('run_id')}"
                             " ORDER BY id"),
                 (dialect.listed(run_ids),),
             )
-            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3])) for r in cursor}
+            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3]), r[4]) for r in cursor}
 
     @retried
     def _tables_for_read(self) -> list[Table]:
@@ -574,8 +589,8 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("listing keys"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT key FROM summary WHERE {dialect.is_in('run_id')}"
-                            f" GROUP BY key ORDER BY min({dialect.insert_order})"),
+                dialect.sql(f"SELECT coalesce(name, key) FROM summary WHERE {dialect.is_in('run_id')}"
+                            f" GROUP BY coalesce(name, key) ORDER BY min({dialect.insert_order})"),
                 (dialect.listed(run_ids),),
             )
             return [r[0] for r in cursor]
@@ -727,6 +742,14 @@ class SQLBackend(Backend):
                 (run_id, run_id),
             )
             return [link_row(r) for r in cursor]
+
+
+def lease_verdict(error: Any) -> bool:
+    """Whether a stored run error is a ``crashed`` verdict from an expired lease (not a dead process)."""
+    if not error:
+        return False
+    found = V.loads(error) if isinstance(error, str) else error
+    return isinstance(found, dict) and found.get("verdict") == "lease"
 
 
 def _seq(record: RawRecord) -> int:

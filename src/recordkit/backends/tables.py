@@ -88,6 +88,8 @@ class RecordTables:
         self.tables: dict[str, Table] = {}
         # key tuple -> (table, whether the keys are exactly the table's columns in order)
         self.plans: dict[tuple[str, ...], tuple[Table, bool]] = {}
+        # scope id -> its series label (backends/labels.py): fixed at the scope's creation, so never stale
+        self.labels: dict[int, str] = {}
         self.version: int | None = None  # the ``registry`` counter when the registry was last read
         # Within one write transaction: whether it holds the schema lock (then nobody else can change
         # the registry) and whether it advanced the counter already (once is enough for the others).

@@ -63,8 +63,8 @@ def where_option(function: F) -> F:
         "where",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Keep only matches; VALUE is read as JSON when it parses (0.1, true, null), else as text. "
-        "Repeat to combine.",
+        help="Keep only matches: KEY=VALUE, or a comparison KEY>VALUE (>=, <, <=, !=); VALUE is read as JSON "
+        "when it parses (0.1, true, null), else as text. Repeat to combine.",
     )(function)
 
 
@@ -106,9 +106,22 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 
 def parse_columns(texts: Iterable[str]) -> list[str] | None:
-    """``["a,b", "c"]`` → ``["a", "b", "c"]``; None when nothing was given."""
-    names = [name.strip() for text in texts for name in text.split(",") if name.strip()]
-    return names or None
+    """``["a,b", "c"]`` → ``["a", "b", "c"]``; None when nothing was given.
+
+    A comma inside parentheses belongs to the name: ``"name,mean(acc,10)"`` → ``["name", "mean(acc,10)"]``.
+    """
+    names: list[str] = []
+    for text in texts:
+        depth, start = 0, 0
+        for i, ch in enumerate(text + ","):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth = max(0, depth - 1)
+            elif ch == "," and depth == 0:
+                names.append(text[start:i].strip())
+                start = i + 1
+    return [name for name in names if name] or None
 
 
 def resolve_run_ref(ref: str) -> tuple[str, int] | None:

@@ -320,6 +320,8 @@ def gc_rows(report: Any) -> list[dict[str, Any]]:
         }
     )
     rows.append({"removed": "unreferenced blobs", "count": len(report.blobs), "bytes": human_bytes(report.blob_bytes)})
+    rows.append({"removed": "stray temp files, removed checkpoints", "count": len(report.stray_files),
+                 "bytes": human_bytes(report.stray_bytes)})
     before, after = human_bytes(report.database_bytes_before), human_bytes(report.database_bytes_after)
     rows.append(
         {"removed": f"database: {before} → {after}", "count": None, "bytes": human_bytes(report.database_bytes)}

@@ -47,6 +47,7 @@ from recordkit.cli.rows import (
     run_identity,
 )
 from recordkit.read.listing import flatten, parse_where
+from recordkit.read.summaries import summary_columns
 
 
 @click.command("ls")
@@ -59,6 +60,13 @@ from recordkit.read.listing import flatten, parse_where
 @click.option(
     "--config", "config_keys", multiple=True, metavar="KEY,…", help="Add these config values as config.KEY columns."
 )
+@click.option(
+    "--summary",
+    "summary_specs",
+    multiple=True,
+    metavar="FUNC(KEY[,N]),…",
+    help="Add summary columns: last(KEY), min(KEY), max(KEY), mean(KEY); with ,N over the last N points.",
+)
 @options.columns_option
 @options.format_option("table", "csv", "json")
 def ls(
@@ -68,26 +76,32 @@ def ls(
     sort: str | None,
     limit: int | None,
     config_keys: tuple[str, ...],
+    summary_specs: tuple[str, ...],
     columns: tuple[str, ...],
     fmt: str,
 ) -> None:
     """List runs: number, error number, id, name, status, start, duration, latest metrics.
 
     --where matches run fields (status, name, id, number, error_number, had_error,
-    collection, tag) and config values (config.lr, or just lr). Crashed runs (their
-    process died) show as crashed. Python: store.run_table(where=…, sort=…, limit=…).
+    collection, tag) and config values (config.lr, or just lr) with KEY=VALUE, and
+    compares any column with > >= < <= != (acc>0.9, config.lr<=0.01, max(acc)>0.95,
+    mean(loss,10)<0.2: the mean of the last 10 points). Crashed runs (their process
+    died) show as crashed. Python: store.run_table(where=…, sort=…, limit=…, summaries=…).
 
     \b
     Example:
-        recordkit ls --collection demo --where status=finished --sort -acc --config lr
+        recordkit ls --where 'acc>0.9' --where 'config.lr<=0.01' --sort '-max(acc)' --summary 'mean(acc,5)'
     """
     conditions = parse_where(where)  # a bad expression is reported before the store is opened
+    chosen = options.parse_columns(columns)
+    extra = options.parse_columns(summary_specs) or []
+    summaries = [*extra, *summary_columns(chosen or [])]
     opened = options.open_store(store)
     source = options.find_collection(opened, collection) if collection else opened
-    rows = source.run_table(where=conditions, sort=sort, limit=limit)
-    chosen = options.parse_columns(columns)
+    rows = source.run_table(where=conditions, sort=sort, limit=limit, summaries=summaries)
     if chosen is None:
         chosen = run_columns(rows, options.parse_columns(config_keys) or (), collection=collection is None)
+        chosen += [name for name in extra if name not in chosen]
     elif rows:
         check_columns(chosen, {name for row in rows for name in row}, "runs")
     if fmt == "table":

@@ -5,12 +5,16 @@ from its records, never from its environment, so listing 10,000 runs stays well 
 
 * identity: ``collection``, ``number``, ``error_number``, ``id``, ``name``, ``status``, ``start``,
   ``duration``, ``end``, ``tags``, ``parent_id`` (times in seconds since the epoch);
-* the last value of every logged key, named by the key (``metric.<key>`` when the key clashes with
-  an identity column or starts with ``config.``/``metric.``);
+* the last value of every logged series, named by its label (``loss``, ``phase=eval/loss``;
+  ``metric.<key>`` when the key clashes with an identity column or starts with ``config.``/``metric.``);
+  sorting by a bare key (``acc``) means its one series when it has only one;
 * every config value, ``config.<dotted key>``.
 
 Filters (``where``) compare run fields and config values for equality (in a dict, a callable value
-instead tests a run-row column, metrics included: ``{"acc": lambda v: v is not None and v > 0.9}``):
+instead tests a run-row column, metrics included: ``{"acc": lambda v: v is not None and v > 0.9}``).
+As text (``--where``), ``KEY=VALUE`` is equality and ``KEY>VALUE``, ``>=``, ``<``, ``<=``, ``!=``
+compare a run-row column (``acc>0.9``, ``config.lr<=0.01`` or ``lr<=0.01``, ``max(acc)>=0.95``; see
+:mod:`recordkit.read.summaries` for ``last/min/max/mean(KEY[,N])``):
 
 ==========================================  ================================================
 key                                         compares
@@ -30,13 +34,15 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from recordkit import _values as V
 from recordkit._exceptions import QueryError
 from recordkit._formats import thaw
-from recordkit.backends.base import ERROR_STATUSES, RunRow
+from recordkit.backends.base import ERROR_STATUSES, Backend, RunRow
+from recordkit.read.summaries import fill, parse_summary, summary_columns
 
 #: The identity columns of a run row, in the order ``recordkit ls`` shows them.
 RUN_COLUMNS = ("collection", "number", "error_number", "id", "name", "status", "start", "duration")
@@ -77,18 +83,77 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
-    """``["lr=0.1", "phase=eval"]`` → ``{"lr": 0.1, "phase": "eval"}``; raise QueryError if malformed.
+class Compare:
+    """A comparison from a ``--where`` text (``acc>0.9``): called with a column's value, True when it holds.
 
-    Each expression is ``KEY=VALUE`` split at the first ``=``. ``VALUE`` is read as JSON when it
-    parses (``0.1``, ``3``, ``true``, ``null``, ``"3"``) and as text otherwise (``phase=eval``); to
-    match the text ``3`` rather than the number, quote it as JSON (``name="3"``). A key given twice
-    is an error (a key can equal only one value).
+    A missing value (None, NaN) never matches, nor does one that cannot be compared (text with a number).
+    """
+
+    __slots__ = ("op", "value")
+
+    def __init__(self, op: str, value: Any) -> None:
+        self.op = op
+        self.value = value
+
+    def __call__(self, actual: Any) -> bool:
+        if actual is None or (isinstance(actual, float) and math.isnan(actual)):
+            return False
+        try:
+            return bool(_OPERATORS[self.op](actual, self.value))
+        except TypeError:
+            return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Compare) and (self.op, self.value) == (other.op, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Compare({self.op!r}, {self.value!r})"
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+}
+_ALL_OPERATORS = (*_OPERATORS, "==", "=")
+
+
+def split_expression(expression: str) -> tuple[str, str, str] | None:
+    """``"acc>=0.9"`` → ``("acc", ">=", "0.9")``: at the first operator (the longest one there); None if none.
+
+    The first operator wins, so a value may hold any (``name=lr=0.1`` is the name ``lr=0.1``), after a
+    series label's leading ``name=value/`` parts: ``phase=eval/acc>0.9`` compares ``phase=eval/acc``
+    (unless no operator follows them: ``name=a/b`` is the name ``a/b``).
+    """
+    from recordkit.backends.labels import scope_prefix
+
+    start = len(scope_prefix(expression))
+    found = [(expression.find(op, start), op) for op in _ALL_OPERATORS if op in expression[start:]]
+    if not found:
+        found = [(expression.find(op), op) for op in _ALL_OPERATORS if op in expression]
+    if not found:
+        return None
+    position = min(p for p, _ in found)
+    op = max((o for p, o in found if p == position), key=len)
+    return expression[:position].strip(), op, expression[position + len(op) :]
+
+
+def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.1", "acc>0.9"]`` → ``{"lr": 0.1, "acc": Compare(">", 0.9)}``; QueryError if malformed.
+
+    Each expression is ``KEY OP VALUE``, split at the first operator: ``=`` (or ``==``) is equality,
+    ``>``, ``>=``, ``<``, ``<=`` and ``!=`` give a :class:`Compare` (a callable, so it tests a
+    run-row column: metrics, summaries such as ``max(acc)``, config values). ``VALUE`` is read as
+    JSON when it parses (``0.1``, ``3``, ``true``, ``null``, ``"3"``) and as text otherwise
+    (``phase=eval``); to match the text ``3`` rather than the number, quote it as JSON
+    (``name="3"``). A key given twice is an error (one condition per key).
 
     Examples
     --------
     >>> parse_where(["lr=0.1", "name=baseline", 'tag="3"'])
     {'lr': 0.1, 'name': 'baseline', 'tag': '3'}
+    >>> parse_where(["acc>0.9", "config.lr<=0.01"])
+    {'acc': Compare('>', 0.9), 'config.lr': Compare('<=', 0.01)}
     """
     if isinstance(expressions, str):
         expressions = [expressions]
@@ -96,13 +161,17 @@ def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
     for expression in expressions:
         if not isinstance(expression, str):
             raise QueryError(f"a where expression is KEY=VALUE text, not {expression!r}")
-        key, equals, raw = expression.partition("=")
-        key = key.strip()
-        if not equals or not key:
-            raise QueryError(f"--where takes KEY=VALUE (e.g. status=finished), not {expression!r}")
+        parts = split_expression(expression)
+        if parts is None or not parts[0]:
+            raise QueryError(
+                f"--where takes KEY=VALUE or KEY>VALUE (>=, <, <=, !=; e.g. status=finished, acc>0.9), "
+                f"not {expression!r}"
+            )
+        key, op, raw = parts
         if key in out:
-            raise QueryError(f"--where gives {key!r} twice; a key can only equal one value")
-        out[key] = parse_value(raw)
+            raise QueryError(f"--where gives {key!r} twice; give one condition per key")
+        value = parse_value(raw)
+        out[key] = value if op in ("=", "==") else Compare(op, value)
     return out
 
 
@@ -290,12 +359,24 @@ def split_tests(where: Where) -> tuple[dict[str, Any], dict[str, Callable[[Any],
 def _tested(
     pairs: list[tuple[RunRow, dict[str, Any]]], tests: Mapping[str, Callable[[Any], bool]]
 ) -> list[tuple[RunRow, dict[str, Any]]]:
-    """The runs whose run-row columns pass every test (a column a run lacks is passed as None)."""
-    for column in tests:
+    """The runs whose run-row columns pass every test (a column a run lacks is passed as None).
+
+    A bare config key (``lr``) tests ``config.lr``, as equality filters do; a bare metric key (``acc``)
+    tests its one series (``phase=eval/acc``).
+    """
+    resolved: dict[str, Callable[[Any], bool]] = {}
+    for column, test in tests.items():
         if pairs and not any(column in table for _, table in pairs):
             known = sorted({name for _, table in pairs for name in table})
-            raise QueryError(f"--where column {column!r} is in no listed run; known: {', '.join(known)}")
-    return [(row, table) for row, table in pairs if all(test(table.get(col)) for col, test in tests.items())]
+            if any(f"config.{column}" in table for _, table in pairs):
+                column = f"config.{column}"
+            elif parse_summary(column) is None:  # a summary column is filled for every run, maybe None
+                found = series_column(column, known)
+                if found is None:
+                    raise QueryError(f"--where column {column!r} is in no listed run; known: {', '.join(known)}")
+                column = found
+        resolved[column] = test
+    return [(row, table) for row, table in pairs if all(test(table.get(col)) for col, test in resolved.items())]
 
 
 # --- sorting ---------------------------------------------------------------------------------------
@@ -313,6 +394,13 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def series_column(name: str, known: Iterable[str]) -> str | None:
+    """The series column a bare key means (``acc`` → ``phase=eval/acc`` when that is its one series)."""
+    from recordkit.backends.labels import resolve
+
+    return resolve(name, known, "the listed runs")
+
+
 def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
     """Rows ordered by column ``key`` (``-key``: descending); missing and NaN values always last.
 
@@ -324,7 +412,10 @@ def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str,
     column = key.lstrip("-")
     if rows and not any(column in row for row in rows):
         known = sorted({name for row in rows for name in row})
-        raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+        found = series_column(column, known)
+        if found is None:
+            raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+        column = found
     present = [row for row in rows if not _is_blank(row.get(column))]
     blank = [row for row in rows if _is_blank(row.get(column))]
     present.sort(key=lambda row: _sort_key(row[column]), reverse=descending)
@@ -341,30 +432,41 @@ def _needs_summaries(sort: str | None) -> bool:
 
 def select(
     rows: Sequence[RunRow],
-    last_values: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
+    backend: Backend,
     *,
     where: Where = None,
     sort: str | None = None,
     limit: int | None = None,
+    summaries: Sequence[str] = (),
 ) -> list[tuple[RunRow, dict[str, Any]]]:
     """Filter, sort and cut runs; return each kept run with its run row.
 
-    ``last_values(run_ids)`` reads the last value of every key of many runs at once
-    (``Backend.last_values``). It is asked only for the runs that are kept, unless sorting by a metric
-    needs all of them.
+    ``backend.last_values(run_ids)`` reads the last value of every key of many runs at once. It is
+    asked only for the runs that are kept, unless a test or sorting by a metric needs all of them.
+    Summary columns (``max(acc)``, see :mod:`recordkit.read.summaries`) named by ``summaries``, a
+    test or ``sort`` are added to the rows that need them.
     """
     if limit is not None and limit < 0:
         raise QueryError(f"limit must be 0 or more, not {limit!r}")
+    for name in summaries:
+        if parse_summary(name) is None:
+            raise QueryError(f"{name!r} is no summary column; write last(KEY), min(KEY), max(KEY), mean(KEY) or "
+                             "mean(KEY,N) (the last N points)")
     equal, tests = split_tests(where)
     kept = filter_rows(rows, equal)
+    last_values = backend.last_values
     if tests or _needs_summaries(sort):
         found = last_values([row.id for row in kept])
         pairs = [(row, table_row(row, found.get(row.id, {}))) for row in kept]
+        early = summary_columns([*tests, (sort or "").lstrip("-")])
+        fill(backend, pairs, early)
         if tests:
             pairs = _tested(pairs, tests)
         order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in pairs], sort))}
         pairs.sort(key=lambda pair: order[id(pair[1])])
-        return pairs if limit is None else pairs[:limit]
+        pairs = pairs if limit is None else pairs[:limit]
+        fill(backend, pairs, [name for name in summaries if name not in early])
+        return pairs
     if sort:  # an identity or config column: sort before reading any metric
         keyed = [(row, make_row(identity(row), {}, row.config)) for row in kept]
         order = {id(table): i for i, table in enumerate(sort_rows([table for _, table in keyed], sort))}
@@ -373,7 +475,9 @@ def select(
     if limit is not None:
         kept = kept[:limit]
     found = last_values([row.id for row in kept])
-    return [(row, table_row(row, found.get(row.id, _NOTHING))) for row in kept]
+    pairs = [(row, table_row(row, found.get(row.id, _NOTHING))) for row in kept]
+    fill(backend, pairs, summaries)
+    return pairs
 
 
 _NOTHING: Mapping[str, Any] = {}

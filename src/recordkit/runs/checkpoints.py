@@ -19,6 +19,7 @@ import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _values as V
 from recordkit._deps import require
-from recordkit._exceptions import RunFileNotFoundError, StoreError
+from recordkit._exceptions import RecordkitWarning, RunFileNotFoundError, StorageError, StoreError
 from recordkit._names import check_name
 from recordkit.backends.base import AddFile, FileRow, RemoveFile
 from recordkit.runs.events import emit
@@ -233,7 +234,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def _last_logged(run: RunHandle, metric: str) -> Any:
     run.flush()
+    from recordkit.backends.labels import resolve
+
     summary = run.backend.summary(run.run_id)
+    metric = resolve(metric, summary, f"run {run.run_id!r}") or metric  # "loss" is its one series
     if metric not in summary:
         raise ValueError(
             f"the retention metric {metric!r} was never logged in run {run.run_id!r}; log it before save_model, "
@@ -276,12 +280,26 @@ def _apply_retention(run: RunHandle, name: str, policy: Retention) -> list[Check
         ranked.sort(key=lambda c: (c.metrics[metric] if policy.mode == "min" else -c.metrics[metric], -c.step))
         keep.update(c.path for c in ranked[: policy.keep_best])
     removed = [c for c in live if c.path not in keep]
+    if not removed:
+        return removed
     root = run.files_root().resolve()  # checkpoint paths are resolved too (see inside())
     for c in removed:
-        c.path.unlink(missing_ok=True)
         relative = os.path.relpath(c.path, root)
         run.channel.put(RemoveFile(run.run_id, relative, time.time()))
         emit(run, "checkpoint/removed", {"name": name, "step": c.step, "path": relative})
+    # The removal rows are durable before a file goes: a kill in between leaves a file no run lists
+    # (`recordkit gc` takes it), never a listed checkpoint that is gone.
+    try:
+        run.flush()
+    except StorageError as exc:
+        warnings.warn(
+            f"recordkit kept {len(removed)} checkpoint file(s) of {name!r} that retention removes: their removal "
+            f"is not stored yet ({exc}); `recordkit gc` deletes them once it is",
+            RecordkitWarning, stacklevel=4,
+        )
+        return removed
+    for c in removed:
+        c.path.unlink(missing_ok=True)
     return removed
 
 

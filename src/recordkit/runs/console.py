@@ -14,8 +14,12 @@ showed before) and appends it to ``<run folder>/output.log``. Working at the des
 * The reader never stops reading while a descriptor points at its pipe: a full disk loses the copy
   (warned once, raised at ``finish()``), never the terminal's output, and never blocks a ``print``.
 * One capture per process at a time (descriptors are the process's, not the run's).
-* stdout and stderr are copied by separate threads, so their relative order in the file is only as
-  good as the chunks they arrive in. Programs that ask ``isatty()`` see a pipe while capturing.
+* stdout and stderr that go to the same place (one terminal, one file) share one channel and one
+  reader, so their order is kept exactly; going to different places, each has its own reader, and
+  their relative order in the file is only as good as the chunks they arrive in.
+* A descriptor that is a terminal is replaced by a pseudo-terminal instead of a pipe, with the
+  terminal's settings and size, so ``isatty()`` stays true and colours and progress bars look the same
+  (a window resized during the run is not followed).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from recordkit._exceptions import RecordkitError, RecordkitWarning, RunStateErro
 _CHUNK = 1 << 16
 _active: list[str] = []  # the run id whose capture holds the descriptors, if any
 _active_lock = threading.Lock()
-# How long finish() waits for the pipes to drain once the descriptors are back (a child may hold one).
-_DRAIN_TIMEOUT = 2.0
+# The longest finish() waits for a reader to reach the end mark (it only waits longer than a moment
+# when the terminal itself stops reading).
+_DRAIN_TIMEOUT = 5.0
 
 
 def check_free() -> None:
@@ -73,10 +78,12 @@ class ConsoleCapture:
         self.error: BaseException | None = None
         self._file: int | None = None
         self._lock = threading.Lock()
-        self._saved: dict[int, int] = {}
-        self._threads: list[threading.Thread] = []
-        self._restored = False
-        self._ended: list[int] = []  # terminal copies whose reader finished before stop()
+        self._saved: dict[int, int] = {}  # descriptor -> a copy of what it was (the terminal)
+        self._feeds: dict[int, int] = {}  # descriptor -> our own write end of its pipe, for the end mark
+        self._drained: list[threading.Event] = []
+        # Written into each pipe by stop(): once a reader sees it, everything written before is copied.
+        self._mark = b"\x00recordkit-end-" + os.urandom(8).hex().encode() + b"\x00"
+        self._stopping = False
 
     def start(self) -> ConsoleCapture:
         with _active_lock:
@@ -87,25 +94,38 @@ class ConsoleCapture:
             self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             _flush_python_streams()
             for fd in self.FDS:
-                saved = os.dup(fd)
-                read_end, write_end = os.pipe()
-                os.set_inheritable(saved, False)
-                os.dup2(write_end, fd)  # inheritable: child processes write into the pipe too
+                self._saved[fd] = os.dup(fd)  # to put back at stop (os.dup copies are not inherited)
+            # stdout and stderr on one terminal or file share one channel: one reader keeps their order.
+            same = os.path.samestat(os.fstat(1), os.fstat(2))
+            for fds in [self.FDS] if same else [(fd,) for fd in self.FDS]:
+                read_end, write_end = _channel_like(fds[0])
+                self._feeds[fds[0]] = os.dup(write_end)
+                for fd in fds:
+                    os.dup2(write_end, fd)  # inheritable: child processes write into the channel too
                 os.close(write_end)
-                self._saved[fd] = saved
-                thread = threading.Thread(
-                    target=self._pump, args=(read_end, saved), name=f"recordkit-console-{fd}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+                drained = threading.Event()
+                self._drained.append(drained)
+                terminal = os.dup(self._saved[fds[0]])  # the reader's own copy; it closes it when done
+                threading.Thread(
+                    target=self._pump, args=(read_end, terminal, drained), name=f"recordkit-console-{fds[0]}",
+                    daemon=True,
+                ).start()
         except BaseException:
             self._restore()
+            self._end_feeds()
             self._close_file()
+            with _active_lock:
+                _active.remove(self.run_id)
             raise
         return self
 
-    def _pump(self, read_end: int, terminal: int) -> None:
-        """Copy the pipe to the terminal and the file until every writer has closed it."""
+    def _pump(self, read_end: int, terminal: int, drained: threading.Event) -> None:
+        """Copy the pipe to the terminal and the file until every writer has closed it.
+
+        Once stop() has begun, the last ``len(mark) - 1`` bytes of a chunk wait for the next one, so
+        the end mark is found even when a read cuts through it; before that, nothing waits.
+        """
+        tail = b""
         try:
             while True:
                 try:
@@ -116,19 +136,42 @@ class ConsoleCapture:
                     break
                 if not chunk:
                     break
-                with contextlib.suppress(OSError):  # a closed terminal must not stop the reading
-                    _write_all(terminal, chunk)
-                self._keep(chunk)
+                if drained.is_set():  # after the end mark: a child that outlives the run; shown, not kept
+                    self._show(terminal, chunk)
+                    continue
+                if not self._stopping and not tail:
+                    self._copy(terminal, chunk)
+                    continue
+                data = tail + chunk
+                found = data.find(self._mark)
+                if found >= 0:
+                    self._copy(terminal, data[:found])
+                    self._show(terminal, data[found + len(self._mark):])
+                    tail = b""
+                    drained.set()
+                    continue
+                keep = len(self._mark) - 1  # the most of a mark that can end a chunk
+                tail = data[-keep:]
+                self._copy(terminal, data[:-keep] if len(data) > keep else b"")
         finally:
+            if tail:
+                self._copy(terminal, tail)
+            drained.set()
             with contextlib.suppress(OSError):
                 os.close(read_end)
-            # The copy of the terminal's descriptor is what stop() puts back: close it only after that.
-            with self._lock:
-                if self._restored:
-                    with contextlib.suppress(OSError):
-                        os.close(terminal)
-                else:
-                    self._ended.append(terminal)
+            with contextlib.suppress(OSError):
+                os.close(terminal)
+
+    def _show(self, terminal: int, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(OSError):  # a closed terminal must not stop the reading
+                _write_all(terminal, data)
+
+    def _copy(self, terminal: int, data: bytes) -> None:
+        """The terminal first (what it shows must not wait on the disk), then the file."""
+        self._show(terminal, data)
+        if data:
+            self._keep(data)
 
     def _keep(self, chunk: bytes) -> None:
         with self._lock:
@@ -167,10 +210,11 @@ class ConsoleCapture:
     def stop(self, error: BaseException | None = None) -> BaseException | None:
         """Put the descriptors back, drain the pipes, close the file; return a failure to write it."""
         _flush_python_streams()
+        self._stopping = True
         self._restore()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(_DRAIN_TIMEOUT)
+        self._end_feeds()
+        for drained in self._drained:
+            drained.wait(_DRAIN_TIMEOUT)  # bounded: a terminal that stopped reading must not hang finish()
         if error is not None and not _already_printed(error):
             self.append_text("".join(traceback.format_exception(type(error), error, error.__traceback__)))
         self._close_file()
@@ -186,14 +230,19 @@ class ConsoleCapture:
     def _restore(self) -> None:
         for fd, saved in self._saved.items():
             with contextlib.suppress(OSError):
-                os.dup2(saved, fd)  # closes our pipe's write end: the reader sees EOF once children let go
-        with self._lock:
-            self._saved = {}
-            self._restored = True
-            for terminal in self._ended:
-                with contextlib.suppress(OSError):
-                    os.close(terminal)
-            self._ended = []
+                os.dup2(saved, fd)  # the channel's write end is now held only by us (the feed) and children
+            with contextlib.suppress(OSError):
+                os.close(saved)
+        self._saved = {}
+
+    def _end_feeds(self) -> None:
+        """Write the end mark into each pipe (after everything the process wrote) and let go of it."""
+        for feed in self._feeds.values():
+            with contextlib.suppress(OSError):
+                _write_all(feed, self._mark)
+            with contextlib.suppress(OSError):
+                os.close(feed)
+        self._feeds = {}
 
     def _close_file(self) -> None:
         with self._lock:
@@ -204,6 +253,35 @@ class ConsoleCapture:
             with contextlib.suppress(OSError):
                 os.close(self._file)
             self._file = None
+
+
+def _channel_like(fd: int) -> tuple[int, int]:
+    """(read end, write end) to put in place of ``fd``: a pseudo-terminal when ``fd`` is a terminal, so
+    programs that ask ``isatty()`` (colours, progress bars) behave as before; else a pipe.
+
+    The pseudo-terminal takes the terminal's settings and window size, but passes bytes through
+    unchanged (no output processing): the real terminal still turns ``\\n`` into ``\\r\\n`` itself,
+    and ``output.log`` gets the bytes the program wrote.
+    """
+    if os.isatty(fd):
+        try:
+            import fcntl
+            import termios
+
+            master, slave = os.openpty()
+            try:
+                attributes = termios.tcgetattr(fd)
+                attributes[1] &= ~termios.OPOST  # oflag: no output processing in the pseudo-terminal
+                termios.tcsetattr(slave, termios.TCSANOW, attributes)
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+            except BaseException:
+                os.close(master)
+                os.close(slave)
+                raise
+            return master, slave
+        except Exception:  # no pseudo-terminals here (Windows, a locked-down container): a pipe will do
+            pass
+    return os.pipe()
 
 
 def _already_printed(error: BaseException) -> bool:

@@ -51,13 +51,16 @@ def mark_crashed(backend: Backend, channel: Any, root: Path | None, row: RunRow)
         AddEvent(row.id, "crashed", time.time(), row.step, None,
                  {"pid": row.pid, "host": row.host, "last_heartbeat": row.heartbeat})
     )
-    ended = backend.end_run(
-        row.id,
-        CRASHED,
-        row.heartbeat,
-        {"type": "Crashed", "message": f"process {row.pid} on {row.host} died without finishing the run",
-         "traceback": ""},
-    )
+    if row.host == this_host():
+        error = {"type": "Crashed", "message": f"process {row.pid} on {row.host} died without finishing the run",
+                 "traceback": "", "verdict": "process"}
+    else:
+        # Only silence is known: the process died, or cannot reach the store. Such a run keeps its number
+        # (backends/core.py), so if it finishes after all, no other run holds the same number.
+        error = {"type": "Crashed", "traceback": "", "verdict": "lease",
+                 "message": f"no heartbeat from process {row.pid} on {row.host} for longer than the lease; "
+                            "it died, or cannot reach the store"}
+    ended = backend.end_run(row.id, CRASHED, row.heartbeat, error)
     with contextlib.suppress(OSError):  # meta.json is a mirror; the database holds the truth
         write_meta(ended, root)
     return ended

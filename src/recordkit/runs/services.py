@@ -49,14 +49,21 @@ def plan(system_metrics: object, capture_output: object, root: Path | None) -> P
     return Plan(interval, capture_output)
 
 
-def start(run: Run, planned: Plan, *, output_limit: int) -> None:
-    """Start what ``planned`` asks for; a failure ends the run as failed and propagates."""
+def output_file(rank: int | None) -> str:
+    """The run file console output goes to: ``output.log``, or ``output.rank<k>.log`` for rank k > 0 of a job."""
+    return "output.log" if not rank else f"output.rank{rank}.log"
+
+
+def start(run: Run, planned: Plan, *, output_limit: int, rank: int | None = None) -> None:
+    """Start what ``planned`` asks for (``rank``: this process's rank in a distributed run); a failure ends
+    the run as failed and propagates."""
     handle = run._handle
     try:
         if planned.capture_output:
             from recordkit.runs.console import ConsoleCapture
 
-            handle.services.append(ConsoleCapture(run.folder / "output.log", output_limit, run.id).start())
+            path = run.folder / output_file(rank)
+            handle.services.append(ConsoleCapture(path, output_limit, run.id).start())
         if planned.interval is not None:
             from recordkit.runs.system_metrics import start_sampler
 
