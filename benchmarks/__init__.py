@@ -11,4 +11,5 @@ it, in the same process. Timings are reported, never asserted.
 
 BENCHMARKS = (
     "log", "ingest", "import", "start", "query", "ls", "harvest", "export", "postgres", "files", "ui", "training",
+    "media",
 )

@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     "files": "run.event latency in the caller's thread; attach and save_model throughput vs copy/torch.save",
     "ui": "the web page in headless Chromium: runs table of 10,000 runs, a 1,000,000-point series, vs a bare page",
     "training": "examples/digits.py's training step (PyTorch MLP) with the loss logged each step vs no recordkit",
+    "media": "run.log of rk.Image and rk.Histogram in the caller's thread, and the writer's time per image",
 }
 
 

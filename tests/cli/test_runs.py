@@ -22,16 +22,30 @@ from recordkit.cli import main
 
 
 def test_ls_csv_exact(tiny_store: Path) -> None:
-    columns = "number,error_number,name,status,loss,acc,note,config.lr,config.opt.name"
+    columns = "number,error_number,name,status,loss,phase=train/loss,phase=eval/acc,note,config.lr,config.opt.name"
     out = ok("ls", "--collection", "study", "--columns", columns, "--format", "csv", store=tiny_store)
     assert out == textwrap.dedent(
         """\
-        number,error_number,name,status,loss,acc,note,config.lr,config.opt.name
-        1,0,base,finished,0.6,0.7,,0.1,sgd
-        2,1,broken,failed,2.0,,,0.2,
-        2,0,[wide],finished,nan,,"a,b",0.3,adam
+        number,error_number,name,status,loss,phase=train/loss,phase=eval/acc,note,config.lr,config.opt.name
+        1,0,base,finished,,0.5,0.7,,0.1,sgd
+        2,1,broken,failed,2.0,,,,0.2,
+        2,0,[wide],finished,nan,,,"a,b",0.3,adam
         """
     )
+
+
+def test_ls_keeps_a_key_of_two_scopes_apart(tiny_store: Path) -> None:
+    """Issue 14: loss under phase=train and phase=eval are two columns; a bare key sorts by its one series."""
+    done = python_m("ls", "--collection", "study", "--format", "json", "--store", str(tiny_store))
+    assert done.returncode == 0, done.stderr
+    base = strict_json(done.stdout)[0]
+    assert (base["phase=train/loss"], base["phase=eval/loss"], base["phase=train/acc"]) == (0.5, 0.6, 0.75)
+    assert base.get("acc") is None and base.get("loss") is None  # no series of base is just "loss"
+    sorted_by = python_m("ls", "--sort", "-phase=eval/acc", "-f", "json", "--store", str(tiny_store))
+    assert sorted_by.returncode == 0 and strict_json(sorted_by.stdout)[0]["name"] == "base"
+    ambiguous = python_m("ls", "--collection", "study", "--sort", "-acc", "--store", str(tiny_store))
+    assert ambiguous.returncode == 1 and "Traceback" not in ambiguous.stderr
+    assert "'acc' is 2 series" in ambiguous.stderr and "phase=eval/acc" in ambiguous.stderr
 
 
 def test_ls_table_shows_every_run(tiny_store: Path, run_ids: dict[str, str]) -> None:
@@ -52,7 +66,7 @@ def test_ls_json_is_strict_and_complete(tiny_store: Path, run_ids: dict[str, str
     base, broken, wide, solo = rows
     assert base["id"] == run_ids["base"]
     assert base["collection"] == "study" and solo["collection"] == "other"
-    assert (base["loss"], base["acc"], base["config.lr"]) == (0.6, 0.7, 0.1)
+    assert (base["phase=eval/loss"], base["phase=eval/acc"], base["config.lr"]) == (0.6, 0.7, 0.1)
     assert (broken["status"], broken["number"], broken["error_number"]) == ("failed", 2, 1)
     assert wide["loss"] == {"$float": "nan"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", base["start"])
@@ -124,7 +138,10 @@ def test_show_by_id_prefix_and_number_agree(tiny_store: Path, run_ids: dict[str,
     assert by_id["run"]["tags"] == ["baseline"]
     assert Path(by_id["run"]["folder"]) == tiny_store / "study" / run_id
     metrics = {m["key"]: m for m in by_id["metrics"]}
-    assert metrics["loss"] == {"key": "loss", "last": 0.6, "last_step": 1, "min": 0.5, "max": 1.0, "count": 3}
+    assert metrics["phase=train/loss"] == {
+        "key": "phase=train/loss", "last": 0.5, "last_step": 1, "min": 0.5, "max": 1.0, "count": 2
+    }
+    assert metrics["phase=eval/loss"]["last"] == 0.6 and "loss" not in metrics
     assert by_id["error"] is None
 
 
@@ -169,8 +186,8 @@ def test_diff_json(tiny_store: Path) -> None:
     differences = {(d["section"], d["key"]): d for d in document["differences"]}
     assert differences[("config", "lr")] == {"section": "config", "key": "lr", "a": 0.1, "b": 0.3}
     assert differences[("config", "opt.name")]["b"] == "adam"
-    assert differences[("metrics", "loss")]["b"] == {"$float": "nan"}
-    assert differences[("metrics", "acc")] == {"section": "metrics", "key": "acc", "a": 0.7}  # b lacks it
+    assert differences[("metrics", "loss")] == {"section": "metrics", "key": "loss", "b": {"$float": "nan"}}
+    assert differences[("metrics", "phase=eval/acc")] == {"section": "metrics", "key": "phase=eval/acc", "a": 0.7}
     assert differences[("metrics", "note")] == {"section": "metrics", "key": "note", "b": "a,b"}
     assert not any(section == "env" for section, _ in differences)  # both captured nothing
 

@@ -104,6 +104,24 @@ def test_a_fit_is_one_finished_run_with_hyperparameters_metrics_and_checkpoints(
         assert torch.equal(mine, theirs)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fit_on_a_gpu_records_plain_numbers_and_checkpoints_that_load_on_the_cpu(
+    tmp_path: Path, store: rk.Store
+) -> None:
+    logger = RecordkitLogger("pl", store=store, capture=False)
+    checkpoints = L.callbacks.ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    trainer(tmp_path, logger, accelerator="gpu", callbacks=[checkpoints]).fit(TinyModel(), loader(), loader(16))
+    (run,) = store.collection("pl").runs()
+    assert run.status == "finished"
+    assert run.history("train_loss")[0] == list(range(12))
+    assert all(type(v) is float for v in run.history("train_loss")[1] + run.history("val_loss")[1])
+    assert len(run.checkpoints("lightning")) == 1  # save_top_k=1
+    fresh = TinyModel()
+    run.load_model("lightning", into=fresh, weights_only=False)  # map_location="cpu" by default
+    best = TinyModel.load_from_checkpoint(checkpoints.best_model_path, map_location="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), best.state_dict().values(), strict=True))
+
+
 def test_an_error_in_training_fails_the_run_with_the_error(tmp_path: Path, store: rk.Store) -> None:
     logger = RecordkitLogger("pl", store=store, capture=False)
     with pytest.raises(RuntimeError, match="boom"):
@@ -147,6 +165,21 @@ def test_changed_hyperparameters_keep_the_first_values_with_a_warning(tmp_path: 
     assert run.status == "finished" and run.config["lr"] == 0.5 and run.config["hidden"] == 4
 
 
+def test_logging_never_waits_for_the_store(tmp_path: Path) -> None:
+    """Lightning calls save() after every log_metrics: it must not flush (the writer stores in the background)."""
+    from tests.conftest import record_count
+
+    store = rk.open(tmp_path / "records", flush_interval=60.0)
+    logger = RecordkitLogger("pl", store=store, capture=False)
+    logger.log_metrics({"loss": 0.5}, step=0)
+    logger.save()
+    run = logger.run
+    assert run is not None and record_count(store, run.id) == 0  # still in the buffer
+    logger.finalize("success")
+    assert record_count(store, run.id) == 1 and run.status == "finished"
+    store.close()
+
+
 DDP_SCRIPT = """
 import sys, torch, lightning.pytorch as L
 sys.path.insert(0, {tests!r})
@@ -179,3 +212,48 @@ def test_ddp_ranks_make_one_run(tmp_path: Path) -> None:
     assert run.history("train_loss")[0] == [0, 1, 2, 3]
     assert len(run.checkpoints("lightning")) == 1
     store.close()
+
+
+STANDALONE = """
+import sys
+sys.modules["lightning"] = None  # as if only the standalone package were installed
+import torch
+import pytorch_lightning as pl
+import recordkit as rk
+from recordkit.integrations.lightning import RecordkitLogger
+
+assert issubclass(RecordkitLogger, pl.loggers.Logger)
+
+
+class Model(pl.LightningModule):
+    def __init__(self, lr=0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(3, 1)
+
+    def training_step(self, batch, index):
+        loss = self.net(batch[0]).pow(2).mean()
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 3)), batch_size=4)
+logger = RecordkitLogger("standalone", store={store!r}, capture=False)
+pl.Trainer(logger=logger, max_epochs=1, log_every_n_steps=1, enable_progress_bar=False,
+           default_root_dir={root!r}).fit(Model(), data)
+run = rk.open({store!r}).collection("standalone").runs()[0]
+print(run.status, run.config["lr"], run.history("train_loss")[0], len(run.checkpoints("lightning")))
+"""
+
+
+@pytest.mark.slow
+def test_with_only_pytorch_lightning_the_logger_is_its_logger(tmp_path: Path) -> None:
+    pytest.importorskip("pytorch_lightning")
+    code = STANDALONE.format(store=str(tmp_path / "records"), root=str(tmp_path / "pl"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "finished 0.1 [0, 1, 2, 3] 1"
+

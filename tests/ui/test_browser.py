@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -71,10 +72,10 @@ def test_see_filter_open_select_and_compare(tab: Any, page: Any, ui_store: UISto
     tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1")
     assert "crashy" in rows(tab).inner_text()
     tab.select_option("#status", "")
-    tab.fill("#filter", "acc>0.9")
+    tab.fill("#filter", "phase=train/acc>0.9")  # a series is named by its scope: phase=train/acc
     tab.press("#filter", "Enter")
     tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1")
-    assert "baseline" in rows(tab).inner_text() and "filter=acc" in tab.url
+    assert "baseline" in rows(tab).inner_text() and "filter=phase" in tab.url
     tab.fill("#filter", "")
     tab.locator("h1").click()
     tab.keyboard.press("/")  # the keyboard shortcut to the search box (when not typing elsewhere)
@@ -86,10 +87,11 @@ def test_see_filter_open_select_and_compare(tab: Any, page: Any, ui_store: UISto
     tab.wait_for_selector("#runs tbody tr >> nth=6")
 
     # Sort by clicking a header: descending on the second click.
-    tab.locator("thead button", has_text="acc").click()
-    tab.wait_for_function("() => location.hash.includes('sort=acc')")
-    tab.locator("thead button", has_text="acc").click()
-    tab.wait_for_function("() => location.hash.includes('sort=-acc')")
+    header = tab.locator("thead button", has_text=re.compile(r"^phase=train/acc"))
+    header.click()
+    tab.wait_for_function("() => decodeURIComponent(location.hash).includes('sort=phase=train/acc')")
+    header.click()
+    tab.wait_for_function("() => decodeURIComponent(location.hash).includes('sort=-phase=train/acc')")
     tab.wait_for_function("() => document.querySelector('#runs tbody tr a').textContent === 'baseline'")
 
     # Open a run: config, git diff, files, events, and its own chart.

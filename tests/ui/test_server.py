@@ -57,12 +57,14 @@ def test_runs_table_has_every_run_with_its_status(page: Any) -> None:
         pytest.param({"q": "LR"}, ["high-lr"], id="search-any-case"),
         pytest.param({"tag": "sweep"}, ["high-lr"], id="tag"),
         pytest.param({"collection": "other"}, ["solo"], id="collection"),
-        pytest.param({"filter": ["acc>0.9"]}, ["baseline"], id="metric-comparison"),
-        pytest.param({"filter": ["config.lr<=0.1", "loss<1"]}, ["baseline", "live"], id="config-and-metric"),
+        pytest.param({"filter": ["phase=train/acc>0.9"]}, ["baseline"], id="metric-comparison"),
+        pytest.param({"filter": ["acc>0.1"]}, ["solo"], id="a-bare-key-is-that-series"),
+        pytest.param({"filter": ["config.lr<=0.1", "phase=train/loss<1"]}, ["baseline"], id="config-and-metric"),
+        pytest.param({"filter": ["config.lr<=0.1", "loss<1"]}, ["live"], id="config-and-root-metric"),
         pytest.param({"filter": ["config.opt.name~AD"]}, ["high-lr"], id="contains"),
         pytest.param({"filter": ["config.lr!=0.1"], "top": "1", "sort": "-config.lr"},
                      ["broken", "crashy", "high-lr", "solo", "live"], id="not-equal-sorted-top-level"),
-        pytest.param({"sort": "-acc", "limit": 2}, ["baseline", "high-lr"], id="sort-by-metric"),
+        pytest.param({"sort": "-phase=train/acc", "limit": 2}, ["baseline", "high-lr"], id="sort-by-metric"),
         pytest.param({"sort": "name", "offset": 5, "limit": 5}, ["solo", "sub-1"], id="second-page"),
     ],
 )
@@ -114,7 +116,9 @@ def test_run_page_has_everything_the_run_recorded(page: Any, ui_store: UIStore) 
     assert run["config"] == {"lr": 0.1, "opt": {"name": "sgd"}}
     assert run["git"]["dirty"] is True and "+lr = 0.3  # tried on the page" in run["git"]["diff_text"]
     assert "python" in run["env"] and "git" not in run["env"]
-    assert run["summary"]["loss"]["count"] == 210 and run["summary"]["acc"]["last"] == pytest.approx(0.995)
+    summary = run["summary"]
+    assert (summary["phase=train/loss"]["count"], summary["phase=eval/loss"]["count"]) == (200, 10)
+    assert summary["phase=train/acc"]["last"] == pytest.approx(0.995)
     assert "notes/hello.txt" in [f["name"] for f in run["files"]]
     assert [c["name"] for c in run["children"]] == ["sub-1"] and run["children"][0]["kind"] == "squeeze"
     links = {(link["relation"], link["direction"], link["other"]["name"]) for link in run["links"]}
@@ -250,12 +254,14 @@ def test_the_page_serves_a_postgresql_store(pg_url: str, tmp_path: Path) -> None
             run.scope(phase="eval").log({"loss": 2.0 / (step + 1)}, step=step)
     try:
         with store.ui() as page:
-            table = api(page, "/api/runs", filter=["loss<0.1"])
+            table = api(page, "/api/runs", filter=["phase=eval/loss<0.1"])
             assert names(table) == ["pg"] and table["rows"][0]["config.lr"] == 0.1
+            assert names(api(page, "/api/runs", filter=["phase=eval/loss<0.05"])) == []
             series = api(page, "/api/series", runs=run.id, key="loss", width=10)["series"]
             assert [(s["label"], s["points"], s["raw"]) for s in series] == [
                 ("phase=train/loss", 30, False), ("phase=eval/loss", 30, False)]
-            assert api(page, f"/api/runs/{run.id}")["summary"]["loss"]["count"] == 60
+            summary = api(page, f"/api/runs/{run.id}")["summary"]
+            assert (summary["phase=train/loss"]["count"], summary["phase=eval/loss"]["count"]) == (30, 30)
     finally:
         store.close()
 

@@ -133,12 +133,17 @@ class NewRun:
 
 @dataclasses.dataclass
 class ScopeRow:
-    """A scope: its own fields (not its ancestors'), its parent scope and its run."""
+    """A scope: its own fields (not its ancestors'), its parent scope and its run.
+
+    ``label`` names the series logged in it (``phase=eval``; see ``backends/labels.py``), fixed when the
+    scope was created; None in stores written before labels were stored.
+    """
 
     id: int
     run_id: str
     parent_id: int | None
     fields: dict[str, Any]
+    label: str | None = None
 
 
 # Items the writer hands to write_batch, in the order the caller produced them.
@@ -148,6 +153,8 @@ class CreateScope:
     run_id: str
     parent_id: int | None
     fields: dict[str, Any]
+    #: The series label (backends/labels.py); None: the writer derives it from the parent and fields.
+    label: str | None = None
 
 
 @dataclasses.dataclass
@@ -496,11 +503,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def keys(self, run_ids: Iterable[str]) -> list[str]:
-        """Every record key ever logged in those runs, in first-seen order."""
+        """Every record key ever logged in those runs, in first-seen order (bare keys: ``loss``, never a
+        series label such as ``phase=eval/loss``)."""
 
     @abc.abstractmethod
     def summary(self, run_id: str) -> dict[str, KeySummary]:
-        """Per-key last/min/max/count of a run."""
+        """Per series (``loss``, ``phase=eval/loss``: see ``backends/labels.py``) last/min/max/count of a run."""
 
     @abc.abstractmethod
     def max_seq(self, run_id: str) -> int:

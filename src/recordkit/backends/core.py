@@ -226,7 +226,8 @@ class SQLBackend(Backend):
             ),
         )
         conn.execute(
-            sql("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, NULL, '{}') ON CONFLICT DO NOTHING"),
+            sql("INSERT INTO scopes (id, run_id, parent_id, fields, label) VALUES (?, ?, NULL, '{}', '')"
+                " ON CONFLICT DO NOTHING"),
             (new.root_scope, new.id),
         )
 
@@ -445,11 +446,11 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("reading scopes"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT id, run_id, parent_id, fields FROM scopes WHERE {dialect.is_in('run_id')}"
+                dialect.sql(f"SELECT id, run_id, parent_id, fields, label FROM scopes WHERE {dialect.is_in('run_id')}"
                             " ORDER BY id"),
                 (dialect.listed(run_ids),),
             )
-            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3])) for r in cursor}
+            return {r[0]: ScopeRow(r[0], r[1], r[2], V.loads(r[3]), r[4]) for r in cursor}
 
     @retried
     def _tables_for_read(self) -> list[Table]:
@@ -588,8 +589,8 @@ class SQLBackend(Backend):
         dialect = self.dialect
         with self._errors("listing keys"):
             cursor = self._conn().execute(
-                dialect.sql(f"SELECT key FROM summary WHERE {dialect.is_in('run_id')}"
-                            f" GROUP BY key ORDER BY min({dialect.insert_order})"),
+                dialect.sql(f"SELECT coalesce(name, key) FROM summary WHERE {dialect.is_in('run_id')}"
+                            f" GROUP BY coalesce(name, key) ORDER BY min({dialect.insert_order})"),
                 (dialect.listed(run_ids),),
             )
             return [r[0] for r in cursor]

@@ -74,3 +74,11 @@ CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
 VERSION_3 = """
 ALTER TABLE runs ADD COLUMN notes TEXT;
 """
+
+#: Version 4 (issue 14): series labels. A scope keeps the label it was created with (``phase=eval``);
+#: a summary row is per labelled key (``phase=eval/loss``) and ``name`` holds the bare key (``loss``).
+#: Rows written before keep NULL there (their ``key`` is bare).
+VERSION_4 = """
+ALTER TABLE scopes ADD COLUMN label TEXT;
+ALTER TABLE summary ADD COLUMN name TEXT;
+"""

@@ -64,6 +64,8 @@ class RecordTables:
         self.tables: dict[str, Table] = {}
         # key tuple -> (table, whether the keys are exactly the table's columns in order)
         self.plans: dict[tuple[str, ...], tuple[Table, bool]] = {}
+        # scope id -> its series label (backends/labels.py): fixed at the scope's creation, so never stale
+        self.labels: dict[int, str] = {}
 
     def forget(self) -> None:
         """Drop what is cached (tables made in a rolled-back transaction are gone)."""

@@ -6,6 +6,9 @@ exactly (NaN, another kind than the column's) goes to the row's ``extra`` JSON. 
 converted before anything is written, and written in one order in every writer so none waits on
 another in a circle: the schema lock (only when a table or a column kind is new, while planning and
 converting), then scopes, records, events/files/links, the runs' counters and the summary rows.
+
+The summary is kept per series: a key logged in a scope labelled ``phase=eval`` folds into the row
+``phase=eval/loss`` (``backends/labels.py``), so train and eval values never mix in ``last``/``min``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from recordkit.backends.base import (
     WriteItem,
 )
 from recordkit.backends.dialect import INT, NO_FIT
+from recordkit.backends.labels import labelled, scope_label
 from recordkit.backends.tables import RecordTables, Table
 
 NONE_TYPE = type(None)
@@ -43,7 +47,7 @@ ADD_FILE = (
 REMOVE_FILE = "UPDATE files SET removed = ? WHERE run_id = ? AND path = ? AND removed IS NULL"
 ADD_LINK = "INSERT INTO links (source_id, target_id, relation, time, data) VALUES (?, ?, ?, ?, ?)"
 _UPSERT_SUMMARY = (
-    "INSERT INTO summary (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO summary (run_id, key, name, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (run_id, key) DO UPDATE SET last = excluded.last, last_step = excluded.last_step,"
     " min = {smaller}, max = {larger}, count = summary.count + excluded.count"
 )
@@ -53,21 +57,23 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     """Write ``items`` inside the caller's transaction on ``conn``."""
     dialect = registry.dialect
     sql = dialect.sql
-    groups: dict[tuple[Table, str], list[Any]] = {}  # rows: tuples, or lists once converted
+    groups: dict[tuple[Table, str, str], list[Any]] = {}  # (table, run, label): tuples, or lists once converted
     scopes: list[CreateScope | UpdateScope] = []
+    labels = registry.labels
     counters: dict[str, list[Any]] = {}
     others: list[tuple[str, tuple[Any, ...]]] = []  # events, files, links: (statement, parameters), in order
     plans = registry.plans
-    # Consecutive records usually share run and keys: remember the last (keys, run) → group.
+    # Consecutive records usually share run, scope and keys: remember the last (keys, run, scope) → group.
     last_keys: tuple[str, ...] = ()
     last_run = ""
+    last_scope = -1
     last_group: list[Any] = []
     last_full = False
     for item in items:
         if type(item) is tuple:
             run_id, scope_id, seq, step, when, values = item
             keys = tuple(values)
-            if keys == last_keys and run_id == last_run and last_full:
+            if keys == last_keys and scope_id == last_scope and run_id == last_run and last_full:
                 last_group.append((scope_id, seq, step, when, *values.values(), None))
                 continue
             plan = plans.get(keys) or registry.plan(conn, values)
@@ -86,12 +92,24 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                         overflow = overflow or {}
                         overflow[key] = value
                 row[-1] = overflow
-            group = groups.get((table, run_id))
+            label = labels.get(scope_id)
+            if label is None:
+                label = label_of(conn, registry, scope_id)
+            group = groups.get((table, run_id, label))
             if group is None:
-                group = groups[(table, run_id)] = []
+                group = groups[(table, run_id, label)] = []
             group.append(row)
-            last_keys, last_run, last_group, last_full = keys, run_id, group, plan[1]
-        elif isinstance(item, (CreateScope, UpdateScope)):
+            last_keys, last_run, last_scope, last_group, last_full = keys, run_id, scope_id, group, plan[1]
+        elif isinstance(item, CreateScope):
+            if item.label is not None:  # a copy (sync) keeps the source's label
+                labels[item.id] = item.label
+            else:
+                parent = "" if item.parent_id is None else labels.get(item.parent_id)
+                if parent is None:
+                    parent = label_of(conn, registry, item.parent_id)  # type: ignore[arg-type]
+                labels[item.id] = scope_label(parent, item.fields)
+            scopes.append(item)
+        elif isinstance(item, UpdateScope):
             scopes.append(item)
         elif isinstance(item, UpdateRun):
             known = counters.setdefault(item.run_id, [None, None, None])
@@ -110,23 +128,25 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             others.append((ADD_LINK, (item.source_id, item.target_id, item.relation, item.time, V.dumps(item.data))))
         else:  # never dropped silently: the whole batch is refused and the caller sees why
             raise StoreError(f"the {dialect.engine} store cannot write a {type(item).__name__} item; upgrade recordkit")
-    stats: dict[tuple[str, str], list[Any]] = {}
-    for (table, run_id), rows in groups.items():  # convert everything before writing anything
+    stats: dict[tuple[str, str, str], list[Any]] = {}
+    for (table, run_id, label), rows in groups.items():  # convert everything before writing anything
+        series = (run_id, label)
         for position, key in enumerate(table.order):
-            convert_column(conn, registry, table, key, 4 + position, rows, run_id, stats)
+            convert_column(conn, registry, table, key, 4 + position, rows, series, stats)
         if any(type(row) is list for row in rows):  # only lists may hold an extra value
             for row in rows:
                 extra = row[-1]
                 if extra is not None:
                     for key, value in extra.items():
                         if key not in table.order_index:
-                            stat(stats, run_id, key, value, row[2], row[1])
+                            stat(stats, series, key, value, row[2], row[1])
                     row[-1] = V.dumps(extra)
     for scope in scopes:
         if isinstance(scope, CreateScope):
             conn.execute(
-                sql("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-                (scope.id, scope.run_id, scope.parent_id, V.dumps(scope.fields)),
+                sql("INSERT INTO scopes (id, run_id, parent_id, fields, label) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING"),
+                (scope.id, scope.run_id, scope.parent_id, V.dumps(scope.fields), labels[scope.id]),
             )
         else:
             found = conn.execute(
@@ -137,7 +157,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                     sql("UPDATE scopes SET fields = ? WHERE id = ?"),
                     (V.dumps({**V.loads(found[0]), **scope.fields}), scope.id),
                 )
-    for (table, _), rows in groups.items():
+    for (table, _, _), rows in groups.items():
         dialect.insert_rows(conn, table, rows)
     start = 0
     while start < len(others):  # consecutive items of one kind in one round trip, the order kept
@@ -153,7 +173,10 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             (step, epoch, heartbeat, run_id),
         )
     if stats:
-        summary = [(run, key, V.dumps(s[0]), s[1], s[2], s[3], s[4]) for (run, key), s in stats.items()]
+        summary = [
+            (run, labelled(label, key), key, V.dumps(s[0]), s[1], s[2], s[3], s[4])
+            for (run, label, key), s in stats.items()
+        ]
         if dialect.summary_in_key_order:  # writers sharing a run take the summary rows' locks in one order
             summary.sort(key=lambda row: (row[0], row[1]))
         upsert = _UPSERT_SUMMARY.format(
@@ -170,10 +193,11 @@ def convert_column(
     key: str,
     j: int,
     rows: list[Any],
-    run_id: str,
-    stats: dict[tuple[str, str], list[Any]],
+    series: tuple[str, str],
+    stats: dict[tuple[str, str, str], list[Any]],
 ) -> None:
-    """Check and convert column ``j`` of ``rows`` in place; fold its values into ``stats``."""
+    """Check and convert column ``j`` of ``rows`` in place; fold its values into ``stats`` of ``series``
+    (run id, scope label)."""
     column = [row[j] for row in rows]
     types = set(map(type, column))
     has_none = NONE_TYPE in types
@@ -203,14 +227,14 @@ def convert_column(
             last = len(rows) - 1
             while column[last] is None:
                 last -= 1
-            merge_stat(stats, run_id, key, [column[last], rows[last][2], float(low), float(high), len(present),
+            merge_stat(stats, series, key, [column[last], rows[last][2], float(low), float(high), len(present),
                                             rows[last][1]])
             return
     elif kind == V.STR and types == STR_TYPES:
         last = len(rows) - 1
         while column[last] is None:
             last -= 1
-        merge_stat(stats, run_id, key, [column[last], rows[last][2], None, None,
+        merge_stat(stats, series, key, [column[last], rows[last][2], None, None,
                                         len(column) - column.count(None), rows[last][1]])
         return
     for i, row in enumerate(rows):  # the careful path, a value at a time
@@ -232,21 +256,26 @@ def convert_column(
             if row[-1] is None:
                 row[-1] = {}
             row[-1][key] = value
-        stat(stats, run_id, key, value, row[2], row[1])
+        stat(stats, series, key, value, row[2], row[1])
 
 
-def stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, value: Any, step: int, seq: int) -> None:
-    """Fold one value into the batch's summary of (run, key): [last, step, min, max, count, seq]."""
+def stat(
+    stats: dict[tuple[str, str, str], list[Any]], series: tuple[str, str], key: str, value: Any, step: int, seq: int
+) -> None:
+    """Fold one value into the batch's summary of (run, label, key): [last, step, min, max, count, seq]."""
     numeric = type(value) in NUM_TYPES or type(value) is bool
     low = high = float(value) if numeric and value == value else None
-    merge_stat(stats, run_id, key, [value, step, low, high, 1, seq])
+    merge_stat(stats, series, key, [value, step, low, high, 1, seq])
 
 
-def merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, new: list[Any]) -> None:
-    """Fold a partial summary ``[last, step, min, max, count, seq]`` into the batch's summary of (run, key)."""
-    old = stats.get((run_id, key))
+def merge_stat(
+    stats: dict[tuple[str, str, str], list[Any]], series: tuple[str, str], key: str, new: list[Any]
+) -> None:
+    """Fold a partial summary ``[last, step, min, max, count, seq]`` into the batch's summary of
+    (run, label, key)."""
+    old = stats.get((*series, key))
     if old is None:
-        stats[(run_id, key)] = new
+        stats[(*series, key)] = new
         return
     if new[5] >= old[5]:
         old[0], old[1], old[5] = new[0], new[1], new[5]
@@ -254,3 +283,22 @@ def merge_stat(stats: dict[tuple[str, str], list[Any]], run_id: str, key: str, n
         if new[i] is not None:
             old[i] = new[i] if old[i] is None else pick(old[i], new[i])
     old[4] += new[4]
+
+
+def label_of(conn: Any, registry: RecordTables, scope_id: int) -> str:
+    """The label of a scope made in an earlier batch (or by another process), read once and cached.
+
+    A scope the store does not hold (it was deleted) or stored before labels were kept gets its label
+    rebuilt from the fields of its chain; the run's root scope has the empty label.
+    """
+    sql = registry.dialect.sql
+    found = conn.execute(sql("SELECT parent_id, fields, label FROM scopes WHERE id = ?"), (scope_id,)).fetchone()
+    if found is None or found[0] is None:
+        label = ""
+    elif found[2] is not None:
+        label = found[2]
+    else:
+        parent = registry.labels.get(found[0])
+        label = scope_label(parent if parent is not None else label_of(conn, registry, found[0]), V.loads(found[1]))
+    registry.labels[scope_id] = label
+    return label

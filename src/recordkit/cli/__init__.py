@@ -67,7 +67,7 @@ def main() -> None:
 
     \b
     Example:
-        recordkit demo && recordkit ls --sort -acc
+        recordkit demo && recordkit ls --sort -phase=eval/acc
     """
 
 

@@ -154,10 +154,9 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         retention = _retention_of(checkpoint_callback) if metrics or not monitor else None
         run.add_checkpoint(path, self._checkpoint_name, step, metrics=metrics, retention=retention)
 
-    @_on_rank_zero
     def save(self) -> None:
-        if self._run is not None and self._run.end_time is None:
-            self._run.flush()
+        """Nothing to wait for: Lightning calls this after every ``log_metrics``, and the background
+        writer stores records within one flush interval anyway (``finalize`` waits for them)."""
 
     @_on_rank_zero
     def finalize(self, status: str) -> None:

@@ -39,6 +39,9 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         ``name``, a hyperparameter-search trial's name is used.
     run
         Record into this live run instead of starting one; the callback then never finishes it.
+    log_checkpoints
+        Record each checkpoint folder the Trainer saves (``<output_dir>/checkpoint-<step>``) as a
+        reference ``checkpoints/checkpoint-<step>`` of the run (its path; nothing is copied).
     prefix
         Put before every logged key (``"hf/"``).
 
@@ -59,9 +62,11 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         config: Any = None,
         capture: bool | Sequence[str] = True,
         run: Run | None = None,
+        log_checkpoints: bool = True,
         prefix: str = "",
     ) -> None:
         self._project = project
+        self._log_checkpoints = log_checkpoints
         self._store = store
         self._name, self._tags, self._config, self._capture = name, tags, config, capture
         #: The run recorded into (None until training starts, and on processes other than the main one).
@@ -91,6 +96,13 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         values = self._metrics(logs)
         if values:
             self._ensure_run(args, state, model).log(values, step=int(state.global_step))
+
+    def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if not self._log_checkpoints or not state.is_world_process_zero:
+            return
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if os.path.isdir(folder):  # the Trainer's layout; a custom _save_checkpoint may put it elsewhere
+            self._ensure_run(args, state, model).reference(folder, name=f"checkpoints/checkpoint-{state.global_step}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:

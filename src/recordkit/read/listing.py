@@ -5,8 +5,9 @@ from its records, never from its environment, so listing 10,000 runs stays well 
 
 * identity: ``collection``, ``number``, ``error_number``, ``id``, ``name``, ``status``, ``start``,
   ``duration``, ``end``, ``tags``, ``parent_id`` (times in seconds since the epoch);
-* the last value of every logged key, named by the key (``metric.<key>`` when the key clashes with
-  an identity column or starts with ``config.``/``metric.``);
+* the last value of every logged series, named by its label (``loss``, ``phase=eval/loss``;
+  ``metric.<key>`` when the key clashes with an identity column or starts with ``config.``/``metric.``);
+  sorting by a bare key (``acc``) means its one series when it has only one;
 * every config value, ``config.<dotted key>``.
 
 Filters (``where``) compare run fields and config values for equality (in a dict, a callable value
@@ -120,9 +121,16 @@ _ALL_OPERATORS = (*_OPERATORS, "==", "=")
 def split_expression(expression: str) -> tuple[str, str, str] | None:
     """``"acc>=0.9"`` → ``("acc", ">=", "0.9")``: at the first operator (the longest one there); None if none.
 
-    The first operator wins, so a value may hold any (``name=lr=0.1`` is the name ``lr=0.1``).
+    The first operator wins, so a value may hold any (``name=lr=0.1`` is the name ``lr=0.1``), after a
+    series label's leading ``name=value/`` parts: ``phase=eval/acc>0.9`` compares ``phase=eval/acc``
+    (unless no operator follows them: ``name=a/b`` is the name ``a/b``).
     """
-    found = [(expression.find(op), op) for op in _ALL_OPERATORS if op in expression]
+    from recordkit.backends.labels import scope_prefix
+
+    start = len(scope_prefix(expression))
+    found = [(expression.find(op, start), op) for op in _ALL_OPERATORS if op in expression[start:]]
+    if not found:
+        found = [(expression.find(op), op) for op in _ALL_OPERATORS if op in expression]
     if not found:
         return None
     position = min(p for p, _ in found)
@@ -353,16 +361,20 @@ def _tested(
 ) -> list[tuple[RunRow, dict[str, Any]]]:
     """The runs whose run-row columns pass every test (a column a run lacks is passed as None).
 
-    A bare config key (``lr``) tests ``config.lr``, as equality filters do.
+    A bare config key (``lr``) tests ``config.lr``, as equality filters do; a bare metric key (``acc``)
+    tests its one series (``phase=eval/acc``).
     """
     resolved: dict[str, Callable[[Any], bool]] = {}
     for column, test in tests.items():
         if pairs and not any(column in table for _, table in pairs):
+            known = sorted({name for _, table in pairs for name in table})
             if any(f"config.{column}" in table for _, table in pairs):
                 column = f"config.{column}"
             elif parse_summary(column) is None:  # a summary column is filled for every run, maybe None
-                known = sorted({name for _, table in pairs for name in table})
-                raise QueryError(f"--where column {column!r} is in no listed run; known: {', '.join(known)}")
+                found = series_column(column, known)
+                if found is None:
+                    raise QueryError(f"--where column {column!r} is in no listed run; known: {', '.join(known)}")
+                column = found
         resolved[column] = test
     return [(row, table) for row, table in pairs if all(test(table.get(col)) for col, test in resolved.items())]
 
@@ -382,6 +394,13 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def series_column(name: str, known: Iterable[str]) -> str | None:
+    """The series column a bare key means (``acc`` → ``phase=eval/acc`` when that is its one series)."""
+    from recordkit.backends.labels import resolve
+
+    return resolve(name, known, "the listed runs")
+
+
 def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
     """Rows ordered by column ``key`` (``-key``: descending); missing and NaN values always last.
 
@@ -393,7 +412,10 @@ def sort_rows(rows: Sequence[dict[str, Any]], key: str | None) -> list[dict[str,
     column = key.lstrip("-")
     if rows and not any(column in row for row in rows):
         known = sorted({name for row in rows for name in row})
-        raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+        found = series_column(column, known)
+        if found is None:
+            raise QueryError(f"cannot sort by {column!r}: no such column; known: {', '.join(known)}")
+        column = found
     present = [row for row in rows if not _is_blank(row.get(column))]
     blank = [row for row in rows if _is_blank(row.get(column))]
     present.sort(key=lambda row: _sort_key(row[column]), reverse=descending)

@@ -90,12 +90,26 @@ def plot_run(run: Run, keys: list[str], *, by: str | None, path: str | os.PathLi
     series: list[Series] = []
     by_label = _by_label(by)
     for key in keys:
+        if by is None:  # one line per series: phase=train/loss and phase=eval/loss never join into one
+            series.extend(_numeric_series(run, key))
+            continue
         for label, steps, values in _group(run.records.having(key), key, by_label):
             name = " ".join(part for part in (key if len(keys) > 1 or not label else "", label) if part)
             series.append((name or key, steps, values))
-    target = Path(path) if path is not None else run.folder / "plots" / f"{file_stem('-'.join(keys))}.png"
+    stem = "-".join(keys) if by is None else f"{'-'.join(keys)}-by-{by}"  # with --by: another file
+    target = Path(path) if path is not None else run.folder / "plots" / f"{file_stem(stem)}.png"
     title = f"{run.collection.name} #{run.number}" + (f" {run.name}" if run.name else "")
     return save_plot(series, target, title=title, ylabel=keys[0] if len(keys) == 1 else "value")
+
+
+def _numeric_series(run: Run, key: str) -> list[Series]:
+    """``(label, steps, values)`` of each series of ``key`` in ``run`` with numeric values, labelled by scope."""
+    out: list[Series] = []
+    for found in run.series(key):
+        points = [(step, float(v)) for step, v in zip(found.steps, found.values, strict=True) if _numeric(v)]
+        if points:
+            out.append((found.label, [p[0] for p in points], [p[1] for p in points]))
+    return out
 
 
 def plot_collection(
@@ -110,14 +124,23 @@ def plot_collection(
     runs = {run.id: run for run in col.runs()}
     by_label = _by_label(by)
 
+    def label_of_run(run: Run) -> str:
+        name = f"#{run.number}" + (f" {run.name}" if run.name else "")
+        return name + (f" (attempt {run.error_number})" if run.error_number else "")
+
     def label(record: Record) -> tuple[str, str]:
         run = runs.get(record["run_id"])
-        name = f"#{record['experiment_number']}" + (f" {run.name}" if run is not None and run.name else "")
-        if run is not None and run.error_number:
-            name += f" (attempt {run.error_number})"
-        return name, by_label(record)
+        if run is None:
+            return f"#{record['experiment_number']}", by_label(record)
+        return label_of_run(run), by_label(record)
 
-    grouped = _group(records, key, label)
+    if by is None and not where:  # each run's series apart (a run's train and eval loss are two lines)
+        grouped = [
+            ((label_of_run(run), "" if name == key else name), steps, values)
+            for run in runs.values() for name, steps, values in _numeric_series(run, key)
+        ]
+    else:
+        grouped = _group(records, key, label)
     one_run = by is not None and len({name for (name, _), _, _ in grouped}) == 1
     series: list[Series] = [
         (extra if one_run else f"{name} {extra}".strip(), steps, values) for (name, extra), steps, values in grouped

@@ -460,16 +460,17 @@ class _Plan:
 
 
 class Series:
-    """One key's values as logged in one scope of a run: what ``run.series(key)`` returns, one per scope.
+    """One key's values as logged in one scope label of a run: what ``run.series(key)`` returns.
 
-    ``seqs``, ``steps``, ``times`` and ``values`` are equal-length lists in log order. ``scope`` holds
-    the scope's fields merged with its ancestors', less the run's own fields (which every series of
-    the run shares; so it is empty for the run's own records); scopes with the same fields (listed in
-    ``scope_ids``) make one series. ``label`` names the series by them: ``"loss"``,
-    ``"phase=eval/loss"``, ``"model=m1/phase=eval/loss"``.
+    ``seqs``, ``steps``, ``times`` and ``values`` are equal-length lists in log order. Series identity
+    is key plus scope label (``backends/labels.py``): scopes with the same label (a new
+    ``scope(epoch=e, phase="train")`` each epoch) make one series, listed in ``scope_ids``. ``label``
+    names it: ``"loss"``, ``"phase=eval/loss"``, ``"model=m1/phase=eval/loss"``, as ``run.summary()``,
+    ``recordkit ls``, plots and the web page do. ``scope`` holds the fields all its scopes share (merged
+    with their ancestors', less the run's own fields), which ``run.history(key, **filters)`` matches.
     """
 
-    __slots__ = ("key", "scope", "scope_ids", "seqs", "steps", "times", "values")
+    __slots__ = ("key", "prefix", "scope", "scope_ids", "seqs", "steps", "times", "values")
 
     def __init__(
         self,
@@ -477,10 +478,12 @@ class Series:
         scope_ids: tuple[int, ...],
         scope: Mapping[str, Any],
         rows: Sequence[tuple[int, int, float, Any]],
+        prefix: str = "",
     ) -> None:
         self.key = key
         self.scope_ids = scope_ids
         self.scope = dict(scope)
+        self.prefix = prefix
         # One comprehension per column: four times faster than zip(*rows) on a million rows.
         self.seqs: list[int] = [r[0] for r in rows]
         self.steps: list[int] = [r[1] for r in rows]
@@ -489,8 +492,7 @@ class Series:
 
     @property
     def label(self) -> str:
-        parts = [f"{k}={v if isinstance(v, str) else V.dumps(v)}" for k, v in self.scope.items()]
-        return "/".join([*parts, self.key])
+        return f"{self.prefix}/{self.key}" if self.prefix else self.key
 
     def __len__(self) -> int:
         return len(self.seqs)

@@ -55,12 +55,15 @@ def summary_columns(names: Iterable[str]) -> list[str]:
 
 
 def _key(column: str, stats: Mapping[str, KeySummary]) -> str | None:
-    """The logged key a run-row column shows (``metric.step`` is the key ``step``), if the run has it."""
+    """The series a run-row column shows (``metric.step`` is the key ``step``; a bare ``acc`` its one
+    series ``phase=eval/acc``), if the run has it."""
+    from recordkit.backends.labels import resolve
+
     if column in stats:
         return column
     if column.startswith("metric.") and column[len("metric.") :] in stats:
         return column[len("metric.") :]
-    return None
+    return resolve(column, stats, "this run")
 
 
 def _numbers(values: Iterable[Any]) -> list[float]:
@@ -92,9 +95,7 @@ def fill(backend: Backend, pairs: Sequence[tuple[RunRow, dict[str, Any]]], names
                 table[name] = s.last if summary.function == "last" else (s.min if summary.function == "min" else s.max)
                 continue
             if key not in points:
-                found = backend.series(row.id, key, superseded=[r for r in superseded if r[0] == row.id])
-                ordered = sorted(point for scope_points in found.values() for point in scope_points)  # log order
-                points[key] = _numbers(point[3] for point in ordered)
+                points[key] = _series_numbers(backend, row.id, key, [r for r in superseded if r[0] == row.id])
             values = points[key] if summary.points is None else points[key][-summary.points :]
             if not values:
                 table[name] = None
@@ -102,3 +103,17 @@ def fill(backend: Backend, pairs: Sequence[tuple[RunRow, dict[str, Any]]], names
                 table[name] = math.fsum(values) / len(values)
             else:
                 table[name] = min(values) if summary.function == "min" else max(values)
+
+
+def _series_numbers(backend: Backend, run_id: str, label: str, superseded: list[tuple[str, int, int]]) -> list[float]:
+    """The numbers of one series (``phase=eval/acc``) of a run, in log order: its scopes' points only."""
+    from recordkit.backends.labels import key_of, labelled, labels_of
+
+    key = key_of(label)
+    found = backend.series(run_id, key, superseded=superseded)
+    labels = labels_of(backend.scopes([run_id])) if found else {}
+    ordered = sorted(  # log order
+        point for scope_id, scope_points in found.items() if labelled(labels.get(scope_id, ""), key) == label
+        for point in scope_points
+    )
+    return _numbers(point[3] for point in ordered)

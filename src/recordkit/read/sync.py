@@ -48,6 +48,7 @@ from recordkit.backends.base import (
     UpdateScope,
     WriteItem,
 )
+from recordkit.backends.labels import labels_of
 from recordkit.runs.meta import run_folder, write_meta
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ def _map_scopes(src: Backend, dst: Backend, row: RunRow, target: RunRow, report:
     if missing > 0:
         dest_ids += list(dst.reserve_scope_ids(missing))
     mapping = dict(zip(source_ids, dest_ids, strict=False))
+    labels = labels_of(theirs)  # the series names travel as they are, not rebuilt from today's fields
     items: list[WriteItem] = []
     for scope_id in source_ids:
         scope = theirs.get(scope_id)
@@ -179,7 +181,7 @@ def _map_scopes(src: Backend, dst: Backend, row: RunRow, target: RunRow, report:
         parent = None if scope.parent_id is None else mapping.get(scope.parent_id)
         have = ours.get(mapped)
         if have is None:
-            items.append(CreateScope(mapped, row.id, parent, dict(scope.fields)))
+            items.append(CreateScope(mapped, row.id, parent, dict(scope.fields), labels[scope_id]))
             report.scopes += 1
         elif have.fields != scope.fields:
             items.append(UpdateScope(mapped, dict(scope.fields)))

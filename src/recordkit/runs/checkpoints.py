@@ -234,7 +234,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def _last_logged(run: RunHandle, metric: str) -> Any:
     run.flush()
+    from recordkit.backends.labels import resolve
+
     summary = run.backend.summary(run.run_id)
+    metric = resolve(metric, summary, f"run {run.run_id!r}") or metric  # "loss" is its one series
     if metric not in summary:
         raise ValueError(
             f"the retention metric {metric!r} was never logged in run {run.run_id!r}; log it before save_model, "

@@ -86,7 +86,8 @@ class Scope:
         handle.require_writable()
         checked = dict(check_record(fields))
         child = Scope(handle, handle.new_scope_id(), self, checked)
-        handle.channel.put(CreateScope(child.scope_id, handle.run_id, self.scope_id, checked))
+        # A copy: fields added later (scope["note"] = …) must not reach the queued item, which names the series.
+        handle.channel.put(CreateScope(child.scope_id, handle.run_id, self.scope_id, dict(checked)))
         return child
 
     # --- records -----------------------------------------------------------------------------
@@ -449,18 +450,27 @@ class Run(Scope):
 
         return Records(self._store, run_ids=[self.id])
 
-    def history(self, key: str) -> tuple[list[int], list[Any]]:
-        """(steps, values) of one key across the run's records, in log order.
+    def history(self, key: str, /, **filters: Any) -> tuple[list[int], list[Any]]:
+        """(steps, values) of one series of ``key``, in log order; ``([], [])`` if never logged.
 
-        Images, histograms and tables come back as ``rk.Image`` / ``rk.Histogram`` / ``rk.Table``
-        (``Records`` holds their references: dicts with a ``"_media"`` kind).
+        A key logged in several scopes is several series (``phase=train/loss``, ``phase=eval/loss``):
+        keyword filters pick one by its scope fields, as ``records.where`` does (a value, or a
+        callable given the value). A call that still matches several series, or none of those there
+        are, raises ``QueryError`` naming the series and the filters that tell them apart; use
+        :meth:`series` to read them all. Images, histograms and tables come back as ``rk.Image`` /
+        ``rk.Histogram`` / ``rk.Table`` (``Records`` holds their references: dicts with a ``"_media"`` kind).
+
+        Examples
+        --------
+        >>> steps, losses = run.history("loss", phase="eval")      # doctest: +SKIP
         """
-        steps, values = [], []
-        for record in self.records.having(key):
-            value = record.own(key)
-            if value is not None:
-                steps.append(record["step"])
-                values.append(value)
+        from recordkit.read.series import pick
+
+        self._flush_if_live()
+        found = pick(self.series(key), key, filters, f"run {self.id!r}")
+        if found is None:
+            return [], []
+        steps, values = list(found.steps), list(found.values)
         if any(type(value) is dict and "_media" in value for value in values):
             from recordkit.media import from_reference
 
@@ -469,43 +479,23 @@ class Run(Scope):
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
-        """One key's own values, one :class:`~recordkit.Series` per scope that logged it, in scope order.
+        """One key's own values, one :class:`~recordkit.Series` per scope label, in scope order.
 
         A key logged under ``phase="train"`` and ``phase="eval"`` gives two series, labelled
-        ``phase=train/loss`` and ``phase=eval/loss``. Each holds ``seqs``, ``steps``, ``times`` and
-        ``values`` in log order; only the key's column is read, so a million points take about a
-        second, not a record per point. ``after_seq`` keeps only records logged after that sequence
-        number (a live reader asks for what is new since the last ``seqs[-1]``).
+        ``phase=train/loss`` and ``phase=eval/loss`` (counters such as ``epoch`` are not part of a
+        label: see docs/design.md). Each holds ``seqs``, ``steps``, ``times`` and ``values`` in log
+        order; only the key's column is read, so a million points take about a second, not a record
+        per point. ``after_seq`` keeps only records logged after that sequence number (a live reader
+        asks for what is new since the last ``seqs[-1]``).
 
         Examples
         --------
         >>> [(s.label, s.values[-1]) for s in run.series("loss")]      # doctest: +SKIP
         [('phase=train/loss', 0.12), ('phase=eval/loss', 0.19)]
         """
-        import json
+        from recordkit.read.series import run_series
 
-        from recordkit._values import encode
-        from recordkit.backends.base import merged_scope_fields
-        from recordkit.read.records import Series, superseded_ranges
-
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"series() takes a key name, not {key!r}")
-        backend = self._store.backend
-        found = backend.series(self.id, key, after_seq=after_seq, superseded=superseded_ranges(backend, [self.id]))
-        rows = backend.scopes([self.id]) if found else {}
-        scopes = merged_scope_fields(rows)
-        # The run's own fields hold for every series of it, so they do not tell series apart; scopes
-        # with the same fields (a new scope(phase="train") each epoch) make one series.
-        shared = rows[self._row.root_scope].fields if self._row.root_scope in rows else {}
-        groups: dict[str, tuple[list[int], dict[str, Any]]] = {}
-        for sid in sorted(found):
-            fields = {k: v for k, v in scopes.get(sid, {}).items() if k not in shared}
-            groups.setdefault(json.dumps(encode(fields), sort_keys=True), ([], fields))[0].append(sid)
-        return [
-            Series(key, tuple(sids), fields, found[sids[0]] if len(sids) == 1 else sorted(
-                row for sid in sids for row in found[sid]))
-            for sids, fields in groups.values()
-        ]
+        return run_series(self._store, self.id, self._row.root_scope, key, after_seq=after_seq)
 
     def plot(
         self, keys: str | Sequence[str], *, by: str | None = None, path: str | os.PathLike[str] | None = None
@@ -524,11 +514,21 @@ class Run(Scope):
         return plot_run(self, [keys] if isinstance(keys, str) else list(keys), by=by, path=path)
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per key: last value, its step, min, max and count (kept on write; no scan)."""
+        """Per series: last value, its step, min, max and count (kept on write; no scan).
+
+        Keys are series labels: ``loss`` for the run's own records, ``phase=eval/loss`` for ``loss``
+        logged in a scope ``phase="eval"`` (see :meth:`series`). A live run's logged values are
+        flushed first, so a value logged just before is in the summary.
+        """
+        self._flush_if_live()
         return {
             key: {"last": s.last, "last_step": s.last_step, "min": s.min, "max": s.max, "count": s.count}
             for key, s in self._handle.backend.summary(self.id).items()
         }
+
+    def _flush_if_live(self) -> None:
+        if self._handle.writable:
+            self.flush()
 
     # --- events ------------------------------------------------------------------------------
     def event(self, name: str, /, **data: Any) -> None:

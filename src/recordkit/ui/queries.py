@@ -89,8 +89,13 @@ def column_test(expression: str) -> tuple[str, Callable[[Any], bool]]:
     A run lacking the column never matches; neither does a value that cannot be compared (text with a
     number).
     """
+    from recordkit.backends.labels import scope_prefix
+
     text = expression.strip()
-    found = [(text.find(op), op) for op in (*_OPERATORS, "~") if op in text]
+    start = len(scope_prefix(text))  # a series label's leading `phase=eval/` is part of the column…
+    found = [(text.find(op, start), op) for op in (*_OPERATORS, "~") if op in text[start:]]
+    if not found:  # …unless nothing follows it (name=a/b is the name "a/b")
+        found = [(text.find(op), op) for op in (*_OPERATORS, "~") if op in text]
     if not found:
         raise BadRequest(f"a filter is COLUMN OP VALUE with OP one of >= <= != > < = ~ (e.g. acc>0.9), not {text!r}")
     position = min(p for p, _ in found)
@@ -258,6 +263,7 @@ def run_detail(run: rk.Run) -> dict[str, Any]:
         "env": env,
         "git": None if git is None else {**git, "diff_text": git_diff(run, git)},
         "summary": run.summary(),
+        "keys": keys_of([run]),
         "files": [_file(f) for f in run.files],
         "checkpoints": [
             {"name": c.name, "step": c.step, "epoch": c.epoch, "mode": c.mode, "size": c.size, "sha256": c.sha256,
@@ -478,8 +484,10 @@ def _number(value: float) -> float | None:
 
 
 def keys_of(runs: Sequence[rk.Run]) -> list[str]:
-    """Every key the runs logged (from their summaries: nothing is scanned), first seen first."""
-    keys: dict[str, None] = {}
-    for run in runs:
-        keys.update(dict.fromkeys(run.summary()))
-    return list(keys)
+    """Every key the runs logged (bare keys, from their summaries: nothing is scanned), first seen first.
+
+    A key is a chart; each of its series (``phase=train/loss``, ``phase=eval/loss``) is a line on it.
+    """
+    if not runs:
+        return []
+    return list(runs[0]._store.backend.keys([run.id for run in runs]))

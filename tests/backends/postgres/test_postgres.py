@@ -244,9 +244,11 @@ def test_a_version_1_store_gains_events_files_and_links(pg_url: str) -> None:
         conn.execute(f'SET search_path TO "{store.backend.schema}"')  # type: ignore[attr-defined]
         conn.execute("DROP TABLE events, files, links")
         conn.execute("ALTER TABLE runs DROP COLUMN notes")
+        conn.execute("ALTER TABLE scopes DROP COLUMN label")
+        conn.execute("ALTER TABLE summary DROP COLUMN name")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with rk.open(pg_url) as store:
-        assert engine_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
+        assert engine_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
         assert store.run(run.id).notes is None
         resumed = store.collection("c").resume_run(run.id)
         resumed.event("again", n=2)
@@ -262,7 +264,7 @@ def test_a_newer_store_is_refused(pg_url: str) -> None:
 
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # as a later recordkit would leave it
         conn.execute(f'UPDATE "{schema}".meta SET value = \'99\' WHERE key = \'schema_version\'')
-    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(3\)"):
+    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(4\)"):
         rk.open(pg_url)
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # and nothing was changed
         assert conn.execute(f'SELECT value FROM "{schema}".meta').fetchall() == [("99",)]
@@ -564,10 +566,12 @@ def test_delete_run_and_listing_work_on_the_shared_store(pg_url: str, tmp_path: 
                 scope.log(loss=1.0 / (i + 1), i=i)
         runs.append(run)
     keep, doomed = runs
-    assert store.backend.last_values([keep.id, "nope"]) == {keep.id: {"loss": 0.2, "i": 4}, "nope": {}}
-    assert store.backend.summaries([doomed.id])[doomed.id]["loss"].count == 7
+    assert store.backend.last_values([keep.id, "nope"]) == {
+        keep.id: {"phase=train/loss": 0.2, "phase=train/i": 4}, "nope": {}
+    }
+    assert store.backend.summaries([doomed.id])[doomed.id]["phase=train/loss"].count == 7
     table = store.run_table(sort="-number")
-    assert [row["name"] for row in table] == ["doomed", "keep"] and table[0]["loss"] == 1 / 7
+    assert [row["name"] for row in table] == ["doomed", "keep"] and table[0]["phase=train/loss"] == 1 / 7
     planned = store.delete_run(doomed, dry_run=True)
     assert len(study.records) == 12  # a dry run changes nothing
     done = store.delete_run(doomed)

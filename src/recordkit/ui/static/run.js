@@ -82,14 +82,16 @@ export function renderRun(root, runId) {
     }
 
     const summary = Object.entries(run.summary || {});
+    // A chart per key; each series of it (phase=train/loss, phase=eval/loss) is a line.
+    const keys = run.keys || [];
     const keyChoice = el("select", { id: "run-key", "aria-label": "Metric to chart" },
-      summary.map(([k]) => el("option", { value: k }, k)));
+      keys.map((k) => el("option", { value: k }, k)));
     const chartArea = el("div", { id: "run-chart" });
     parts.push(section("metrics", "Metrics",
       table("Metrics summary", ["key", "last", "at step", "min", "max", "count"],
         summary.map(([k, s]) => [k, fmtValue(s.last), fmtValue(s.last_step), fmtValue(s.min), fmtValue(s.max),
           fmtValue(s.count)]), "No values logged."),
-      summary.length ? el("div", {}, el("label", {}, "Chart ", keyChoice), chartArea) : ""));
+      keys.length ? el("div", {}, el("label", {}, "Chart ", keyChoice), chartArea) : ""));
 
     parts.push(section("config", "Config", filtered(flatten(run.config || {}), "config")));
     const git = run.git;
@@ -124,8 +126,8 @@ export function renderRun(root, runId) {
     root.append(...parts);
     loadEvents(eventsArea, run.id, "", 0);
 
-    if (summary.length) {
-      const first = summary.find(([k]) => k === "loss")?.[0] || summary[0][0];
+    if (keys.length) {
+      const first = keys.includes("loss") ? "loss" : keys[0];
       keyChoice.value = first;
       const label = run.name || run.id;
       chart = mountChart(chartArea, { runs: [{ id: run.id, label }], key: first, height: 300 });
