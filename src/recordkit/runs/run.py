@@ -471,11 +471,10 @@ class Run(Scope):
         if found is None:
             return [], []
         steps, values = list(found.steps), list(found.values)
-        if any(type(value) is dict and "_media" in value for value in values):
-            from recordkit.media import from_reference
+        if any(type(v) in (dict, list) for v in values):
+            from recordkit.media import from_stored
 
-            root = self._handle.root
-            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
+            values = from_stored(values, self._handle.root)
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
