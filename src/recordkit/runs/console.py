@@ -1,17 +1,19 @@
 """Console capture: a copy of everything written to stdout and stderr, in the run file ``output.log``.
 
-``start_run(capture_output=True)`` replaces file descriptors 1 and 2 with the write ends of two pipes.
-A reader thread per pipe copies each chunk to the original descriptor (so the terminal shows what it
-showed before) and appends it to ``<run folder>/output.log``. Working at the descriptor level catches
-``print``, ``os.write(1, …)``, C extensions and child processes that inherit the descriptors alike.
+``start_run(capture_output=True)`` replaces file descriptors 1 and 2 with the write end of a pipe
+(a *channel*). A reader thread per channel copies each chunk to the original descriptor (so the
+terminal shows what it showed before) and appends it to ``<run folder>/output.log``. Working at the
+descriptor level catches ``print``, ``os.write(1, …)``, C extensions and child processes that inherit
+the descriptors alike.
 
 * The file is capped at the ``output_limit`` setting (bytes); past it, one note says the rest was not
   kept. The terminal always gets everything.
 * ``finish()`` (also on an exception, Ctrl-C, SIGTERM or exit) flushes Python's streams, puts the
-  original descriptors back and drains the pipes. A run that fails inside ``with start_run(…)``
-  gets its traceback appended, since Python prints it only after the run has ended. A child still
-  holding a pipe keeps reaching the terminal, but its later output is no longer kept.
-* The reader never stops reading while a descriptor points at its pipe: a full disk loses the copy
+  original descriptors back, writes a random end mark into each channel and waits until its reader
+  has copied everything before the mark. A run that fails inside ``with start_run(…)`` gets its
+  traceback appended, since Python prints it only after the run has ended. A child still holding a
+  channel keeps reaching the terminal, but its later output is not kept, and finish() never waits on it.
+* The reader never stops reading while a descriptor points at its channel: a full disk loses the copy
   (warned once, raised at ``finish()``), never the terminal's output, and never blocks a ``print``.
 * One capture per process at a time (descriptors are the process's, not the run's).
 * stdout and stderr that go to the same place (one terminal, one file) share one channel and one
