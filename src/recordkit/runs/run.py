@@ -254,16 +254,14 @@ class Run(Scope):
         add_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
     ) -> None:
-        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+        """Change the name, tags or notes, at any time, from any process; records stay as they are.
 
-        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
-        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
-        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them; None or ``""`` clears
+        the name or notes (see ``runs/edit.py``). CLI: ``recordkit tag RUN +best -old``, ``recordkit edit``.
 
         Examples
         --------
-        >>> run = store.run(3)                                          # doctest: +SKIP
-        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        >>> store.run(3).edit(name="baseline", add_tags=["best"], notes="lr too high")  # doctest: +SKIP
         """
         from recordkit.runs import edit
 
