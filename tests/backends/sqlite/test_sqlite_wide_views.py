@@ -71,3 +71,15 @@ def test_keys_past_a_tables_column_limit_read_from_extra(fresh_store: rk.Store) 
         (249.9, 0.0)
     ]
     assert fresh_store.sql("select count(*) from record_values where key like 'layer_%'").scalar() == 2500
+
+
+def test_a_nul_in_a_key_stored_before_it_was_refused_breaks_no_query(fresh_store: rk.Store) -> None:
+    with fast_run(fresh_store.collection("study")) as run:
+        run.log(x=1.0)
+        handle = run._handle  # as a store written before keys with NUL were refused at the call
+        handle.channel.put((run.id, run.scope_id, next(handle.seq), 1, 0.0, {"a\x00b": 2.0}))
+    assert fresh_store.sql("select count(*) from runs").scalar() == 1
+    result = fresh_store.sql("select * from records order by seq")
+    assert "a\\x00b" in result.columns and len(result.rows) == 2
+    assert fresh_store.sql('select sum("a\\x00b"), sum(x) from records').rows == [(2.0, 1.0)]
+    assert fresh_store.sql("select key, value from record_values where value = 2.0").rows == [("a\x00b", 2.0)]
