@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError
+from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StorageUnavailableError
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import get_writer
@@ -91,7 +91,7 @@ class Store:
             for mirror in made:
                 mirror.bind(self.path)
             self._channel.mirrors = MirrorFeed(backend, made, self.path)
-        self.reap()
+        self._reap_if_reachable()
 
     def _new_handle(self, row: RunRow, *, live: bool) -> RunHandle:
         """The handle a Run of this store works through (its features never see the Store itself)."""
@@ -403,6 +403,12 @@ class Store:
         dead = [r for r in self.backend.find_runs(statuses=LIVE_STATUSES) if liveness.is_dead(r, now, self.settings)]
         return [liveness.mark_crashed(self.backend, self._channel, self.path, row).id for row in dead]
 
+    def _reap_if_reachable(self) -> None:
+        """Reap at open and at a run's start, unless the server is away: liveness verdicts can wait for
+        it, training must not (docs/postgres.md, "Offline spool")."""
+        with contextlib.suppress(StorageUnavailableError):
+            self.reap()
+
     def sync_to(self, other: Store, *, collections: Sequence[str] | None = None) -> SyncReport:
         """Copy this store's runs, scopes, records and run folders into ``other``; safe to repeat.
 
@@ -558,7 +564,7 @@ class Collection:
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
         if seed is not None:
             env["seed"] = seed_everything(seed)
-        self.store.reap()  # a crashed predecessor must not count as a success when numbering
+        self.store._reap_if_reachable()  # a crashed predecessor must not count as a success when numbering
         backend = self.store.backend
         run_id = new_run_id()
         root = self.store.path

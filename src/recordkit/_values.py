@@ -129,10 +129,12 @@ def mixed_values(values: Any, kw: Mapping[str, Any]) -> str:
 
 
 def is_media(value: Any) -> bool:
-    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media): stored by the writer's media step.
-
-    Known by a class attribute, so this module never imports the media package.
+    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media), and for a non-empty list
+    of them: values the writer's media step stores. Known by a class attribute, so this module never
+    imports the media package.
     """
+    if type(value) is list:
+        return bool(value) and all(getattr(type(item), "_recordkit_media", False) is True for item in value)
     return getattr(type(value), "_recordkit_media", False) is True
 
 
@@ -222,6 +224,8 @@ def _check_value(key: str, value: Any) -> Any:
         value = value.item()
         check_scalar(key, value)
         return value
+    if isinstance(value, (list, tuple)) and is_media(list(value)):
+        return list(value)  # several images (histograms, tables) under one key
     if isinstance(value, (list, tuple, dict)):
         try:
             return _plain_json(value)

@@ -268,16 +268,14 @@ class Run(Scope):
         add_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
     ) -> None:
-        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+        """Change the name, tags or notes, at any time, from any process; records stay as they are.
 
-        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
-        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
-        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them; None or ``""`` clears
+        the name or notes (see ``runs/edit.py``). CLI: ``recordkit tag RUN +best -old``, ``recordkit edit``.
 
         Examples
         --------
-        >>> run = store.run(3)                                          # doctest: +SKIP
-        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        >>> store.run(3).edit(name="baseline", add_tags=["best"], notes="lr too high")  # doctest: +SKIP
         """
         from recordkit.runs import edit
 
@@ -479,11 +477,10 @@ class Run(Scope):
         self._flush_if_live()
         found = pick(self.series(key), key, filters, f"run {self.id!r}")
         steps, values = ([], []) if found is None else (list(found.steps), list(found.values))
-        if any(type(value) is dict and "_media" in value for value in values):
-            from recordkit.media import from_reference
+        if any(type(v) in (dict, list) for v in values):
+            from recordkit.media import from_stored
 
-            root = self._handle.root
-            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
+            values = from_stored(values, self._handle.root)
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:
