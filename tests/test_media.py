@@ -324,3 +324,12 @@ def test_several_images_under_one_key_are_a_list(store_kind: str, store_url: str
 def test_a_list_mixing_media_and_other_values_is_refused(collection: rk.Collection) -> None:
     with fast_run(collection) as run, pytest.raises(TypeError, match="value for key 'mixed' cannot be stored"):
         run.log(mixed=[rk.Image(RGB), 1.0])
+
+
+def test_rk_log_takes_media_values(tmp_path: Path) -> None:
+    run = rk.init(project="p", store=str(tmp_path / "records"), capture=False)
+    rk.log({"sample": rk.Image(RGB), "acts": rk.Histogram([0.0, 1.0], bins=2)}, step=5)
+    rk.finish()
+    steps, images = run.history("sample")
+    assert steps == [5] and np.array_equal(images[0].to_numpy(), RGB)
+    assert run.history("acts")[1][0].counts == [1, 1]

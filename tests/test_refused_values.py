@@ -40,7 +40,9 @@ REFUSED = [
     pytest.param({"text": "a\x00b"}, ValueError, "'text' holds a NUL character", id="nul-value"),
     pytest.param({"a\x00b": 1.0}, ValueError, r"record key 'a\\x00b' holds a NUL", id="nul-key"),
     pytest.param({"\udcff": 1.0}, ValueError, r"record key '\\udcff' holds a lone surrogate", id="surrogate-key"),
-    pytest.param({"d": {"a\x00": 1}}, ValueError, "'d' cannot be stored: dict key", id="nul-dict-key"),
+    # run.log flattens the dict first (the key d/a\x00); a scope field keeps it as a value.
+    pytest.param({"d": {"a\x00": 1}}, ValueError, r"'d' cannot be stored: dict key|record key 'd/a\\x00' holds a NUL",
+                 id="nul-dict-key"),
     pytest.param({"deep": _nested(600)}, ValueError, "'deep' cannot be stored: lists and dicts nest deeper than 100",
                  id="nesting-600"),
 ]

@@ -214,6 +214,46 @@ def test_ddp_ranks_make_one_run(tmp_path: Path) -> None:
     store.close()
 
 
+SPAWN_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import lightning.pytorch as L
+from test_lightning import TinyModel, loader
+from recordkit.integrations.lightning import RecordkitLogger
+
+if __name__ == "__main__":
+    logger = RecordkitLogger("spawn", store={store!r}, capture=False)
+    L.Trainer(logger=logger, max_epochs=2, accelerator="cpu", devices=2, strategy="ddp_spawn", log_every_n_steps=1,
+              enable_progress_bar=False, enable_model_summary=False, default_root_dir={root!r}).fit(
+        TinyModel(), loader(), loader(16))
+"""
+
+
+def test_a_logger_that_cannot_travel_to_spawned_processes_says_what_to_pass(tmp_path: Path, store: rk.Store) -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="store= as a path"):
+        pickle.dumps(RecordkitLogger(store=store))
+    travels = pickle.loads(pickle.dumps(RecordkitLogger("p", store=str(tmp_path / "records"))))
+    assert travels.run is None and travels.name == "p"
+
+
+@pytest.mark.slow
+def test_ddp_spawn_makes_one_run(tmp_path: Path) -> None:
+    """strategy="ddp_spawn": the logger is pickled into two spawned processes; rank 0's makes the one run."""
+    script = tmp_path / "train_spawn.py"
+    script.write_text(textwrap.dedent(SPAWN_SCRIPT.format(
+        tests=str(Path(__file__).parent), store=str(tmp_path / "records"), root=str(tmp_path / "pl"))))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = rk.open(tmp_path / "records")
+    (run,) = store.collection("spawn").runs()
+    assert run.status == "finished" and run.history("train_loss")[0] == [0, 1, 2, 3]
+    store.close()
+
+
 STANDALONE = """
 import sys
 sys.modules["lightning"] = None  # as if only the standalone package were installed

@@ -96,6 +96,15 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         self._metrics = Metrics(prefix)
         self._last_saved_step: int | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """``strategy="ddp_spawn"`` pickles the logger into each process, before any run starts there."""
+        if self._run is not None or isinstance(self._start["store"], Store):
+            raise TypeError(
+                "a RecordkitLogger holding a live run or an open Store cannot be sent to other processes "
+                "(strategy='ddp_spawn'): pass store= as a path or URL and no run=, or use strategy='ddp'"
+            )
+        return self.__dict__.copy()
+
     # --- what Lightning asks of a logger -------------------------------------------------------
     @property
     def name(self) -> str:
