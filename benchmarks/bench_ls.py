@@ -39,7 +39,7 @@ from benchmarks._util import Result, median, say
 TARGET_MS = 500.0
 RUNS = 10_000
 QUICK_RUNS = 10_000  # the target is about 10,000 runs; building them takes a few seconds, once
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: ids "r" + 15 hex, summary columns named
 METRICS = ("loss", "acc", "val_loss", "val_acc", "epoch")
 
 
@@ -69,7 +69,7 @@ def build_store(folder: Path, runs: int) -> float:
     template_start = start
     run_rows, scope_rows, summary_rows = [], [], []
     for i in range(1, runs):
-        run_id = uuid.uuid4().hex[:16]
+        run_id = "r" + uuid.uuid4().hex[:15]  # as runs.meta.new_run_id spells them
         scope_top += 1
         failed = rng.random() < 0.05
         started = start + i * 60.0
@@ -106,7 +106,10 @@ def build_store(folder: Path, runs: int) -> float:
     )
     conn.execute("UPDATE runs SET start_time = ?, number = 1 WHERE id = ?", (template_start, template["id"]))
     conn.executemany("INSERT INTO scopes (id, run_id, parent_id, fields) VALUES (?, ?, ?, ?)", scope_rows)
-    conn.executemany("INSERT INTO summary VALUES (?, ?, ?, ?, ?, ?, ?)", summary_rows)
+    conn.executemany(  # columns named: later schemas add columns (NULL here, as in an older store)
+        "INSERT INTO summary (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        summary_rows,
+    )
     conn.execute("UPDATE sequences SET value = ? WHERE name = 'scope'", (scope_top,))
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -2,6 +2,7 @@
 
     python examples/digits.py                      # 10 epochs into ./records, a few seconds on a CPU
     python examples/digits.py --epochs 3 --store /tmp/records --hidden 32
+    python examples/digits.py --device cuda        # on a GPU: the logged loss stays a CUDA tensor
 
 The 1,797 8×8 images of handwritten digits ship with scikit-learn: nothing is downloaded. The run
 holds the config (the arguments), the environment, the training loss at every step (logged as a
@@ -26,12 +27,12 @@ import recordkit as rk
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-def load(seed: int = 0) -> tuple[Split, Split]:
+def load(seed: int = 0, device: str = "cpu") -> tuple[Split, Split]:
     """The digits as (train, validation) splits of (pixels scaled to [0, 1], labels), 80/20."""
     digits = load_digits()
-    x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(digits.target, dtype=torch.long)
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    x = torch.tensor(digits.data / 16.0, dtype=torch.float32, device=device)
+    y = torch.tensor(digits.target, dtype=torch.long, device=device)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).to(device)
     cut = int(0.8 * len(y))
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
@@ -45,7 +46,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train:
     """One pass over ``train`` in shuffled batches; with a ``run``, log each step's loss. Returns the steps."""
     model.train()
     x, y = train
-    order = torch.randperm(len(y), generator=generator)
+    order = torch.randperm(len(y), generator=generator).to(x.device)
     steps = 0
     for start in range(0, len(y), batch_size):
         batch = order[start:start + batch_size]
@@ -56,7 +57,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train:
         steps += 1
         if run is not None:
             run.next_step()
-            run.log({"loss": loss.detach()})  # a tensor: converted by recordkit's writer thread
+            run.log({"loss": loss.detach()})  # a tensor: converted by recordkit's writer thread (no sync here)
     return steps
 
 
@@ -75,16 +76,17 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, mps…")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
     args = parse(argv)
-    train, val = load(args.seed)
+    train, val = load(args.seed, args.device)
     store = rk.open(args.store)
     config = {key: value for key, value in vars(args).items() if key != "store"}
     with store.collection("digits").start_run(config=config, seed=args.seed) as run:
-        model = make_model(args.hidden)
+        model = make_model(args.hidden).to(args.device)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
         generator = torch.Generator().manual_seed(args.seed)
         run.retention = rk.Retention(keep_best=1, metric="val_acc", mode="max")

@@ -211,3 +211,72 @@ def test_a_resumed_run_appends_to_its_output_log(tmp_path: Path) -> None:
     run = _only_run(tmp_path)
     assert (run.folder / "output.log").read_text(encoding="utf-8") == "first attempt\nsecond attempt\n"
     assert len(run.records.where(source="system")) == 1
+
+
+def _on_a_terminal(tmp_path: Path, body: str) -> bytes:
+    """Run a script whose stdout and stderr are a real pseudo-terminal; return what the terminal got."""
+    import pty
+
+    script = tmp_path / "script.py"
+    script.write_text(PRELUDE + textwrap.dedent(body), encoding="utf-8")
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "records")], stdin=subprocess.DEVNULL, stdout=slave,
+        stderr=slave, close_fds=True,
+    )
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer of the terminal is gone
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert child.wait(timeout=60) == 0
+    return shown
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
+def test_on_a_terminal_programs_still_see_a_terminal_and_it_shows_the_same_bytes(tmp_path: Path) -> None:
+    body = """
+        with col.start_run(capture=False, capture_output={capture}) as run:
+            print("isatty", sys.stdout.isatty(), os.isatty(2))
+            print("\\x1b[31mred\\x1b[0m and a progress bar\\rdone")
+            subprocess.run([sys.executable, "-c", "import os; print('child isatty', os.isatty(1))"], check=True)
+            for i in range(3):
+                print(f"out {i}", flush=True)
+                print(f"err {i}", file=sys.stderr, flush=True)
+        print("RUN", run.folder)
+    """
+    plain = _on_a_terminal(tmp_path, body.replace("{capture}", "False"))
+    captured = _on_a_terminal(tmp_path, body.replace("{capture}", "True"))
+    assert b"isatty True True" in captured and b"child isatty True" in captured
+    import re
+
+    def without_folder(shown: bytes) -> bytes:
+        return re.sub(rb"RUN [^\r\n]*", b"RUN", shown)
+
+    assert without_folder(captured) == without_folder(plain)  # byte for byte what it showed without capture
+    assert b"done\r\n" in captured  # the terminal's own newline translation, as before
+    folder = Path(captured.decode().split("RUN ")[-1].strip())
+    kept = (folder / "output.log").read_bytes()
+    assert kept == (b"isatty True True\n\x1b[31mred\x1b[0m and a progress bar\rdone\nchild isatty True\n"
+                    b"out 0\nerr 0\nout 1\nerr 1\nout 2\nerr 2\n")  # one terminal, one reader: order kept
+
+
+def test_stdout_and_stderr_into_one_pipe_keep_their_order(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(PRELUDE + textwrap.dedent("""
+        with col.start_run(capture=False, capture_output=True):
+            for i in range(200):
+                print(f"out {i}", flush=True)
+                print(f"err {i}", file=sys.stderr, flush=True)
+    """), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "records")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=120)
+    expected = "".join(f"out {i}\nerr {i}\n" for i in range(200))
+    assert result.stdout == expected
+    assert (_only_run(tmp_path).folder / "output.log").read_text(encoding="utf-8") == expected

@@ -35,3 +35,24 @@ def test_digits_trains_and_records_the_run(tmp_path: Path) -> None:
     assert [e.name for e in run.events.under("epoch")] == ["epoch/0", "epoch/1", "epoch/2"]
     assert f"run {run.id}" in done.stdout
     store.close()
+
+
+@pytest.mark.slow
+def test_digits_trains_on_a_gpu(tmp_path: Path) -> None:
+    """On a GPU the loss is logged as a CUDA tensor; the writer thread stores it as a float."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    done = subprocess.run([sys.executable, str(EXAMPLES / "digits.py"), "--epochs", "2", "--device", "cuda",
+                           "--store", str(tmp_path / "records")], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    store = rk.open(tmp_path / "records", create=False)
+    (run,) = store.collection("digits").runs()
+    assert run.status == "finished" and run.config["device"] == "cuda"
+    steps, losses = run.history("loss")
+    assert len(steps) == 2 * 45 and all(type(v) is float for v in losses)
+    assert max(run.history("val_acc")[1]) > 0.8
+    store.close()
+

@@ -297,3 +297,39 @@ def test_synced_images_read_back_from_the_destination(fresh_store: rk.Store, tmp
     assert np.array_equal(copied.history("sample")[1][0].to_numpy(), RGB)
     assert copied.history("table")[1][0].rows == [[1]]
     source.close()
+
+
+def test_several_images_under_one_key_are_a_list(store_kind: str, store_url: str, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = tmp_path / "tb"
+    files = tmp_path / "files" if store_kind == "postgres" else None
+    store = rk.open(store_url, mirrors=[rk.TensorBoard(board)], files=files)
+    other = RGB[::-1].copy()
+    with fast_run(store.collection("study")) as run:
+        run.log(samples=[rk.Image(RGB), rk.Image(other, caption="flipped")], hists=(rk.Histogram([1.0], bins=1),))
+    (record,) = list(run.records)
+    assert [r["_media"] for r in record["samples"]] == ["image", "image"]
+    assert record["samples"][0]["file"].endswith("-0.png") and record["samples"][1]["file"].endswith("-1.png")
+    _, (images,) = run.history("samples")
+    assert [type(i) for i in images] == [rk.Image, rk.Image] and images[1].caption == "flipped"
+    assert np.array_equal(images[0].to_numpy(), RGB) and np.array_equal(images[1].to_numpy(), other)
+    assert run.history("hists")[1][0][0].counts == [1]
+    store.close()
+    events = EventAccumulator(str(board / "study" / run.id), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["samples/0", "samples/1"]
+
+
+def test_a_list_mixing_media_and_other_values_is_refused(collection: rk.Collection) -> None:
+    with fast_run(collection) as run, pytest.raises(TypeError, match="value for key 'mixed' cannot be stored"):
+        run.log(mixed=[rk.Image(RGB), 1.0])
+
+
+def test_rk_log_takes_media_values(tmp_path: Path) -> None:
+    run = rk.init(project="p", store=str(tmp_path / "records"), capture=False)
+    rk.log({"sample": rk.Image(RGB), "acts": rk.Histogram([0.0, 1.0], bins=2)}, step=5)
+    rk.finish()
+    steps, images = run.history("sample")
+    assert steps == [5] and np.array_equal(images[0].to_numpy(), RGB)
+    assert run.history("acts")[1][0].counts == [1, 1]

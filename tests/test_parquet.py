@@ -52,8 +52,8 @@ def test_a_finished_run_is_sealed_in_the_background(collection: rk.Collection) -
 def test_values_keep_their_types_and_mixed_kinds_are_exact_text(collection: rk.Collection) -> None:
     when = dt.datetime(2026, 1, 2, 3, 4, 5)
     with fast_run(collection) as run:
-        run.log(f=1.5, n=1, b=True, s="a", t=when, v=[1.0, 2.0], d={"k": 1}, mixed=1.0)
-        run.log(f=math.nan, n=2.5, b=False, s=None, t=when, v=[3.0], d={"j": [2]}, mixed="text")
+        run.log(dict(f=1.5, n=1, b=True, s="a", t=when, v=[1.0, 2.0], d={"k": 1}, mixed=1.0), flatten=False)
+        run.log(dict(f=math.nan, n=2.5, b=False, s=None, t=when, v=[3.0], d={"j": [2]}, mixed="text"), flatten=False)
     path = collection.store.seal(run)
     table = pq.read_table(path)
     types = {name: str(table.schema.field(name).type) for name in ("f", "n", "b", "s", "t", "v", "d", "mixed")}

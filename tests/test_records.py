@@ -48,7 +48,8 @@ def test_every_kind_of_value_round_trips(collection: rk.Collection) -> None:
     assert record["b"] is True and record["s"] == "ünïcode" and record["none"] is None
     assert math.isnan(record["nan"]) and record["inf"] == math.inf and record["ninf"] == -math.inf
     assert record["when"] == when and record["day"] == dt.date(2026, 1, 1)
-    assert record["lst"] == [1, 2.5, "x", None] and record["dct"] == {"a": {"b": [math.inf]}}
+    # A nested dict flattens to a/b keys (issue 14): a metric per leaf, so it plots and aggregates.
+    assert record["lst"] == [1, 2.5, "x", None] and record["dct/a/b"] == [math.inf] and "dct" not in record
     assert record["npf"] == 0.5 and record["npa"] == [[0, 1], [2, 3]] and record["one"] == 3.0
 
 

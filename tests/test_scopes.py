@@ -80,15 +80,15 @@ def test_pending_record_built_in_pieces(collection: rk.Collection) -> None:
     assert [(r["index"], r["loss"]) for r in collection.records] == [(0, 0.0), (1, 0.1), (2, 0.2)]
 
 
-def test_log_accepts_dict_keywords_and_both(collection: rk.Collection) -> None:
+def test_log_accepts_a_dict_or_keywords_not_both(collection: rk.Collection) -> None:
     values = {"a": 1.0}
     with fast_run(collection) as run:
         run.log(values)
         run.log(b=2.0)
-        run.log(values, c=3.0)
+        with pytest.raises(TypeError, match=r"got a dict and keyword values \(c=\)"):  # issue 14
+            run.log(values, c=3.0)
     assert values == {"a": 1.0}
-    assert [r.to_dict().get("c") for r in collection.records] == [None, None, 3.0]
-    assert [dict(r._values) for r in collection.records] == [{"a": 1.0}, {"b": 2.0}, {"a": 1.0, "c": 3.0}]
+    assert [dict(r._values) for r in collection.records] == [{"a": 1.0}, {"b": 2.0}]
 
 
 def test_bad_value_raises_at_the_call_and_loses_nothing(collection: rk.Collection) -> None:

@@ -76,9 +76,30 @@ def _require_run() -> Run:
     return run
 
 
-def log(values: Mapping[str, Any] | None = None, /, *, step: int | None = None, **kw: Any) -> None:
-    """``run.log`` on the current run."""
-    _require_run().log(values, step=step, **kw)
+def log(
+    values: Mapping[str, Any] | None = None, /, *, step: int | None = None, commit: bool | None = None, **kw: Any
+) -> None:
+    """Log to the current run; each call without ``step=`` is the next step (wandb's habit).
+
+    ``rk.log(d)`` records ``d`` at ``run.step``, then advances the step by one. ``commit=False`` holds
+    the values back: the next committed call (``commit`` left out or True) writes them with its own,
+    as one record at that step, and then advances. With ``step=n`` the record is at step ``n`` and the
+    step is not advanced (the next plain call is step ``n`` too, then ``n + 1``); values held back for
+    another step are written at theirs first. Nested dicts flatten to ``a/b`` keys. Values come as
+    a dict or as keywords, not both (``rk.log({"loss": 0.1}, acc=1)`` is a ``TypeError``).
+
+    Examples
+    --------
+    >>> rk.log({"loss": 0.5})                   # step 0     # doctest: +SKIP
+    >>> rk.log({"acc": 0.7}, commit=False)      # held back   # doctest: +SKIP
+    >>> rk.log({"loss": 0.4})                   # step 1: loss and acc   # doctest: +SKIP
+    """
+    run = _require_run()
+    if step is not None and run.pending and step != run.step:
+        run.commit()  # what commit=False held back belongs to the step it was logged at
+    run.log(values, step=step, commit=commit, **kw)
+    if commit is not False and step is None:
+        run.next_step()
 
 
 def finish(status: RunStatus | str = RunStatus.FINISHED) -> None:

@@ -9,7 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StorageError
+from recordkit import _values as V
+from recordkit._exceptions import (
+    InvalidNameError,
+    QueryError,
+    RunNotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import close_journal, get_writer
@@ -91,7 +98,7 @@ class Store:
             for mirror in made:
                 mirror.bind(self.path)
             self._channel.mirrors = MirrorFeed(backend, made, self.path)
-        self.reap()
+        self._reap_if_reachable()
 
     def _new_handle(self, row: RunRow, *, live: bool) -> RunHandle:
         """The handle a Run of this store works through (its features never see the Store itself)."""
@@ -418,6 +425,14 @@ class Store:
             warnings.warn(f"recordkit could not replay a dead process's journal yet: {exc}", RecordkitWarning,
                           stacklevel=3)
 
+    def _reap_if_reachable(self) -> None:
+        """Reap at open and at a run's start, unless the server is away: liveness verdicts can wait for
+        it, training must not (docs/postgres.md, "Offline spool")."""
+        if not self.backend.seems_reachable():
+            return
+        with contextlib.suppress(StorageUnavailableError):
+            self.reap()
+
     def sync_to(self, other: Store, *, collections: Sequence[str] | None = None) -> SyncReport:
         """Copy this store's runs, scopes, records and run folders into ``other``; safe to repeat.
 
@@ -565,6 +580,10 @@ class Collection:
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"tags must be a list of strings, not {tags!r}")
+        for what, text in [("run name", name or ""), *(("tag", t) for t in tags)]:
+            problem = V.text_problem(text)
+            if problem:
+                raise ValueError(f"{what} {text!r} {problem}; choose another")
         settings = self.store.settings
         config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         env: dict[str, Any] = {}
@@ -574,7 +593,7 @@ class Collection:
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
         if seed is not None:
             env["seed"] = seed_everything(seed)
-        self.store.reap()  # a crashed predecessor must not count as a success when numbering
+        self.store._reap_if_reachable()  # a crashed predecessor must not count as a success when numbering
         backend = self.store.backend
         run_id = new_run_id()
         root = self.store.path

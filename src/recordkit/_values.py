@@ -56,8 +56,11 @@ class LazyValues(dict):  # type: ignore[type-arg]
 _checked_keys: set[tuple[str, ...]] = set()
 
 
-def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
+def check_record(values: Mapping[str, Any], flatten: bool = False) -> dict[str, Any]:
     """Validate a record in the caller's thread and return a new dict (the caller's is never mutated).
+
+    With ``flatten`` (what ``run.log`` asks for), a dict value with text keys becomes one key per leaf,
+    joined by ``/``: ``{"train": {"loss": 0.1}}`` is the key ``train/loss`` (see :func:`flatten_dicts`).
 
     Raises ``TypeError`` naming the key for a value of a type that cannot be stored, ``ValueError``
     for a reserved, empty or unstorable key and for a value no store can hold exactly (an int outside
@@ -82,6 +85,8 @@ def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
                 ):
                     check_scalar(key, value)  # raises, except for valid non-ASCII text
         return out
+    if flatten and dict in kinds:
+        return check_record(flatten_dicts(out))
     lazy = False
     for key, value in out.items():
         if type(value) not in _FAST_TYPES:
@@ -90,11 +95,46 @@ def check_record(values: Mapping[str, Any]) -> dict[str, Any]:
     return LazyValues(out) if lazy else out
 
 
-def is_media(value: Any) -> bool:
-    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media): stored by the writer's media step.
+def flatten_dicts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested dicts as ``a/b/c`` keys, in order: ``{"a": {"b": 1}, "c": 2}`` → ``{"a/b": 1, "c": 2}``.
 
-    Known by a class attribute, so this module never imports the media package.
+    Only dicts whose keys are all text are flattened (an empty dict stays a JSON value, a dict with
+    other keys is refused as before); a key met twice (``{"a/b": 1, "a": {"b": 2}}``) raises ``ValueError``.
     """
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, mapping: Mapping[str, Any], depth: int) -> None:
+        for key, value in mapping.items():
+            name = f"{prefix}/{key}" if prefix else key
+            if type(value) is dict and value and depth < MAX_DEPTH and all(type(k) is str for k in value):
+                walk(name, value, depth + 1)
+            elif name in out:
+                raise ValueError(f"record key {name!r} is given twice (once as a nested dict); log it once")
+            else:
+                out[name] = value
+
+    walk("", values, 0)
+    return out
+
+
+def mixed_values(values: Any, kw: Mapping[str, Any]) -> str:
+    """The message for ``log({...}, name=…)``: values come as a dict or as keywords, never both."""
+    if not isinstance(values, Mapping):
+        return f"log() takes a dict of values (or keyword values), not {type(values).__name__}: {values!r}"
+    names = ", ".join(f"{k}=" for k in kw)
+    return (
+        f"log() got a dict and keyword values ({names}): beside a dict it takes only step=, commit= and flatten=; "
+        f"to log {', '.join(map(repr, kw))}, put it in the dict"
+    )
+
+
+def is_media(value: Any) -> bool:
+    """True for ``rk.Image``, ``rk.Histogram`` and ``rk.Table`` (recordkit.media), and for a non-empty list
+    of them: values the writer's media step stores. Known by a class attribute, so this module never
+    imports the media package.
+    """
+    if type(value) is list:
+        return bool(value) and all(getattr(type(item), "_recordkit_media", False) is True for item in value)
     return getattr(type(value), "_recordkit_media", False) is True
 
 
@@ -184,6 +224,8 @@ def _check_value(key: str, value: Any) -> Any:
         value = value.item()
         check_scalar(key, value)
         return value
+    if isinstance(value, (list, tuple)) and is_media(list(value)):
+        return list(value)  # several images (histograms, tables) under one key
     if isinstance(value, (list, tuple, dict)):
         try:
             return _plain_json(value)

@@ -94,6 +94,20 @@ def test_a_second_fit_is_a_second_run_and_a_users_run_stays_open(store: rk.Store
     assert own.status == "finished"
 
 
+def test_an_evaluate_after_fit_is_recorded_in_the_same_run(store: rk.Store) -> None:
+    x, y = data()
+    callback = RecordkitCallback("keras", store=store, capture=False)
+    model = tiny_model()
+    model.fit(x, y, batch_size=10, epochs=2, validation_split=0.25, verbose=0, callbacks=[callback])
+    result = model.evaluate(x, y, verbose=0, return_dict=True, callbacks=[callback])
+    (run,) = store.collection("keras").runs()
+    assert run.status == "finished"
+    assert run.history("eval_loss") == ([6], [pytest.approx(result["loss"])])
+    assert run.history("eval_accuracy")[1] == [pytest.approx(result["accuracy"])]
+    assert run.history("val_loss")[0] == [3, 6]  # fit()'s validation stays val_*, no eval_* from it
+    assert [e.name for e in run.events if e.name in ("finished", "resumed")] == ["finished", "resumed", "finished"]
+
+
 def test_a_bad_batch_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="log_batches"):
         RecordkitCallback(log_batches=-1)

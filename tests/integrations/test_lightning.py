@@ -104,6 +104,24 @@ def test_a_fit_is_one_finished_run_with_hyperparameters_metrics_and_checkpoints(
         assert torch.equal(mine, theirs)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fit_on_a_gpu_records_plain_numbers_and_checkpoints_that_load_on_the_cpu(
+    tmp_path: Path, store: rk.Store
+) -> None:
+    logger = RecordkitLogger("pl", store=store, capture=False)
+    checkpoints = L.callbacks.ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    trainer(tmp_path, logger, accelerator="gpu", callbacks=[checkpoints]).fit(TinyModel(), loader(), loader(16))
+    (run,) = store.collection("pl").runs()
+    assert run.status == "finished"
+    assert run.history("train_loss")[0] == list(range(12))
+    assert all(type(v) is float for v in run.history("train_loss")[1] + run.history("val_loss")[1])
+    assert len(run.checkpoints("lightning")) == 1  # save_top_k=1
+    fresh = TinyModel()
+    run.load_model("lightning", into=fresh, weights_only=False)  # map_location="cpu" by default
+    best = TinyModel.load_from_checkpoint(checkpoints.best_model_path, map_location="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), best.state_dict().values(), strict=True))
+
+
 def test_an_error_in_training_fails_the_run_with_the_error(tmp_path: Path, store: rk.Store) -> None:
     logger = RecordkitLogger("pl", store=store, capture=False)
     with pytest.raises(RuntimeError, match="boom"):
@@ -193,6 +211,46 @@ def test_ddp_ranks_make_one_run(tmp_path: Path) -> None:
     # 32 samples over 2 ranks in batches of 8: 2 steps per epoch, each logged once (by rank 0).
     assert run.history("train_loss")[0] == [0, 1, 2, 3]
     assert len(run.checkpoints("lightning")) == 1
+    store.close()
+
+
+SPAWN_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import lightning.pytorch as L
+from test_lightning import TinyModel, loader
+from recordkit.integrations.lightning import RecordkitLogger
+
+if __name__ == "__main__":
+    logger = RecordkitLogger("spawn", store={store!r}, capture=False)
+    L.Trainer(logger=logger, max_epochs=2, accelerator="cpu", devices=2, strategy="ddp_spawn", log_every_n_steps=1,
+              enable_progress_bar=False, enable_model_summary=False, default_root_dir={root!r}).fit(
+        TinyModel(), loader(), loader(16))
+"""
+
+
+def test_a_logger_that_cannot_travel_to_spawned_processes_says_what_to_pass(tmp_path: Path, store: rk.Store) -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="store= as a path"):
+        pickle.dumps(RecordkitLogger(store=store))
+    travels = pickle.loads(pickle.dumps(RecordkitLogger("p", store=str(tmp_path / "records"))))
+    assert travels.run is None and travels.name == "p"
+
+
+@pytest.mark.slow
+def test_ddp_spawn_makes_one_run(tmp_path: Path) -> None:
+    """strategy="ddp_spawn": the logger is pickled into two spawned processes; rank 0's makes the one run."""
+    script = tmp_path / "train_spawn.py"
+    script.write_text(textwrap.dedent(SPAWN_SCRIPT.format(
+        tests=str(Path(__file__).parent), store=str(tmp_path / "records"), root=str(tmp_path / "pl"))))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = rk.open(tmp_path / "records")
+    (run,) = store.collection("spawn").runs()
+    assert run.status == "finished" and run.history("train_loss")[0] == [0, 1, 2, 3]
     store.close()
 
 

@@ -86,6 +86,17 @@ def test_a_training_is_one_finished_run_with_arguments_logs_and_evaluations(tmp_
     assert run.history("epoch")[1][-1] == pytest.approx(0.75)  # 6 steps of 4 out of 32 samples
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_training_on_a_gpu_records_plain_numbers(tmp_path: Path, store: rk.Store) -> None:
+    callback = RecordkitCallback("hf", store=store, capture=False)
+    transformers.Trainer(model=tiny_bert(), args=arguments(tmp_path, use_cpu=False), train_dataset=RandomTokens(32),
+                         eval_dataset=RandomTokens(16, seed=1), callbacks=[callback]).train()
+    (run,) = store.collection("hf").runs()
+    assert run.status == "finished" and run.config["use_cpu"] is False
+    assert run.history("loss")[0] == [2, 4, 6] and run.history("eval_loss")[0] == [3, 6]
+    assert all(type(v) is float for v in run.history("loss")[1] + run.history("eval_loss")[1])
+
+
 def test_saved_checkpoints_are_referenced_by_the_run(tmp_path: Path, store: rk.Store) -> None:
     callback = RecordkitCallback("hf", store=store, capture=False)
     args = arguments(tmp_path, eval_strategy="no", save_strategy="steps", save_steps=3, save_total_limit=1)
@@ -97,17 +108,30 @@ def test_saved_checkpoints_are_referenced_by_the_run(tmp_path: Path, store: rk.S
     assert (tmp_path / "hf" / "checkpoint-6" / "model.safetensors").is_file()
 
 
+def test_evaluate_and_predict_after_train_continue_the_same_run(tmp_path: Path, store: rk.Store) -> None:
+    callback = RecordkitCallback("hf", store=store, capture=False)
+    trainer = transformers.Trainer(model=tiny_bert(), args=arguments(tmp_path, eval_strategy="no"),
+                                   train_dataset=RandomTokens(32), callbacks=[callback])
+    trainer.train()
+    metrics = trainer.evaluate(RandomTokens(16, seed=1))
+    trainer.predict(RandomTokens(8, seed=2))
+    (run,) = store.collection("hf").runs()
+    assert run.status == "finished"
+    assert run.history("eval_loss") == ([6], [pytest.approx(metrics["eval_loss"])])
+    assert run.history("test_loss")[0] == [6]
+    assert [e.name for e in run.events if e.name in ("finished", "resumed")] == ["finished", "resumed"] * 2 + [
+        "finished"]
+
+
 def test_an_evaluation_without_training_is_a_run_of_its_own(tmp_path: Path, store: rk.Store) -> None:
-    """``trainer.evaluate()`` outside ``train()`` records into a run of its own, finished by ``finish()``."""
     callback = RecordkitCallback("hf", store=store, capture=False)
     trainer = transformers.Trainer(model=tiny_bert(), args=arguments(tmp_path), eval_dataset=RandomTokens(16),
                                    callbacks=[callback])
-    metrics = trainer.evaluate()
-    assert callback.run is not None and callback.run.status == "running"
-    callback.finish()
+    first = trainer.evaluate()
+    trainer.evaluate()
     (run,) = store.collection("hf").runs()
     assert run.status == "finished"
-    assert run.history("eval_loss")[1] == [pytest.approx(metrics["eval_loss"])]
+    assert run.history("eval_loss") == ([0, 0], [pytest.approx(first["eval_loss"])] * 2)
     assert run.config["model"]["num_hidden_layers"] == 1
 
 

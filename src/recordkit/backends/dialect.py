@@ -44,6 +44,8 @@ class Dialect:
     plain_kinds: frozenset[str | None] = frozenset({V.NUM, V.STR, None})
     #: Whether a number column keeps an int as an int (an untyped SQLite column does; a double does not).
     ints_stay_ints = True
+    #: Whether a column takes a value of any kind (SQLite's untyped columns), so spare ones can be made ahead.
+    untyped_columns = True
     #: Whether summary rows are written sorted by (run, key): one lock order for writers sharing a run.
     summary_in_key_order = False
     #: The expression for the smaller / larger of two nullable numbers, ``{0}`` and ``{1}``.
@@ -95,9 +97,13 @@ class Dialect:
         """The SQL type of a records column of ``kind`` (empty: untyped)."""
         return ""
 
-    def create_table(self, table: Table) -> str:
+    def create_table(self, table: Table, spare: int = 0) -> str:
         """The CREATE TABLE statement of a new records table (columns ``scope_id, seq, step, time``,
-        one per key, ``extra``; primary key ``(scope_id, seq)``)."""
+        one per key, ``spare`` more named on from there, ``extra``; primary key ``(scope_id, seq)``)."""
+        raise NotImplementedError
+
+    def add_columns(self, conn: Any, table: Table, keys: Sequence[str]) -> None:
+        """Give the database table the columns of ``keys`` (already in ``table``), if it lacks them."""
         raise NotImplementedError
 
     def retype(self, conn: Any, table: Table, key: str, kind: str) -> None:

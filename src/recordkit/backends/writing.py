@@ -61,6 +61,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     """Write ``items`` inside the caller's transaction on ``conn``."""
     dialect = registry.dialect
     sql = dialect.sql
+    registry.begin()
     groups: dict[tuple[Table, str, str], list[Any]] = {}  # (table, run, label): tuples, or lists once converted
     scopes: list[CreateScope | UpdateScope] = []
     labels = registry.labels
@@ -138,6 +139,10 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     stats: dict[tuple[str, str, str], list[Any]] = {}
     for (table, run_id, label), rows in groups.items():  # convert everything before writing anything
         series = (run_id, label)
+        width = len(table.order) + 5
+        if len(rows[0]) != width or len(rows[-1]) != width:  # a shared table widened by a later key set
+            rows[:] = [row if len(row) == width else [*row[:-1], *([None] * (width - len(row))), row[-1]]
+                       for row in rows]
         for position, key in enumerate(table.order):
             convert_column(conn, registry, table, key, 4 + position, rows, series, stats)
         if any(type(row) is list for row in rows):  # only lists may hold an extra value

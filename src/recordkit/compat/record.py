@@ -156,7 +156,7 @@ class Record(dict):  # type: ignore[type-arg]
             raise ValueError("'_id' is the document's identity (its run); it cannot be set")
         if not changes:
             return
-        self._writable().log(changes)
+        self._writable().log(changes, flatten=False)  # the seed keeps dicts as values
         super().update(changes)
         self._saved.update(copy.deepcopy(dict(changes)))
 

@@ -7,7 +7,8 @@ Works with every Keras 3 backend (JAX, TensorFlow, PyTorch): it only reads what 
 callbacks. The model's config, its optimizer's config and the ``fit()`` parameters become the run's
 config; each epoch's metrics (``val_*`` included) become a record with ``epoch``, at the number of
 batches trained so far; with ``log_batches`` every n-th batch's metrics too; the end of ``fit()``
-finishes the run.
+finishes the run. An ``evaluate()`` given the callback records its metrics as ``eval_*`` into the
+same run (resumed, then ended again).
 """
 
 from __future__ import annotations
@@ -79,13 +80,34 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
         self._metrics = Metrics(prefix)
         self._batches = 0  # training batches seen over the run: the records' step
         self._batch_scope: Any = None
+        self._fitting = False
 
     # --- Keras's events ------------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._fitting = True
         if self.run is None or (self._owned and self.run.end_time is not None):  # a second fit(): a new run
-            config = {**plain_config(self._config), **model_config(self.model, self.params)}
-            self.run, self._owned = start_run(None, project=self._project, config=config, **self._start)
-            self._batches, self._batch_scope = 0, None
+            self._new_run()
+
+    def _new_run(self) -> Run:
+        config = {**plain_config(self._config), **model_config(self.model, self.params)}
+        self.run, self._owned = start_run(None, project=self._project, config=config, **self._start)
+        self._batches, self._batch_scope = 0, None
+        return self.run
+
+    def on_test_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        """An ``evaluate()`` outside ``fit()``: its metrics as ``eval_*``, into the run (resumed if ended)."""
+        if self._fitting or not logs:  # fit()'s own validation arrives as val_* in on_epoch_end
+            return
+        if self.run is None:
+            run = self._new_run()
+        elif self._owned and self.run.end_time is not None:
+            run = self.run = self.run.collection.resume_run(self.run.id, from_checkpoint=False)
+        else:
+            run = self.run
+        values = self._metrics({f"eval_{key}": value for key, value in logs.items()})
+        if values:
+            run.log(values, step=self._batches)
+        self.finish()
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._batches += 1
@@ -105,6 +127,7 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
         self.run.next_epoch()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._fitting = False
         self.finish()
 
     def finish(self, status: RunStatus | str = RunStatus.FINISHED) -> None:

@@ -94,7 +94,16 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         self._log_checkpoints = log_checkpoints
         self._checkpoint_name = checkpoint_name
         self._metrics = Metrics(prefix)
-        self._saved_steps: set[int] = set()
+        self._last_saved_step: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """``strategy="ddp_spawn"`` pickles the logger into each process, before any run starts there."""
+        if self._run is not None or isinstance(self._start["store"], Store):
+            raise TypeError(
+                "a RecordkitLogger holding a live run or an open Store cannot be sent to other processes "
+                "(strategy='ddp_spawn'): pass store= as a path or URL and no run=, or use strategy='ddp'"
+            )
+        return self.__dict__.copy()
 
     # --- what Lightning asks of a logger -------------------------------------------------------
     @property
@@ -138,14 +147,15 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         """Copy the checkpoint just saved into the run, and mirror Lightning's top-k as retention."""
         if not self._log_checkpoints or _rank_zero_only.rank > 0:
             return
+        # The file just written (Lightning 2 keeps its path); else the newest of those it names.
         path = getattr(checkpoint_callback, "_last_checkpoint_saved", None) or checkpoint_callback.last_model_path
         run = self.experiment
         step = getattr(checkpoint_callback, "_last_global_step_saved", None)
         step = run.step if type(step) is not int else step
-        # save_last writes last.ckpt at the same step as the top-k file: one copy per step is enough.
-        if not path or not os.path.isfile(path) or step in self._saved_steps:
+        # save_last writes last.ckpt right after the top-k file, at the same step: one copy is enough.
+        if not path or not os.path.isfile(path) or step == self._last_saved_step:
             return
-        self._saved_steps.add(step)
+        self._last_saved_step = step
         metrics = {}
         monitor, score = checkpoint_callback.monitor, checkpoint_callback.current_score
         if monitor and score is not None:

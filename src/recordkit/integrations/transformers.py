@@ -5,9 +5,10 @@
 
 The training arguments (and the model's config, under ``model``) become the run's config; everything
 the Trainer logs (training loss, learning rate, ``eval_*`` metrics of each evaluation, the final
-``train_*`` summary) becomes records at the Trainer's global step; the end of training finishes the
-run. Only the main process records (``state.is_world_process_zero``), so a distributed training is
-one run. Set ``report_to="none"`` in the arguments if other trackers should stay off.
+``train_*`` summary) and ``predict()``'s ``test_*`` metrics become records at the Trainer's global
+step; the end of training finishes the run, and an ``evaluate()`` or ``predict()`` after it resumes
+and ends the same run again. Only the main process records (``state.is_world_process_zero``), so a
+distributed training is one run. Set ``report_to="none"`` in the arguments if other trackers should stay off.
 """
 
 from __future__ import annotations
@@ -73,21 +74,30 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         self.run: Run | None = run
         self._owned = run is None
         self._metrics = Metrics(prefix)
+        self._training = False
 
-    def _ensure_run(self, args: Any, state: Any, model: Any = None) -> Run:
-        run = self.run
-        if run is None or (self._owned and run.end_time is not None):  # a new trial of a search: a new run
-            config = {**plain_config(self._config), **training_config(args, model)}
-            name = self._name or getattr(state, "trial_name", None)
-            run, self._owned = start_run(None, project=self._project, store=self._store, config=config, name=name,
-                                         tags=self._tags, capture=self._capture)
-            self.run = run
-        return run
+    def _new_run(self, args: Any, state: Any, model: Any) -> Run:
+        config = {**plain_config(self._config), **training_config(args, model)}
+        name = self._name or getattr(state, "trial_name", None)
+        self.run, self._owned = start_run(None, project=self._project, store=self._store, config=config, name=name,
+                                          tags=self._tags, capture=self._capture)
+        return self.run
+
+    def _live(self, args: Any, state: Any, model: Any) -> Run:
+        """The run to log into: started if there is none yet, resumed if a ``train()`` or ``evaluate()`` ended it."""
+        if self.run is None:
+            return self._new_run(args, state, model)
+        if self._owned and self.run.end_time is not None:
+            self.run = self.run.collection.resume_run(self.run.id, from_checkpoint=False)
+        return self.run
 
     # --- the Trainer's events -------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if state.is_world_process_zero:
-            self._ensure_run(args, state, model)
+        if not state.is_world_process_zero:
+            return
+        self._training = True
+        if self.run is None or (self._owned and self.run.end_time is not None):  # a new train(), or search trial
+            self._new_run(args, state, model)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
                model: Any = None, **kwargs: Any) -> None:
@@ -95,17 +105,33 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
             return
         values = self._metrics(logs)
         if values:
-            self._ensure_run(args, state, model).log(values, step=int(state.global_step))
+            self._live(args, state, model).log(values, step=int(state.global_step))
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The metrics came through on_log just before; an evaluate() outside train() ends the run again.
+        if state.is_world_process_zero and not self._training:
+            self.finish()
+
+    def on_predict(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
+                   model: Any = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        values = self._metrics(metrics or {})  # predict() does not log its test_* metrics itself
+        if values:
+            self._live(args, state, model).log(values, step=int(state.global_step))
+        if not self._training:
+            self.finish()
 
     def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not self._log_checkpoints or not state.is_world_process_zero:
             return
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if os.path.isdir(folder):  # the Trainer's layout; a custom _save_checkpoint may put it elsewhere
-            self._ensure_run(args, state, model).reference(folder, name=f"checkpoints/checkpoint-{state.global_step}")
+            self._live(args, state, model).reference(folder, name=f"checkpoints/checkpoint-{state.global_step}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
+            self._training = False
             self.finish()
 
     def finish(self, status: RunStatus | str = RunStatus.FINISHED) -> None:

@@ -5,6 +5,6 @@
 that turns media values into stored blobs and references.
 """
 
-from recordkit.media.values import Histogram, Image, Media, Table, from_reference
+from recordkit.media.values import Histogram, Image, Media, Table, from_reference, from_stored
 
-__all__ = ["Histogram", "Image", "Media", "Table", "from_reference"]
+__all__ = ["Histogram", "Image", "Media", "Table", "from_reference", "from_stored"]

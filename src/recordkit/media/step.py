@@ -37,10 +37,11 @@ class MediaRef(dict):  # type: ignore[type-arg]
         self.payload = payload
 
 
-def file_name(key: str, step: int, seq: int, suffix: str) -> str:
-    """The file row's name: ``media/<key parts>/<step>-<seq>.<suffix>``, each part a safe name."""
+def file_name(key: str, step: int, seq: int, suffix: str, index: int | None = None) -> str:
+    """The file row's name: ``media/<key parts>/<step>-<seq>[-<index>].<suffix>``, each part a safe name."""
     parts = [_UNSAFE.sub("_", part).lstrip(".")[:100] or "_" for part in key.split("/")]
-    return "/".join(["media", *parts, f"{step}-{seq}.{suffix}"])
+    number = "" if index is None else f"-{index}"
+    return "/".join(["media", *parts, f"{step}-{seq}{number}.{suffix}"])
 
 
 class MediaStep:
@@ -69,29 +70,39 @@ class MediaStep:
         files: list[WriteItem] = []
         stored: dict[str, Any] = {}
         lazy = False
+        where = (run_id, step, seq, when)
         for key, value in values.items():
-            if not isinstance(value, Media):
+            if isinstance(value, Media):
+                stored[key] = self._one(value, key, where, None, files)
+            elif V.is_media(value):  # a list of them
+                stored[key] = [self._one(item, key, where, i, files) for i, item in enumerate(value)]
+            else:
                 stored[key] = value
                 lazy = lazy or V.needs_materialize(value)
-                continue
-            encoded = value.encode()
-            reference = encoded.reference
-            if encoded.payload is not None:
-                if self.root is None:
-                    raise StoreError(
-                        f"cannot store {value.kind} {key!r}: the store keeps no files (open it with a files folder)"
-                    )
-                from recordkit.runs.files import ATTACHMENT, store_blob
-
-                sha, size = store_blob(self.root, io.BytesIO(encoded.payload))
-                name = file_name(key, step, seq, encoded.suffix or "bin")
-                reference.update(sha256=sha, size=size, file=name)
-                files.append(AddFile(run_id, name, ATTACHMENT, when, step, size, sha, None, None,
-                                     {"media": value.kind, "key": key}))
-            stored[key] = MediaRef(reference, encoded.payload)
         record = V.LazyValues(stored) if lazy else stored
         return [*files, (run_id, scope_id, seq, step, when, record)]
 
+    def _one(
+        self, value: Media, key: str, where: tuple[str, int, int, float], index: int | None, files: list[WriteItem]
+    ) -> MediaRef:
+        """Encode one media value, store its blob (if it has one) and queue its file row; return its reference."""
+        run_id, step, seq, when = where
+        encoded = value.encode()
+        reference = encoded.reference
+        if encoded.payload is not None:
+            if self.root is None:
+                raise StoreError(
+                    f"cannot store {value.kind} {key!r}: the store keeps no files (open it with a files folder)"
+                )
+            from recordkit.runs.files import ATTACHMENT, store_blob
+
+            sha, size = store_blob(self.root, io.BytesIO(encoded.payload))
+            name = file_name(key, step, seq, encoded.suffix or "bin", index)
+            reference.update(sha256=sha, size=size, file=name)
+            files.append(AddFile(run_id, name, ATTACHMENT, when, step, size, sha, None, None,
+                                 {"media": value.kind, "key": key}))
+        return MediaRef(reference, encoded.payload)
+
 
 def _has_media(values: dict[str, Any]) -> bool:
-    return any(isinstance(value, Media) for value in values.values())
+    return any(V.is_media(value) for value in values.values())

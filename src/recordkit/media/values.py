@@ -331,6 +331,22 @@ class Table(Media):
         return f"<rk.Table {len(self.columns)} columns>" if self._table is not None else "<rk.Table>"
 
 
+def holds_references(value: Any) -> bool:
+    """A stored media reference (``{"_media": kind, ...}``) or a non-empty list of them."""
+    if type(value) is list:
+        return bool(value) and all(type(item) is dict and MEDIA_KEY in item for item in value)
+    return type(value) is dict and MEDIA_KEY in value
+
+
+def from_stored(values: list[Any], root: Path | None) -> list[Any]:
+    """Values read from records with every reference (or list of them) turned into its media object."""
+    return [
+        ([from_reference(item, root) for item in value] if type(value) is list else from_reference(value, root))
+        if holds_references(value) else value
+        for value in values
+    ]
+
+
 def from_reference(reference: dict[str, Any], root: Path | None) -> Any:
     """The media object a stored reference stands for (a reference of an unknown kind is returned as is)."""
     kind = reference.get(MEDIA_KEY)

@@ -25,10 +25,19 @@ PLAIN = frozenset({float, int, str, bool, type(None)})
 HOT = frozenset({float, bool, type(None)})
 
 
-def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None) -> None:
-    """``scope.log(values, step=step)`` for a record not on the hot path."""
+def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None, commit: bool | None = None,
+                flatten: bool = True) -> None:
+    """``scope.log(values, step=step, commit=commit, flatten=flatten)`` for a record not on the hot path."""
     handle = scope._handle
-    record = check_record(values)
+    if commit is not None:
+        if commit is False:
+            scope.pending.update(check_record(values, flatten))
+            return
+        if commit is not True:
+            raise TypeError(f"commit= takes True or False, not {commit!r}")
+    if scope.pending:
+        values, scope.pending = {**scope.pending, **values}, {}
+    record = check_record(values, flatten)
     if step is None:
         step = handle.step
     else:

@@ -1,21 +1,27 @@
 """Console capture: a copy of everything written to stdout and stderr, in the run file ``output.log``.
 
-``start_run(capture_output=True)`` replaces file descriptors 1 and 2 with the write ends of two pipes.
-A reader thread per pipe copies each chunk to the original descriptor (so the terminal shows what it
-showed before) and appends it to ``<run folder>/output.log``. Working at the descriptor level catches
-``print``, ``os.write(1, …)``, C extensions and child processes that inherit the descriptors alike.
+``start_run(capture_output=True)`` replaces file descriptors 1 and 2 with the write end of a pipe
+(a *channel*). A reader thread per channel copies each chunk to the original descriptor (so the
+terminal shows what it showed before) and appends it to ``<run folder>/output.log``. Working at the
+descriptor level catches ``print``, ``os.write(1, …)``, C extensions and child processes that inherit
+the descriptors alike.
 
 * The file is capped at the ``output_limit`` setting (bytes); past it, one note says the rest was not
   kept. The terminal always gets everything.
 * ``finish()`` (also on an exception, Ctrl-C, SIGTERM or exit) flushes Python's streams, puts the
-  original descriptors back and drains the pipes. A run that fails inside ``with start_run(…)``
-  gets its traceback appended, since Python prints it only after the run has ended. A child still
-  holding a pipe keeps reaching the terminal, but its later output is no longer kept.
-* The reader never stops reading while a descriptor points at its pipe: a full disk loses the copy
+  original descriptors back, writes a random end mark into each channel and waits until its reader
+  has copied everything before the mark. A run that fails inside ``with start_run(…)`` gets its
+  traceback appended, since Python prints it only after the run has ended. A child still holding a
+  channel keeps reaching the terminal, but its later output is not kept, and finish() never waits on it.
+* The reader never stops reading while a descriptor points at its channel: a full disk loses the copy
   (warned once, raised at ``finish()``), never the terminal's output, and never blocks a ``print``.
 * One capture per process at a time (descriptors are the process's, not the run's).
-* stdout and stderr are copied by separate threads, so their relative order in the file is only as
-  good as the chunks they arrive in. Programs that ask ``isatty()`` see a pipe while capturing.
+* stdout and stderr that go to the same place (one terminal, one file) share one channel and one
+  reader, so their order is kept exactly; going to different places, each has its own reader, and
+  their relative order in the file is only as good as the chunks they arrive in.
+* A descriptor that is a terminal is replaced by a pseudo-terminal instead of a pipe, with the
+  terminal's settings and size, so ``isatty()`` stays true and colours and progress bars look the same
+  (a window resized during the run is not followed).
 """
 
 from __future__ import annotations
@@ -90,16 +96,21 @@ class ConsoleCapture:
             self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             _flush_python_streams()
             for fd in self.FDS:
-                saved = os.dup(fd)  # not inherited by children (os.dup makes non-inheritable copies)
-                read_end, write_end = os.pipe()
-                self._feeds[fd] = os.dup(write_end)
-                os.dup2(write_end, fd)  # inheritable: child processes write into the pipe too
+                self._saved[fd] = os.dup(fd)  # to put back at stop (os.dup copies are not inherited)
+            # stdout and stderr on one terminal or file share one channel: one reader keeps their order.
+            same = os.path.samestat(os.fstat(1), os.fstat(2))
+            for fds in [self.FDS] if same else [(fd,) for fd in self.FDS]:
+                read_end, write_end = _channel_like(fds[0])
+                self._feeds[fds[0]] = os.dup(write_end)
+                for fd in fds:
+                    os.dup2(write_end, fd)  # inheritable: child processes write into the channel too
                 os.close(write_end)
-                self._saved[fd] = saved
                 drained = threading.Event()
                 self._drained.append(drained)
+                terminal = os.dup(self._saved[fds[0]])  # the reader's own copy; it closes it when done
                 threading.Thread(
-                    target=self._pump, args=(read_end, saved, drained), name=f"recordkit-console-{fd}", daemon=True
+                    target=self._pump, args=(read_end, terminal, drained), name=f"recordkit-console-{fds[0]}",
+                    daemon=True,
                 ).start()
         except BaseException:
             self._restore()
@@ -221,7 +232,9 @@ class ConsoleCapture:
     def _restore(self) -> None:
         for fd, saved in self._saved.items():
             with contextlib.suppress(OSError):
-                os.dup2(saved, fd)  # the pipe's write end is now held only by us (the feed) and children
+                os.dup2(saved, fd)  # the channel's write end is now held only by us (the feed) and children
+            with contextlib.suppress(OSError):
+                os.close(saved)
         self._saved = {}
 
     def _end_feeds(self) -> None:
@@ -242,6 +255,35 @@ class ConsoleCapture:
             with contextlib.suppress(OSError):
                 os.close(self._file)
             self._file = None
+
+
+def _channel_like(fd: int) -> tuple[int, int]:
+    """(read end, write end) to put in place of ``fd``: a pseudo-terminal when ``fd`` is a terminal, so
+    programs that ask ``isatty()`` (colours, progress bars) behave as before; else a pipe.
+
+    The pseudo-terminal takes the terminal's settings and window size, but passes bytes through
+    unchanged (no output processing): the real terminal still turns ``\\n`` into ``\\r\\n`` itself,
+    and ``output.log`` gets the bytes the program wrote.
+    """
+    if os.isatty(fd):
+        try:
+            import fcntl
+            import termios
+
+            master, slave = os.openpty()
+            try:
+                attributes = termios.tcgetattr(fd)
+                attributes[1] &= ~termios.OPOST  # oflag: no output processing in the pseudo-terminal
+                termios.tcsetattr(slave, termios.TCSANOW, attributes)
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+            except BaseException:
+                os.close(master)
+                os.close(slave)
+                raise
+            return master, slave
+        except Exception:  # no pseudo-terminals here (Windows, a locked-down container): a pipe will do
+            pass
+    return os.pipe()
 
 
 def _already_printed(error: BaseException) -> bool:

@@ -17,7 +17,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarning
-from recordkit._values import INT64_MAX, check_record, check_step
+from recordkit._values import INT64_MAX, check_record, check_step, mixed_values
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
 from recordkit.runs.checked import HOT as _HOT
@@ -96,11 +96,17 @@ class Scope:
         return child
 
     # --- records -----------------------------------------------------------------------------
-    def log(self, values: Mapping[str, Any] | None = None, /, *, step: int | None = None, **kw: Any) -> None:
-        """Record ``values`` (and keyword values) in this scope at ``step`` (default: ``run.step``).
+    def log(
+        self, values: Mapping[str, Any] | None = None, /, *, step: int | None = None, commit: bool | None = None,
+        flatten: bool = True, **kw: Any,
+    ) -> None:
+        """Record ``values`` (a dict, or keyword values) in this scope at ``step`` (default: ``run.step``).
 
-        The call returns at once; the background writer stores the record within one flush interval.
-        The caller's dict is never mutated.
+        ``run.log`` never advances the step (``run.next_step()`` does; ``rk.log`` advances it after each
+        call). ``commit=False`` holds the values in ``pending`` for the next ``log``/``commit()`` to write
+        as one record. Nested dicts flatten to ``a/b`` keys (``flatten=False`` keeps a dict as one JSON
+        value). A dict and keyword values together is a ``TypeError``. Returns at once (stored within
+        one flush interval); the dict is never mutated.
 
         Examples
         --------
@@ -112,14 +118,14 @@ class Scope:
             handle.require_writable()
         if values is None:
             values = kw
-        elif kw:
-            values = {**values, **kw}
+        elif kw or (type(values) is not dict and not isinstance(values, Mapping)):
+            raise TypeError(mixed_values(values, kw))
         # The hot path: keys already checked and journalled for this run, every value a float, bool or
-        # None (ints and text have range checks: check_record). The record goes straight into the
-        # journal as (shape, scope, seq, step, time, *values).
-        shape = handle.shapes.get(tuple(values)) if type(values) is dict else None
-        if shape is None or not _HOT.issuperset(map(type, vals := values.values())):
-            log_checked(self, values, step)
+        # None (ints and text have range checks: check_record), nothing pending. The record goes
+        # straight into the journal as (shape, scope, seq, step, time, *values).
+        shape = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
+        if shape is None or self.pending or not _HOT.issuperset(map(type, vals := values.values())):
+            log_checked(self, values, step, commit, flatten)
             return
         if step is None:
             step = handle.step
@@ -266,16 +272,14 @@ class Run(Scope):
         add_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
     ) -> None:
-        """Change the run's name, tags or notes, at any time and from any process; records stay as they are.
+        """Change the name, tags or notes, at any time, from any process; records stay as they are.
 
-        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them (removing an absent tag is
-        no error). None or ``""`` clears the name or the notes. Flat records read the new ``run_name``
-        at once. The CLI's twins: ``recordkit tag RUN +best -old``, ``recordkit edit RUN --notes …``.
+        ``tags`` replaces the tags, ``add_tags``/``remove_tags`` change them; None or ``""`` clears
+        the name or notes (see ``runs/edit.py``). CLI: ``recordkit tag RUN +best -old``, ``recordkit edit``.
 
         Examples
         --------
-        >>> run = store.run(3)                                          # doctest: +SKIP
-        >>> run.edit(name="baseline", add_tags=["best"], notes="lr too high after step 3k")  # doctest: +SKIP
+        >>> store.run(3).edit(name="baseline", add_tags=["best"], notes="lr too high")  # doctest: +SKIP
         """
         from recordkit.runs import edit
 
@@ -463,31 +467,24 @@ class Run(Scope):
         return Records(self._store, run_ids=[self.id])
 
     def history(self, key: str, /, **filters: Any) -> tuple[list[int], list[Any]]:
-        """(steps, values) of one series of ``key``, in log order; ``([], [])`` if never logged.
+        """(steps, values) of one series of ``key`` in log order, ``([], [])`` if never logged.
 
-        A key logged in several scopes is several series (``phase=train/loss``, ``phase=eval/loss``):
-        keyword filters pick one by its scope fields, as ``records.where`` does (a value, or a
-        callable given the value). A call that still matches several series, or none of those there
-        are, raises ``QueryError`` naming the series and the filters that tell them apart; use
-        :meth:`series` to read them all. Images, histograms and tables come back as ``rk.Image`` /
-        ``rk.Histogram`` / ``rk.Table`` (``Records`` holds their references: dicts with a ``"_media"`` kind).
+        Keyword filters pick the series by its scope fields (``phase="eval"``; a value or a callable,
+        as ``where``); a call matching several series, or none of them, raises ``QueryError`` naming
+        them (:meth:`series` returns them all). Images, histograms and tables come back as
+        ``rk.Image`` / ``rk.Histogram`` / ``rk.Table``.
 
-        Examples
-        --------
         >>> steps, losses = run.history("loss", phase="eval")      # doctest: +SKIP
         """
         from recordkit.read.series import pick
 
         self._flush_if_live()
         found = pick(self.series(key), key, filters, f"run {self.id!r}")
-        if found is None:
-            return [], []
-        steps, values = list(found.steps), list(found.values)
-        if any(type(value) is dict and "_media" in value for value in values):
-            from recordkit.media import from_reference
+        steps, values = ([], []) if found is None else (list(found.steps), list(found.values))
+        if any(type(v) in (dict, list) for v in values):
+            from recordkit.media import from_stored
 
-            root = self._handle.root
-            values = [from_reference(v, root) if type(v) is dict and "_media" in v else v for v in values]
+            values = from_stored(values, self._handle.root)
         return steps, values
 
     def series(self, key: str, *, after_seq: int = -1) -> list[Series]:

@@ -14,6 +14,15 @@ def _is_number(value: Any) -> bool:
     return type(value) in (int, float, bool)
 
 
+def _media_values(summary_pb2: Any, tag: str, references: list[Any]) -> list[Any]:
+    """Summary values for media references: ``tag`` for one, ``tag/<index>`` for each of several."""
+    found = [
+        _media_value(summary_pb2, tag if len(references) == 1 else f"{tag}/{i}", reference)
+        for i, reference in enumerate(references)
+    ]
+    return [value for value in found if value is not None]
+
+
 def _media_value(summary_pb2: Any, tag: str, reference: dict[str, Any]) -> Any:
     """A TensorBoard image or histogram for a media reference fresh from the writer's media step; else None."""
     kind = reference.get("_media")
@@ -83,9 +92,9 @@ class TensorBoard(Mirror):
                 if _is_number(value):
                     values.append(summary_pb2.Summary.Value(tag=prefix + key, simple_value=float(value)))
                 elif isinstance(value, dict) and type(value) is not dict:  # a media reference (media.step)
-                    media = _media_value(summary_pb2, prefix + key, value)
-                    if media is not None:
-                        values.append(media)
+                    values.extend(_media_values(summary_pb2, prefix + key, [value]))
+                elif type(value) is list and value and all(isinstance(v, dict) and type(v) is not dict for v in value):
+                    values.extend(_media_values(summary_pb2, prefix + key, value))  # several: <tag>/<index>
             if not values:
                 continue
             writer = self._writer(record)

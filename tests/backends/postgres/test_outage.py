@@ -114,3 +114,85 @@ def test_a_run_declared_crashed_during_an_outage_never_shares_its_number(
     assert {"late": late.number, "next": following_row.number} == numbers
     assert [r["i"] for r in late.records] == list(range(100))  # nothing the late run recorded is lost
     store.close()
+
+
+# --- a job that starts, runs and finishes with the server down -----------------------------------
+OFFLINE_JOB = """
+import sys
+import recordkit as rk
+
+store = rk.open(sys.argv[1], files=sys.argv[2])  # the server is down: the store opens offline
+with store.collection("c").start_run(capture=False, config={"lr": 0.1}) as run:
+    print(run.id, flush=True)
+    for episode in range(1500):  # more scopes than one reserved block holds
+        run.scope(episode=episode).log(reward=float(episode), step=episode)
+    run.event("done", episodes=1500)
+print(run.status, flush=True)
+"""
+
+
+def test_a_job_starts_runs_and_finishes_with_the_server_down_and_lands_once_later(
+    pg_url: str, proxy: Proxy, tmp_path: Path
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(OFFLINE_JOB)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    rk.open(proxy.via(pg_url)).close()  # the store exists, and this machine has reached it before
+    proxy.down()
+    job = subprocess.run([sys.executable, str(script), proxy.via(pg_url), str(tmp_path / "files")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert job.returncode == 0, job.stderr
+    run_id, status = job.stdout.split()
+    assert status == "finished"
+    assert "the store opens offline" in job.stderr and f"run {run_id} starts offline" in job.stderr
+    proxy.up()
+    # The same database by another spelling of its URL: the dead job's spool is adopted and sent.
+    parts = proxy.via(pg_url).replace("postgresql://", "postgres://", 1)
+    other_spelling = parts.replace("?", "?connect_timeout=7&", 1)
+    assert other_spelling != proxy.via(pg_url)
+    with rk.open(other_spelling) as store:
+        run = store.run(run_id)
+        assert run.status is rk.RunStatus.FINISHED and run.number == 1 and run.config["lr"] == 0.1
+        rewards = [(r["episode"], r["reward"]) for r in run.records]
+        assert rewards == [(e, float(e)) for e in range(1500)]  # each record exactly once, in order
+        assert record_count(store, run_id) == 1500
+        assert [e.name for e in run.events].count("done") == 1
+    assert not list((tmp_path / "spool").rglob("*.batch"))
+
+
+def test_a_store_never_reached_from_here_is_not_opened_offline(pg_url: str, proxy: Proxy) -> None:
+    proxy.down()  # a mistyped or never-reached server fails at once instead of spooling forever
+    with pytest.raises(rk.StorageUnavailableError, match=r"lost the PostgreSQL server|could not reach") as caught:
+        rk.open(proxy.via(pg_url))
+    assert "\n" not in str(caught.value)
+
+
+def test_scopes_never_wait_on_a_black_holed_server(pg_url: str, proxy: Proxy) -> None:
+    import threading
+
+    store = rk.open(proxy.via(pg_url))
+    run = fast_run(store.collection("c"))
+    run.log(x=0.0)
+    run.flush()
+    proxy.freeze()  # connections stay open, nothing gets through: every round trip would hang
+    made: list[int] = []
+
+    def make_scopes() -> None:
+        for i in range(3000):  # three reserved blocks' worth
+            made.append(run.scope(i=i).scope_id)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        worker = threading.Thread(target=make_scopes, daemon=True)
+        worker.start()
+        worker.join(timeout=25)  # a hang detector, far above the instant it takes from memory
+        assert not worker.is_alive(), f"run.scope() waited on the network ({len(made)} scopes made)"
+        assert len(set(made)) == 3000
+    proxy.up()
+    run.scope(after=True).log(x=1.0)
+    run.finish()
+    check = rk.open(pg_url)
+    assert [r["x"] for r in check.run(run.id).records] == [0.0, 1.0]
+    assert len(check.run(run.id).records) == 2
+    check.close()
+    store.close()

@@ -37,17 +37,17 @@ from recordkit._exceptions import (
     StoreError,
     StoreNotFoundError,
 )
-from recordkit.backends.base import ERROR_STATUSES, LIVE_STATUSES, AddEvent, RunRow, WriteItem
+from recordkit.backends.base import ERROR_STATUSES, LIVE_STATUSES, AddEvent, NewRun, RunRow, WriteItem
 from recordkit.backends.core import SQLBackend, retried
 from recordkit.backends.migrations import pending
 from recordkit.backends.postgres import _schema
 from recordkit.backends.postgres.dialect import PostgresDialect
 from recordkit.backends.postgres.errors import Translator
+from recordkit.backends.postgres.scope_ids import BLOCK as SCOPE_BLOCK
+from recordkit.backends.postgres.scope_ids import ScopeIds
 from recordkit.backends.postgres.spool import Spool, default_spool_root
-from recordkit.backends.postgres.url import files_folder, parse_url, redact_url, secrets_of
+from recordkit.backends.postgres.url import files_folder, parse_url, redact_url, secrets_of, store_identity
 
-# Scope ids handed out from memory per round trip, so run.scope() keeps working through a short outage.
-SCOPE_BLOCK = 1024
 # Seconds one batch may take before its connection is cut (the batch is then spooled).
 WRITE_TIMEOUT = 60.0
 # Rows fetched per round trip when reading records.
@@ -93,29 +93,53 @@ class PostgresBackend(SQLBackend):
         except ValueError:
             raise StoreError(f"write_timeout={options['write_timeout']!r} is not a number of seconds") from None
         self.files_root = None if files is None else files_folder(files)
-        self._scope_block: Iterator[int] = iter(())
+        self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count), self.seems_reachable)
         self._rows: dict[str, RunRow] = {}  # last known row per live run, for end_run during an outage
         self.spool: Spool | None = None
-        with self._errors(f"opening the store {self.url!r}"):
-            found = _schema.version(self._conn(), self.schema)
-        if found is None and not create:
-            raise StoreNotFoundError(
-                f"no recordkit store in schema {self.schema!r} at {self.url!r}; create it with rk.open(url)"
-            )
-        if found is None or pending(found, _schema.MIGRATIONS, self.url):  # (a newer store is refused here)
-            self._upgrade()
-        if self.files_root is not None:
-            Path(self.files_root).mkdir(parents=True, exist_ok=True)
+        self._create = create
+        #: False while the store was opened offline and its schema not yet checked (see _connect).
+        self._schema_ready = True
         spool_option = options.get("spool")
         if spool_option is not None and spool is None:
             spool = False if spool_option.lower() in ("0", "off", "false", "no") else spool_option
+        spool_root: Path | None = None
+        legacy: list[Path] = []
         if spool is not False:
-            root = default_spool_root(self.url) if spool in (None, True) else Path(os.fspath(spool))  # type: ignore[arg-type]
-            self.spool = Spool(root)
+            if spool in (None, True):
+                spool_root = default_spool_root(store_identity(self._conninfo, self.schema))
+                legacy = [default_spool_root(self.url)]  # where spools were before (by the URL's text)
+            else:
+                spool_root = Path(os.fspath(spool))  # type: ignore[arg-type]
+        try:
+            with self._errors(f"opening the store {self.url!r}"):
+                found = _schema.version(self._conn(), self.schema)
+        except StorageUnavailableError as exc:
+            # Training must start while the server is down, for a store this machine has reached before
+            # (its spool folder exists; a mistyped URL still fails here): runs start and log into the spool,
+            # and the schema is checked on the first connection that gets through (_connect).
+            if spool_root is None or not create or not spool_root.is_dir():
+                raise
+            self._schema_ready = False
+            _warn(f"{exc}; the store opens offline: runs start and log into the local spool and reach the "
+                  "server when it is back (reading the store waits for it)")
+        else:
+            if found is None and not create:
+                raise StoreNotFoundError(
+                    f"no recordkit store in schema {self.schema!r} at {self.url!r}; create it with rk.open(url)"
+                )
+            if found is None or pending(found, _schema.MIGRATIONS, self.url):  # (a newer store is refused here)
+                self._upgrade()
+            if spool_root is not None:  # this machine knows the store now: it may open it offline later
+                with contextlib.suppress(OSError):
+                    spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.files_root is not None:
+            Path(self.files_root).mkdir(parents=True, exist_ok=True)
+        if spool_root is not None:
+            self.spool = Spool(spool_root)
             # Beside the spool, not in it: the spool takes any folder in its root for an orphan.
-            self.journal_folder = str(root.parent / f"{root.name}.journal")
-            self.spool.adopt_orphans()
-            if self.spool.pending():
+            self.journal_folder = str(spool_root.parent / f"{spool_root.name}.journal")
+            self.spool.adopt_orphans(also=legacy)
+            if self.spool.pending() and self._schema_ready:
                 self.drain_spool()
 
     @retried
@@ -140,6 +164,12 @@ class PostgresBackend(SQLBackend):
             application_name="recordkit",
         )
         conn.execute(f'SET search_path TO "{self.schema}"')
+        if not self._schema_ready:  # opened offline: the first connection that gets through checks the schema
+            found = _schema.version(conn, self.schema)
+            if found is None or pending(found, _schema.MIGRATIONS, self.url):
+                _schema.upgrade(conn, self.schema, self.url, self.dialect.lock_schema)
+                conn.execute(f'SET search_path TO "{self.schema}"')
+            self._schema_ready = True
         return conn
 
     def _usable(self, conn: Any) -> bool:
@@ -153,6 +183,7 @@ class PostgresBackend(SQLBackend):
     def close(self) -> None:
         if self._closed:
             return
+        self._scope_ids.stop()
         if self.spool is not None and self.spool.pending():
             self.drain_spool()
             if self.spool.pending():
@@ -208,20 +239,42 @@ class PostgresBackend(SQLBackend):
         assert row is not None
         return row
 
+    def seems_reachable(self) -> bool:
+        return self._schema_ready and not (self.spool is not None and self.spool.pending())
+
     def reserve_scope_ids(self, count: int) -> range:
-        with self._lock:
-            if count <= SCOPE_BLOCK:
-                taken = []
-                for scope_id in self._scope_block:
-                    taken.append(scope_id)
-                    if len(taken) == count:
-                        break
-                if len(taken) == count and taken[-1] - taken[0] == count - 1:
-                    return range(taken[0], taken[-1] + 1)
-                block = super().reserve_scope_ids(max(count, SCOPE_BLOCK))
-                self._scope_block = iter(block[count:])
-                return block[:count]
+        # From memory, never a round trip (see scope_ids.py): run.scope() keeps working through an outage.
+        if count > SCOPE_BLOCK:
             return super().reserve_scope_ids(count)
+        return self._scope_ids.take(count)
+
+    def create_run(self, new: NewRun) -> RunRow:
+        spool = self.spool
+        if spool is not None and (spool.pending() or not self._schema_ready):
+            # Batches wait for the server (or it was never reached): the run starts behind them, offline.
+            return self._start_offline(new, "batches are waiting in the spool for the server")
+        try:
+            return super().create_run(new)
+        except StorageUnavailableError as exc:
+            if spool is None:
+                raise
+            return self._start_offline(new, str(exc))
+
+    def _start_offline(self, new: NewRun, why: str) -> RunRow:
+        """Start a run without the server: its creation is spooled first, ahead of its records; it is
+        numbered when the spool reaches the server (``number`` reads 0 until then)."""
+        assert self.spool is not None
+        self.spool.append(_new_batch_id(), [("create_run", new)])
+        row = RunRow(
+            id=new.id, collection=new.collection, number=0, error_number=0, name=new.name, status="running",
+            start_time=new.start_time, end_time=None, config=new.config, env=new.env, tags=list(new.tags),
+            parent_id=new.parent_id, step=0, epoch=0, error=None, host=new.host, pid=new.pid,
+            heartbeat=new.start_time, folder=new.folder, root_scope=new.root_scope,
+        )
+        self._rows[new.id] = row
+        _warn(f"run {new.id} starts offline ({why}); it is spooled in {str(self.spool.root)!r}, numbered and "
+              "stored when the server is back")
+        return row
 
     # --- writing -----------------------------------------------------------------------------
     def write_batch(self, items: Sequence[WriteItem]) -> None:
@@ -284,10 +337,14 @@ class PostgresBackend(SQLBackend):
         return sent
 
     def _replay(self, batch_id: str, items: Sequence[Any]) -> None:
-        ops = [item for item in items if type(item) is tuple and item and item[0] == "end_run"]
+        ops = [item for item in items if type(item) is tuple and item and item[0] in ("create_run", "end_run")]
         if ops:
-            for _, run_id, status, end_time, error in ops:
-                self._end_run(run_id, status, end_time, error)
+            for op in ops:
+                if op[0] == "create_run":
+                    SQLBackend.create_run(self, op[1])  # a no-op when the run already landed
+                else:
+                    _, run_id, status, end_time, error = op
+                    self._end_run(run_id, status, end_time, error)
             return
         try:
             self._write_batch(batch_id, items)

@@ -44,6 +44,7 @@ class PostgresDialect(Dialect):
     column_positions = True
     plain_kinds = frozenset({V.NUM, INT, V.BOOL, V.STR, None})
     ints_stay_ints = False
+    untyped_columns = False
     summary_in_key_order = True
     smaller = "LEAST({0}, {1})"  # LEAST and GREATEST skip NULLs
     larger = "GREATEST({0}, {1})"
@@ -93,12 +94,17 @@ class PostgresDialect(Dialect):
     def column_type(self, kind: str | None) -> str:
         return _TYPES.get(kind or "", "text")
 
-    def create_table(self, table: Table) -> str:
+    def create_table(self, table: Table, spare: int = 0) -> str:
         columns = "".join(f", {table.cols[k]} {self.column_type(table.kinds[k])}" for k in table.order)
         return (
             f"CREATE TABLE {table.name} (scope_id BIGINT NOT NULL, seq BIGINT NOT NULL, step BIGINT,"
             f" time DOUBLE PRECISION{columns}, extra TEXT, PRIMARY KEY (scope_id, seq))"
         )
+
+    def add_columns(self, conn: Any, table: Table, keys: Sequence[str]) -> None:
+        # One statement for the key set's new columns; adding a nullable column rewrites nothing.
+        added = ", ".join(f"ADD COLUMN IF NOT EXISTS {table.cols[k]} {self.column_type(table.kinds[k])}" for k in keys)
+        conn.execute(f"ALTER TABLE {table.name} {added}")
 
     def retype(self, conn: Any, table: Table, key: str, kind: str) -> None:
         pg_type = _TYPES.get(kind)

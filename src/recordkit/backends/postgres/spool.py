@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +35,16 @@ except ImportError:  # pragma: no cover
 _SUFFIX = ".batch"
 
 
-def default_spool_root(url: str) -> Path:
-    """``RECORDKIT_SPOOL``, else ``<user cache>/recordkit/spool/<hash of the store URL>``.
-
-    The URL given here has no password, so the folder name leaks nothing.
-    """
+def default_spool_root(identity: str) -> Path:
+    """``RECORDKIT_SPOOL``, else ``<user cache>/recordkit/spool/``; then a folder named by a hash of the
+    store's identity (``url.store_identity``: host, port, database, user and schema, never a password)."""
     base = os.environ.get("RECORDKIT_SPOOL")
     if base:
         root = Path(base)
     else:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = Path(cache) / "recordkit" / "spool"
-    return root / hashlib.sha256(url.encode()).hexdigest()[:16]
+    return root / hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 class Spool:
@@ -130,12 +128,13 @@ class Spool:
         return True
 
     # --- reading -------------------------------------------------------------------------------
-    def adopt_orphans(self) -> int:
-        """Take over spool folders left by dead processes; return how many batches they hold."""
-        if not self.root.is_dir():
-            return 0
+    def adopt_orphans(self, also: Sequence[Path] = ()) -> int:
+        """Take over spool folders left by dead processes (in ``root``, and in the roots ``also`` names);
+        return how many batches they hold."""
+        roots = [root for root in (self.root, *also) if root.is_dir()]
         found = 0
-        for folder in sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime):
+        folders = [folder for root in roots for folder in root.iterdir()]
+        for folder in sorted(folders, key=lambda p: p.stat().st_mtime):
             if not folder.is_dir() or folder == self._own or folder in self._folders:
                 continue
             batches = list(folder.glob(f"*{_SUFFIX}"))

@@ -81,3 +81,31 @@ def files_folder(files: str | os.PathLike[str]) -> str:
             )
         text = rest
     return str(Path(text).expanduser().resolve())
+
+
+_LOOPBACK = ("", "localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def store_identity(conninfo: str, schema: str) -> str:
+    """Which store a URL names, whatever its spelling: ``host:port/dbname?user=…&schema=…``.
+
+    Two URLs that differ only in text (``postgres://`` or ``postgresql://``, parameter order,
+    ``connect_timeout``, ``sslmode``, a password, a loopback spelled ``localhost``, ``127.0.0.1`` or a
+    local socket) name the same store, so every process of this machine finds the same spool (a dead
+    process's batches are adopted by whoever opens the store next). Unset parts come from the ``PG*``
+    variables and libpq's defaults, as when connecting.
+    """
+    import getpass
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(conninfo)
+
+    def part(key: str, variable: str, default: str) -> str:
+        return str(given.get(key) or os.environ.get(variable) or default)
+
+    host = part("host", "PGHOST", "").split(",")[0].strip().lower()
+    if host in _LOOPBACK or host.startswith("/"):
+        host = "localhost"  # this machine's server, by TCP or by its socket
+    user = part("user", "PGUSER", getpass.getuser())
+    return f"{host}:{part('port', 'PGPORT', '5432')}/{part('dbname', 'PGDATABASE', user)}?user={user}&schema={schema}"

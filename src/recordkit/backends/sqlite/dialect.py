@@ -6,7 +6,7 @@ changes and run numbering between processes."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from recordkit import _values as V
@@ -32,17 +32,30 @@ class SQLiteDialect(Dialect):
             if conn.in_transaction:
                 conn.execute("COMMIT" if commit else "ROLLBACK")
 
-    def create_table(self, table: Table) -> str:
+    def create_table(self, table: Table, spare: int = 0) -> str:
         # Untyped columns: SQLite keeps each value as given (no affinity conversions). WITHOUT ROWID on
         # (scope_id, seq): records of a scope sit together, so a filter on scope fields reads only those.
         columns = "".join(f", {table.cols[k]}" for k in table.order)
+        columns += "".join(f", c{i}" for i in range(len(table.order), len(table.order) + spare))
         return (
             f"CREATE TABLE {table.name} (scope_id INTEGER NOT NULL, seq INTEGER NOT NULL, step INTEGER,"
             f" time REAL{columns}, extra TEXT, PRIMARY KEY (scope_id, seq)) WITHOUT ROWID"
         )
 
+    def add_columns(self, conn: Any, table: Table, keys: Sequence[str]) -> None:
+        # A shared table is made with spare columns (ALTER TABLE costs milliseconds here, more as the
+        # schema grows); one made by an older recordkit is asked once how wide it is.
+        if table.width is None:
+            table.width = conn.execute("SELECT count(*) - 5 FROM pragma_table_info(?)", (table.name,)).fetchone()[0]
+        for key in keys:
+            if table.order_index[key] >= table.width:
+                conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {table.cols[key]}")
+                table.width += 1
+
     def insert_rows(self, conn: Any, table: Table, rows: list[Any]) -> None:
-        conn.executemany(f"INSERT INTO {table.name} VALUES ({','.join('?' * len(rows[0]))})", rows)
+        # Columns named: another writer may have widened a shared table since this one read the registry.
+        names = ", ".join(["scope_id", "seq", "step", "time", *(table.cols[k] for k in table.order), "extra"])
+        conn.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({','.join('?' * len(rows[0]))})", rows)
 
     # JSON is parsed only for rows that have an overflow value at all (extra IS NOT NULL).
     def extra_has(self, key: str) -> tuple[str, list[Any]]:
