@@ -406,6 +406,8 @@ class Store:
     def _reap_if_reachable(self) -> None:
         """Reap at open and at a run's start, unless the server is away: liveness verdicts can wait for
         it, training must not (docs/postgres.md, "Offline spool")."""
+        if not self.backend.seems_reachable():
+            return
         with contextlib.suppress(StorageUnavailableError):
             self.reap()
 

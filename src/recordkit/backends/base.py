@@ -588,6 +588,12 @@ class Backend(abc.ABC):
 
         raise StoreError(f"this store's engine ({type(self).__name__}) cannot collect garbage yet; upgrade recordkit")
 
+    def seems_reachable(self) -> bool:
+        """Whether the engine is believed reachable now, without asking it (no I/O): a server known to be
+        away (batches waiting in a spool) answers False, so optional reads (the liveness pass at a run's
+        start) are skipped instead of waiting on the network. A file engine is always reachable."""
+        return True
+
     def referenced_blobs(self) -> set[str] | None:
         """The sha256 of every blob a file row refers to, or None when this engine keeps no file index.
 

@@ -93,7 +93,7 @@ class PostgresBackend(SQLBackend):
         except ValueError:
             raise StoreError(f"write_timeout={options['write_timeout']!r} is not a number of seconds") from None
         self.files_root = None if files is None else files_folder(files)
-        self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count))
+        self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count), self.seems_reachable)
         self._rows: dict[str, RunRow] = {}  # last known row per live run, for end_run during an outage
         self.spool: Spool | None = None
         self._create = create
@@ -129,7 +129,6 @@ class PostgresBackend(SQLBackend):
                 )
             if found is None or pending(found, _schema.MIGRATIONS, self.url):  # (a newer store is refused here)
                 self._upgrade()
-            self._scope_ids.prime()
             if spool_root is not None:  # this machine knows the store now: it may open it offline later
                 with contextlib.suppress(OSError):
                     spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -237,6 +236,9 @@ class PostgresBackend(SQLBackend):
         row = self.get_run(run_id)
         assert row is not None
         return row
+
+    def seems_reachable(self) -> bool:
+        return self._schema_ready and not (self.spool is not None and self.spool.pending())
 
     def reserve_scope_ids(self, count: int) -> range:
         # From memory, never a round trip (see scope_ids.py): run.scope() keeps working through an outage.
