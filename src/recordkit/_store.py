@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from recordkit import _values as V
 from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StorageUnavailableError
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
@@ -557,6 +558,10 @@ class Collection:
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"tags must be a list of strings, not {tags!r}")
+        for what, text in [("run name", name or ""), *(("tag", t) for t in tags)]:
+            problem = V.text_problem(text)
+            if problem:
+                raise ValueError(f"{what} {text!r} {problem}; choose another")
         settings = self.store.settings
         config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         env: dict[str, Any] = {}
