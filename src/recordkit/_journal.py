@@ -172,6 +172,10 @@ class Journal:
         # The writer's side: what is committed (frees bytes) and where reading goes on.
         self.tail = 0
         self.committed = 0
+        # Items (records and others, not shapes' ids) appended, and committed: ``limit`` caps the difference.
+        self.items = 0
+        self.items_committed = 0
+        self._decoded_items = 0
         self.read_off = 0
         self.read_number = 0
         self.closed = False
@@ -215,7 +219,7 @@ class Journal:
             if pos + size + SWITCH_SIZE > self.capacity:
                 pos = self._new_lap(size + SWITCH_SIZE)
             full = self.head + size + SWITCH_SIZE - self.tail > self.capacity
-            if (full or self.number - self.committed >= self.limit - 1) and not self._make_room(size + SWITCH_SIZE, 2):
+            if (full or self.items - self.items_committed >= self.limit) and not self._make_room(size + SWITCH_SIZE):
                 return
             if shape != self.kind:
                 self._switch(shape)
@@ -226,6 +230,7 @@ class Journal:
             mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it
             ENTRY.pack_into(mm, at, b"g", size - ENTRY_SIZE, zlib.crc32(payload, number & 0xFFFFFFFF))
             self.number = number = number + 1
+            self.items += 1
             self.head += size
             self.pos = pos + size
             if number >= self.next_cut:
@@ -304,7 +309,7 @@ class Journal:
         if pos + size > self.capacity:
             pos = self._new_lap(size)
         number = self.number
-        full = self.head + size - self.tail > self.capacity or number - self.committed >= self.limit
+        full = self.head + size - self.tail > self.capacity or (cut and self.items - self.items_committed >= self.limit)
         if full and not self._make_room(size):
             return False
         at = self.ring + pos
@@ -313,8 +318,10 @@ class Journal:
         self.number = number = number + 1
         self.head += size
         self.pos = pos + size
-        if cut and number >= self.next_cut:
-            self._cut_here()
+        if cut:  # an item (a shape's id is none)
+            self.items += 1
+            if number >= self.next_cut:
+                self._cut_here()
         return True
 
     def _cut_here(self) -> None:
@@ -359,12 +366,12 @@ class Journal:
         self.pos = 0
         return 0
 
-    def _make_room(self, size: int, entries: int = 1) -> bool:
+    def _make_room(self, size: int) -> bool:
         """The ring (or the item limit) is full: block, drop or raise as ``on_full`` says. What waits
         becomes a batch of its own, so the writer can take all of it."""
         self._bound()
         if self.on_full == "raise":
-            waiting = self.number - self.committed
+            waiting = self.items - self.items_committed
             what, setting = (
                 (f"{waiting:,} items", "RECORDKIT_BUFFER_SIZE") if waiting >= self.limit
                 else (f"{self.capacity:,} bytes of journal", "RECORDKIT_JOURNAL_SIZE")
@@ -377,12 +384,12 @@ class Journal:
             self._wake()
             deadline = time.monotonic() + self.block_timeout
             with self.room:
-                while not self._fits(size, entries) and not self.closed:
+                while not self._fits(size) and not self.closed:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self.room.wait(min(0.05, left))
-            if self._fits(size, entries):
+            if self._fits(size):
                 return True
         self._warn(
             "dropped",
@@ -391,8 +398,8 @@ class Journal:
         )
         return False
 
-    def _fits(self, size: int, entries: int = 1) -> bool:
-        return self.head + size - self.tail <= self.capacity and self.number + entries - self.committed <= self.limit
+    def _fits(self, size: int) -> bool:
+        return self.head + size - self.tail <= self.capacity and self.items - self.items_committed < self.limit
 
     def cut(self) -> int:
         """Make everything appended so far a batch of its own (a flush waits for it); its end number."""
@@ -432,6 +439,8 @@ class Journal:
         """Entries before ``number`` are committed: their bytes may be reused."""
         self.tail = offset
         self.committed = number
+        self.items_committed += self._decoded_items
+        self._decoded_items = 0
         with self.room:
             self.room.notify_all()
 
@@ -451,6 +460,7 @@ class Journal:
                 continue
             stop = segments[0][0] if segments and segments[0][0] < end else end
             chunk = payloads[i - first : stop - first]
+            self._decoded_items += len(chunk)
             if kind == ITEMS:
                 out += decode_items(chunk, self.pinned)
             elif chunk:
