@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StorageUnavailableError
+from recordkit._exceptions import (
+    InvalidNameError,
+    QueryError,
+    RunNotFoundError,
+    RunStateError,
+    StorageUnavailableError,
+)
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
 from recordkit._writer import get_writer
@@ -481,6 +487,7 @@ class Collection:
         rank_zero_only: bool = False,
         system_metrics: bool | float = False,
         capture_output: bool = False,
+        run_id: str | None = None,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -512,6 +519,8 @@ class Collection:
         capture_output
             Copy stdout and stderr (child processes' too) into the run file ``output.log``, at most
             ``output_limit`` bytes, while the terminal shows them as before. See :mod:`recordkit.runs.console`.
+        run_id
+            Chosen id (a letter, then letters, digits, ``-``, ``_``). Unnamed runs are named from the id.
 
         Examples
         --------
@@ -526,11 +535,13 @@ class Collection:
         if distributed:
             from recordkit.runs.distributed import start_distributed_run
 
+            if run_id is not None:
+                raise TypeError("a distributed run's id is chosen by its rank 0; leave run_id out")
             run = start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
         else:
-            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed, run_id=run_id)
         if planned:
             from recordkit.runs.services import start
 
@@ -548,8 +559,10 @@ class Collection:
         seed: int | None,
         parent_id: str | None = None,
         folder_of: Callable[[str], str] | None = None,
+        run_id: str | None = None,
     ) -> Run:
         from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
+        from recordkit.capture.seed import EnvRestore
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
@@ -562,11 +575,19 @@ class Collection:
         if capture:
             parts = None if capture is True else list(capture)  # type: ignore[arg-type]
             env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
+        restore = EnvRestore("PYTHONHASHSEED") if seed is not None else None  # set for this run only
         if seed is not None:
             env["seed"] = seed_everything(seed)
         self.store._reap_if_reachable()  # a crashed predecessor must not count as a success when numbering
         backend = self.store.backend
-        run_id = new_run_id()
+        from recordkit.runs.naming import check_run_id, friendly_name
+
+        if run_id is None:
+            run_id = new_run_id()
+        elif backend.get_run(check_run_id(run_id)) is not None:
+            raise RunStateError(f"a run with id {run_id!r} exists already; resume it, or choose another id")
+        if name is None and parent_id is None:  # people say and remember names, not ids
+            name = friendly_name(run_id)
         root = self.store.path
         # Relative to the store's folder (the store may move); a sub-run's is nested in its parent's.
         folder = folder_of(run_id) if folder_of is not None and root is not None else f"{self.name}/{run_id}"
@@ -590,6 +611,7 @@ class Collection:
         run = Run(self.store, row, live=True)
         handle = run._handle
         handle.scope_ids = scope_ids
+        handle.services.extend([restore] if restore is not None else [])
         if root is not None:
             write_meta(row, root)
             for file_name, content in files.items():
@@ -705,19 +727,26 @@ class Collection:
             found = self.store._select(self.name, where, sort, limit, rows_only=True, rows=found)
         return [self.store._as_run(row) for row in found]
 
-    def find_finished(self, config: Any) -> Run | None:
+    def find_finished(self, config: Any, *, code: bool = False) -> Run | None:
         """The latest finished run with exactly this config, or None: lets a sweep skip work that is done.
+
+        ``code=True`` also asks for the same code (``run.code_hash``: git commit + diff hash, captured
+        now as ``start_run`` does), so changed code is not "already done"; it needs a git repository.
 
         Examples
         --------
-        >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
+        >>> if col.find_finished(cfg, code=True) is None:      # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
         from recordkit.capture import config_hash, config_to_dict, scrub_config
+        from recordkit.runs.meta import code_hash_now
 
         settings = self.store.settings
         stored = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         done = self.runs(status="finished", config_hash=config_hash(stored))  # hashed as start_run stored it
+        if code and done:
+            now = code_hash_now(settings.env_allow, settings.env_deny, "find_finished(code=True)")
+            done = [run for run in done if run.code_hash == now]
         return done[-1] if done else None
 
     def run(self, number: int) -> Run:
