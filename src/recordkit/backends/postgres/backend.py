@@ -139,6 +139,8 @@ class PostgresBackend(SQLBackend):
             Path(self.files_root).mkdir(parents=True, exist_ok=True)
         if spool_root is not None:
             self.spool = Spool(spool_root)
+            # Beside the spool, not in it: the spool takes any folder in its root for an orphan.
+            self.journal_folder = str(spool_root.parent / f"{spool_root.name}.journal")
             self.spool.adopt_orphans(also=legacy)
             if self.spool.pending() and self._schema_ready:
                 self.drain_spool()
