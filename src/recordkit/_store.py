@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from recordkit import _values as V
-from recordkit._exceptions import InvalidNameError, QueryError, RunNotFoundError, StorageUnavailableError
+from recordkit._exceptions import (
+    InvalidNameError,
+    QueryError,
+    RunNotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
-from recordkit._writer import get_writer
+from recordkit._writer import close_journal, get_writer
 from recordkit.backends import open_backend
 from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
 from recordkit.runs import lifecycle, liveness
@@ -395,14 +401,29 @@ class Store:
     def _refresh(self, row: RunRow) -> RunRow:
         """The row as any reader should see it: a live run whose process is gone is crashed."""
         if row.status in LIVE_STATUSES and liveness.is_dead(row, time.time(), self.settings):
+            self._replay()  # the records its process journalled first, then the status
             return liveness.mark_crashed(self.backend, self._channel, self.path, row)
         return row
 
     def reap(self) -> list[str]:
-        """Mark every run whose process is gone as crashed; return their ids."""
+        """Commit what dead processes left in their journals, then mark their runs crashed; return their ids."""
+        self._replay()
         now = time.time()
         dead = [r for r in self.backend.find_runs(statuses=LIVE_STATUSES) if liveness.is_dead(r, now, self.settings)]
         return [liveness.mark_crashed(self.backend, self._channel, self.path, row).id for row in dead]
+
+    def _replay(self) -> None:
+        from recordkit._recovery import replay_dead
+
+        try:
+            replay_dead(self.backend)
+        except StorageError as exc:  # the journal stays; the next open tries again
+            import warnings
+
+            from recordkit._exceptions import RecordkitWarning
+
+            warnings.warn(f"recordkit could not replay a dead process's journal yet: {exc}", RecordkitWarning,
+                          stacklevel=3)
 
     def _reap_if_reachable(self) -> None:
         """Reap at open and at a run's start, unless the server is away: liveness verdicts can wait for
@@ -447,6 +468,7 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        close_journal(self._channel)  # everything is stored: the journal file goes
         from recordkit.read.parquet import wait_sealed
 
         wait_sealed(self)

@@ -55,6 +55,8 @@ def end(
             emit(handle, status, {} if info is None else {"type": info["type"], "message": info["message"]})
             handle.channel.put(handle.counters())
             ending.status = status
+        if handle.settings.fsync == "finish" and hasattr(handle.channel, "sync"):
+            handle.channel.sync()  # power loss: the run's journal is on the disk before its status is
         try:
             handle.flush()
         except StorageError as exc:

@@ -244,13 +244,13 @@ def test_a_version_1_store_gains_events_files_and_links(pg_url: str) -> None:
 
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # the store as recordkit 0.x (version 1) left it
         conn.execute(f'SET search_path TO "{store.backend.schema}"')  # type: ignore[attr-defined]
-        conn.execute("DROP TABLE events, files, links")
+        conn.execute("DROP TABLE events, files, links, journal_marks")
         conn.execute("ALTER TABLE runs DROP COLUMN notes")
         conn.execute("ALTER TABLE scopes DROP COLUMN label")
         conn.execute("ALTER TABLE summary DROP COLUMN name")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with rk.open(pg_url) as store:
-        assert engine_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+        assert engine_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
         assert store.run(run.id).notes is None
         resumed = store.collection("c").resume_run(run.id)
         resumed.event("again", n=2)
@@ -266,7 +266,7 @@ def test_a_newer_store_is_refused(pg_url: str) -> None:
 
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # as a later recordkit would leave it
         conn.execute(f'UPDATE "{schema}".meta SET value = \'99\' WHERE key = \'schema_version\'')
-    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(4\)"):
+    with pytest.raises(rk.StoreError, match=r"schema version 99, newer than this recordkit understands \(5\)"):
         rk.open(pg_url)
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:  # and nothing was changed
         assert conn.execute(f'SELECT value FROM "{schema}".meta').fetchall() == [("99",)]
