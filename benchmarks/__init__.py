@@ -10,6 +10,6 @@ it, in the same process. Timings are reported, never asserted.
 """
 
 BENCHMARKS = (
-    "log", "ingest", "import", "start", "query", "ls", "harvest", "export", "postgres", "files", "ui", "training",
-    "media",
+    "log", "ingest", "workload", "import", "start", "query", "ls", "harvest", "export", "postgres", "files", "ui",
+    "training", "media",
 )

@@ -24,6 +24,8 @@ from benchmarks._util import Result, fmt_met, fmt_ratio, fmt_value
 DESCRIPTIONS = {
     "log": "run.log latency in the caller's thread (10 floats) vs list.append",
     "ingest": "sustained durable ingest of (x, y) records vs a minimal background SQLite writer",
+    "workload": "3 experiments × 10 episodes × 100,000 {x, y} records end to end (time, peak RSS, disk) vs a plain "
+    "background SQLite writer",
     "import": "`import recordkit` time over a bare interpreter; heavy modules not imported",
     "start": "start_run with full capture in a dirty git repository vs one `git status` spawn",
     "query": "avg(x) where episode=2 over 3 runs × 10 episodes vs raw SQLite on a plain table",

@@ -134,15 +134,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "recordkit.capture": ("recordkit._exceptions", "recordkit._values", "recordkit._deps", "recordkit._settings"),
     "recordkit.runs.meta": ("recordkit._exceptions", "recordkit._values", "recordkit._atomic", "recordkit.backends",
                             "recordkit.capture"),
-    "recordkit._writer": ("recordkit._exceptions", "recordkit._settings", "recordkit.backends"),
+    "recordkit._journal": ("recordkit._exceptions", "recordkit.backends"),
+    "recordkit._recovery": ("recordkit._exceptions", "recordkit._journal", "recordkit.backends"),
+    "recordkit._writer": ("recordkit._exceptions", "recordkit._settings", "recordkit._journal", "recordkit.backends"),
     "recordkit.runs": ("recordkit._values", "recordkit._exceptions", "recordkit._names", "recordkit._deps",
-                       "recordkit._atomic", "recordkit._settings", "recordkit._writer", "recordkit.backends",
-                       "recordkit.capture", "recordkit.runs.meta", "recordkit.runs.lifecycle",
+                       "recordkit._atomic", "recordkit._settings", "recordkit._writer", "recordkit._journal",
+                       "recordkit.backends", "recordkit.capture", "recordkit.runs.meta", "recordkit.runs.lifecycle",
                        "recordkit.runs.events", "recordkit.runs.files", "recordkit.runs.handle"),
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
     "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
                            "recordkit.read", "recordkit.media"),
-    # Starting runs in special ways builds on the facade.
+    # Starting runs (plainly, or in special ways) builds on the facade.
+    "recordkit.runs.starting": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.runs.resume": ("recordkit._", "recordkit.backends", "recordkit.runs"),
     "recordkit.runs.distributed": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.sinks": ("recordkit._values", "recordkit._exceptions", "recordkit._deps", "recordkit._formats",

@@ -70,3 +70,14 @@ def test_parse_where_and_parse_summary() -> None:
     assert parse_summary("mean(acc, 10)") == Summary("mean", "acc", 10)
     assert parse_summary("max(phase=eval/loss)") == Summary("max", "phase=eval/loss", None)
     assert parse_summary("last(acc,3)") is None and parse_summary("mean(acc,0)") is None
+
+
+def test_records_where_takes_filter_texts(sweep: rk.Collection) -> None:
+    high = sweep.records.where("acc>=0.9", "config.lr<=0.01")
+    assert [(r["run_name"], r["acc"]) for r in high] == [("lr=0.01", 0.9), ("lr=0.01", 0.95)]
+    assert len(sweep.records.where("step=2", "acc<0.5")) == 1  # equality and comparison together
+    assert sweep.records.where("acc>0.5").mean("acc") == pytest.approx((0.97 + 0.6 + 0.8 + 0.9 + 0.95) / 5)
+    with pytest.raises(rk.QueryError, match="twice"):
+        sweep.records.where("acc>0.5", acc=0.9)
+    with pytest.raises(rk.QueryError, match=r"'acx'.*similar: acc"):
+        len(sweep.records.where("acx>0.5"))

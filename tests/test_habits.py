@@ -220,7 +220,9 @@ def test_mode_offline_is_a_local_folder_never_a_server(tmp_path: Path, monkeypat
 # --- small defects (issue 14) ---------------------------------------------------------------------
 
 
-def test_a_seed_sets_pythonhashseed_for_its_run_only(collection: rk.Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_seed_sets_pythonhashseed_for_its_run_only(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
     with collection.start_run(seed=3, capture=["env_vars"]) as seeded:
         assert os.environ["PYTHONHASHSEED"] == "3"  # child processes of the run hash alike

@@ -103,7 +103,9 @@ def test_where_with_callables(study: rk.Collection) -> None:
 
 def test_where_rejects_non_callable_positional(study: rk.Collection) -> None:
     with pytest.raises(rk.QueryError, match="callables"):
-        study.records.where("training")  # type: ignore[arg-type]
+        study.records.where(3)  # type: ignore[arg-type]
+    with pytest.raises(rk.QueryError, match="KEY=VALUE or KEY>VALUE"):  # a text is a filter, when it is one
+        study.records.where("training")
 
 
 def test_filters_run_in_sql(study: rk.Collection) -> None:

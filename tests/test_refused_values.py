@@ -171,3 +171,41 @@ def test_the_largest_step_round_trips(fresh_store: rk.Store) -> None:
     assert [r["step"] for r in run.records] == [2**63 - 1]
     with pytest.raises(ValueError, match="below 2\\*\\*63"):
         run.next_step()
+
+
+@pytest.mark.parametrize(
+    ("start", "error", "message"),
+    [
+        pytest.param({"name": "run\x00one"}, ValueError, r"run name 'run\\x00one' holds a NUL", id="nul-run-name"),
+        pytest.param({"tags": ["ok", "t\udcff"]}, ValueError, "tag 't\\\\udcff' holds a lone surrogate", id="tag"),
+        pytest.param({"config": {"opt": {"name": "a\x00"}}}, rk.ConfigError, "config value 'opt.name' holds a NUL",
+                     id="nul-config-value"),
+        pytest.param({"config": {"paths": ["ok", "\ud800"]}}, rk.ConfigError, r"config value 'paths\[1\]' holds a lone",
+                     id="surrogate-config-item"),
+        pytest.param({"config": {"k\x00": 1}}, rk.ConfigError, "config key 'k\\\\x00' at '\\(root\\)' holds a NUL",
+                     id="nul-config-key"),
+    ],
+)
+def test_runs_with_unstorable_text_are_refused_before_they_exist(
+    fresh_store: rk.Store, start: dict[str, object], error: type, message: str
+) -> None:
+    col = fresh_store.collection("study")
+    kept = fast_run(col, config={"big": 2**70})  # ints of any size are fine in a config: JSON holds them
+    kept.log(x=1.0)
+    kept.finish()
+    with pytest.raises(error, match=message):
+        fast_run(col, **start)
+    assert [r.id for r in col.runs()] == [kept.id] and kept.config["big"] == 2**70
+    assert [r["x"] for r in col.records] == [1.0]
+
+
+def test_event_and_file_names_with_lone_surrogates_are_refused(fresh_store: rk.Store) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    with pytest.raises(rk.InvalidNameError, match="is not allowed"):
+        run.event("eval/\udcff")
+    with pytest.raises(rk.InvalidNameError, match="is not allowed"):
+        run.attach(b"x", name="plot\udcff.png")
+    run.event("eval/done")
+    run.flush()  # nothing unstorable reached the writer
+    run.finish()
+    assert [e.name for e in run.events if e.name.startswith("eval")] == ["eval/done"]

@@ -7,7 +7,8 @@ import re
 from recordkit._exceptions import InvalidNameError
 
 _MAX = 200
-_BAD = re.compile(r"[/\\\x00-\x1f:*?\"<>|]")
+# Lone surrogates too: not UTF-8, so no database could store the name.
+_BAD = re.compile("[/\\\\\x00-\x1f:*?\"<>|\ud800-\udfff]")
 
 
 def check_name(name: object, what: str) -> str:

@@ -10,6 +10,9 @@ belongs to the store opened with it: two stores in one process may flush, buffer
 | ``RECORDKIT_FLUSH_INTERVAL``   | flush_interval (s)  | 0.5     |
 | ``RECORDKIT_BATCH_SIZE``       | batch_size          | 20000   |
 | ``RECORDKIT_BUFFER_SIZE``      | buffer_size         | 1000000 |
+| ``RECORDKIT_JOURNAL``          | journal             | 1       |
+| ``RECORDKIT_JOURNAL_SIZE``     | journal_size (B)    | 33554432 |
+| ``RECORDKIT_FSYNC``            | fsync               | none    |
 | ``RECORDKIT_ON_FULL``          | on_full             | block   |
 | ``RECORDKIT_BLOCK_TIMEOUT``    | block_timeout (s)   | 30      |
 | ``RECORDKIT_HEARTBEAT``        | heartbeat (s)       | 5       |
@@ -24,6 +27,7 @@ belongs to the store opened with it: two stores in one process may flush, buffer
 
 ``RECORDKIT_ENV_ALLOW`` and ``RECORDKIT_ENV_DENY`` are comma-separated names or globs of environment
 variables to keep unredacted, or to redact beyond the built-in secret patterns.
+``RECORDKIT_FSYNC`` is ``none``, ``finish`` or a number of seconds (see ``Settings.fsync``).
 ``RECORDKIT_SEAL`` (``1``/``0``, ``true``/``false``) seals each finished run into Parquet in the background.
 ``RECORDKIT_MIRRORS`` is a comma-separated list of mirrors (``tensorboard``, ``csv``) every store feeds.
 
@@ -40,6 +44,7 @@ import os
 from typing import Any, Literal
 
 OnFull = Literal["block", "drop", "raise"]
+Fsync = Literal["none", "finish"] | float
 OutOfOrder = Literal["warn", "raise"]
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -47,6 +52,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "flush_interval": ("RECORDKIT_FLUSH_INTERVAL", float),
     "batch_size": ("RECORDKIT_BATCH_SIZE", int),
     "buffer_size": ("RECORDKIT_BUFFER_SIZE", int),
+    "journal": ("RECORDKIT_JOURNAL", bool),
+    "journal_size": ("RECORDKIT_JOURNAL_SIZE", int),
+    "fsync": ("RECORDKIT_FSYNC", str),
     "on_full": ("RECORDKIT_ON_FULL", str),
     "block_timeout": ("RECORDKIT_BLOCK_TIMEOUT", float),
     "heartbeat": ("RECORDKIT_HEARTBEAT", float),
@@ -74,7 +82,18 @@ class Settings:
     batch_size
         The writer commits early once this many records are waiting.
     buffer_size
-        Records held in memory at most; beyond this ``on_full`` decides.
+        Items (records, events...) waiting for the writer at most; beyond this ``on_full`` decides.
+    journal
+        Keep the items waiting for the writer in a memory-mapped file under the store (``.journal/``),
+        so a killed process loses nothing ``log()`` returned from; the next process to open the store
+        commits what it left. Off: the same bounded ring in anonymous memory, lost with the process.
+    journal_size
+        The journal's byte cap: bytes of items waiting for the writer at most (the memory it takes);
+        beyond this ``on_full`` decides.
+    fsync
+        Power loss: ``"none"`` (default) leaves the journal's pages to the kernel (a killed process
+        loses nothing; a power cut may lose what the last seconds logged), ``"finish"`` forces them
+        to disk when a run finishes, a number of seconds forces them that often.
     on_full
         ``"block"`` waits up to ``block_timeout`` for the writer, then drops with a warning;
         ``"drop"`` drops at once with a warning; ``"raise"`` raises ``RunStateError``.
@@ -103,6 +122,9 @@ class Settings:
     flush_interval: float = 0.5
     batch_size: int = 20_000
     buffer_size: int = 1_000_000
+    journal: bool = True
+    journal_size: int = 32 * 1024 * 1024
+    fsync: Fsync = "none"
     on_full: OnFull = "block"
     block_timeout: float = 30.0
     heartbeat: float = 5.0
@@ -120,6 +142,17 @@ class Settings:
             raise ValueError(f"on_full must be 'block', 'drop' or 'raise', not {self.on_full!r}")
         if self.out_of_order not in ("warn", "raise"):
             raise ValueError(f"out_of_order must be 'warn' or 'raise', not {self.out_of_order!r}")
+        if isinstance(self.fsync, str) and self.fsync not in ("none", "finish"):
+            try:
+                object.__setattr__(self, "fsync", float(self.fsync))
+            except ValueError:
+                raise ValueError(f"fsync must be 'none', 'finish' or seconds, not {self.fsync!r}") from None
+        if isinstance(self.fsync, (int, float)) and not isinstance(self.fsync, bool):
+            if self.fsync <= 0:
+                raise ValueError(f"fsync must be a positive number of seconds, not {self.fsync!r}")
+            object.__setattr__(self, "fsync", float(self.fsync))
+        if self.journal_size < 1 << 16:
+            raise ValueError(f"journal_size must be at least 65536 bytes, not {self.journal_size!r}")
         for name in ("flush_interval", "batch_size", "buffer_size", "heartbeat", "lease", "sql_timeout",
                      "output_limit"):
             if getattr(self, name) <= 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -13,17 +13,17 @@ from recordkit._exceptions import (
     InvalidNameError,
     QueryError,
     RunNotFoundError,
-    RunStateError,
+    StorageError,
     StorageUnavailableError,
 )
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
-from recordkit._writer import get_writer
+from recordkit._writer import close_journal, get_writer
 from recordkit.backends import open_backend
-from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
+from recordkit.backends.base import LIVE_STATUSES, Backend, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
-from recordkit.runs.meta import flatten_config, new_run_id, this_host, this_pid, write_meta
+from recordkit.runs.meta import flatten_config
 from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
@@ -345,9 +345,9 @@ class Store:
     def gc(self, *, dry_run: bool = False) -> CleanupReport:
         """Remove what no run refers to any more and give the space back to the file system.
 
-        Removes database rows whose run or scope is gone, run folders without a run, and
-        content-addressed blobs (``blobs/<sha[:2]>/<sha>``) that no file row refers to (blobs younger
-        than ten minutes are kept: a writer may be about to refer to them); then compacts the
+        Removes database rows whose run or scope is gone, run folders without a run, blobs no file row
+        refers to and stray files of killed writers in run folders (``report.stray_files``); blobs and
+        temp files younger than ten minutes are kept (a writer may be about to use them); then compacts the
         database (SQLite: ``VACUUM``). The bytes reclaimed are measured from file sizes before and
         after. With ``dry_run`` nothing changes, and the report gives what a real run would remove and
         reclaim (the database part is computed on a scratch copy beside the store, so a dry run needs
@@ -400,18 +400,35 @@ class Store:
     def _refresh(self, row: RunRow) -> RunRow:
         """The row as any reader should see it: a live run whose process is gone is crashed."""
         if row.status in LIVE_STATUSES and liveness.is_dead(row, time.time(), self.settings):
+            self._replay()  # the records its process journalled first, then the status
             return liveness.mark_crashed(self.backend, self._channel, self.path, row)
         return row
 
     def reap(self) -> list[str]:
-        """Mark every run whose process is gone as crashed; return their ids."""
+        """Commit what dead processes left in their journals, then mark their runs crashed; return their ids."""
+        self._replay()
         now = time.time()
         dead = [r for r in self.backend.find_runs(statuses=LIVE_STATUSES) if liveness.is_dead(r, now, self.settings)]
         return [liveness.mark_crashed(self.backend, self._channel, self.path, row).id for row in dead]
 
+    def _replay(self) -> None:
+        from recordkit._recovery import replay_dead
+
+        try:
+            replay_dead(self.backend)
+        except StorageError as exc:  # the journal stays; the next open tries again
+            import warnings
+
+            from recordkit._exceptions import RecordkitWarning
+
+            warnings.warn(f"recordkit could not replay a dead process's journal yet: {exc}", RecordkitWarning,
+                          stacklevel=3)
+
     def _reap_if_reachable(self) -> None:
         """Reap at open and at a run's start, unless the server is away: liveness verdicts can wait for
         it, training must not (docs/postgres.md, "Offline spool")."""
+        if not self.backend.seems_reachable():
+            return
         with contextlib.suppress(StorageUnavailableError):
             self.reap()
 
@@ -450,6 +467,7 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        close_journal(self._channel)  # everything is stored: the journal file goes
         from recordkit.read.parquet import wait_sealed
 
         wait_sealed(self)
@@ -549,80 +567,11 @@ class Collection:
             start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
         return run
 
-    def _start(
-        self,
-        config: Any,
-        *,
-        name: str | None,
-        tags: Sequence[str],
-        capture: bool | Sequence[str],
-        seed: int | None,
-        parent_id: str | None = None,
-        folder_of: Callable[[str], str] | None = None,
-        run_id: str | None = None,
-    ) -> Run:
-        from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
-        from recordkit.capture.seed import EnvRestore
+    def _start(self, config: Any, **options: Any) -> Run:
+        """Start a run of this collection (``runs/starting.py``): ``start_run`` and ``sub_run`` share it."""
+        from recordkit.runs.starting import start
 
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
-        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
-            raise TypeError(f"tags must be a list of strings, not {tags!r}")
-        settings = self.store.settings
-        config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
-        env: dict[str, Any] = {}
-        files: dict[str, bytes] = {}
-        if capture:
-            parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
-        restore = EnvRestore("PYTHONHASHSEED") if seed is not None else None  # set for this run only
-        if seed is not None:
-            env["seed"] = seed_everything(seed)
-        self.store._reap_if_reachable()  # a crashed predecessor must not count as a success when numbering
-        backend = self.store.backend
-        from recordkit.runs.naming import check_run_id, friendly_name
-
-        if run_id is None:
-            run_id = new_run_id()
-        elif backend.get_run(check_run_id(run_id)) is not None:
-            raise RunStateError(f"a run with id {run_id!r} exists already; resume it, or choose another id")
-        if name is None and parent_id is None:  # people say and remember names, not ids
-            name = friendly_name(run_id)
-        root = self.store.path
-        # Relative to the store's folder (the store may move); a sub-run's is nested in its parent's.
-        folder = folder_of(run_id) if folder_of is not None and root is not None else f"{self.name}/{run_id}"
-        scope_ids = iter(backend.reserve_scope_ids(64))
-        row = backend.create_run(
-            NewRun(
-                id=run_id,
-                collection=self.name,
-                name=name,
-                start_time=time.time(),
-                config=config_dict,
-                env=env,
-                tags=list(tags),
-                parent_id=parent_id,
-                host=this_host(),
-                pid=this_pid(),
-                folder=folder,
-                root_scope=next(scope_ids),
-            )
-        )
-        run = Run(self.store, row, live=True)
-        handle = run._handle
-        handle.scope_ids = scope_ids
-        handle.services.extend([restore] if restore is not None else [])
-        if root is not None:
-            write_meta(row, root)
-            for file_name, content in files.items():
-                (handle.folder / file_name).write_bytes(content)
-        lifecycle.remember(run)
-        handle.track()
-        from recordkit.runs.events import emit
-
-        emit(handle, "started", {"number": row.number, "name": name, "pid": row.pid, "host": row.host,
-                                 "parent_id": parent_id})
-        return run
+        return start(self, config, **options)
 
     def resume_run(
         self,

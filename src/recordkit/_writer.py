@@ -1,11 +1,13 @@
-"""One background writer per process: bounded buffers drained in batches, one transaction each.
+"""One background writer per process: each store's journal drained in batches, one transaction each.
 
-The caller's side of the contract (``Channel.put``) is an append to a deque: no lock, no I/O. Each
-store has its own channel with the store's own settings (``flush_interval``, ``batch_size``,
-``buffer_size``, ``on_full``, ``block_timeout``, ``heartbeat``). The writer thread wakes when the
-earliest channel's flush interval is up, or early when a buffer holds ``batch_size`` items or
-someone waits in ``flush()``, and hands each backend its items in order; the backend converts
-tensors and arrays (``_values.materialize``) in this thread, never the caller's.
+The caller's side of the contract (``Channel.put``, and ``Scope.log`` through the channel's
+journal) serialises an item into the store's journal (``_journal.py``): a memory-mapped file whose
+pages survive the process, so nothing ``log()`` returned from is lost to a SIGKILL. Each store has
+its own channel with the store's own settings (``flush_interval``, ``batch_size``, ``journal_size``,
+``on_full``, ``block_timeout``, ``heartbeat``, ``fsync``). The writer thread wakes when the earliest
+channel's flush interval is up, or early when a journal holds ``batch_size`` entries or someone
+waits in ``flush()``; it decodes a batch with one ``marshal.loads``, commits it together with the
+journal's mark, and only then frees the batch's bytes in the journal.
 
 Failures never reach the training thread. A failed batch is kept and retried with backoff (a full
 disk or a locked database usually recovers), a warning is issued once per kind of error, and the
@@ -23,37 +25,34 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recordkit._exceptions import MirrorError, RecordkitWarning, RunStateError, StorageError
+from recordkit._exceptions import MirrorError, RecordkitWarning, StorageError
+from recordkit._journal import Journal
 from recordkit._settings import Settings
-from recordkit.backends.base import Backend, UpdateRun, WriteItem
+from recordkit.backends.base import Backend, JournalMark, UpdateRun, WriteItem
 
 if TYPE_CHECKING:
     from recordkit.sinks.feed import MirrorFeed
 
 
-class _Marker:
-    """Put in a buffer by ``flush()``: set once everything before it is committed."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
 class Channel:
-    """A store's buffer, with the store's settings. ``put`` is the hot path of ``run.log``."""
+    """A store's journal, with the store's settings. ``put`` (and ``journal.append``) is the hot path."""
 
     def __init__(self, writer: Writer, backend: Backend, settings: Settings) -> None:
         self.writer = writer
         self.backend = backend
         self.settings = settings
-        self.queue: collections.deque[Any] = collections.deque()
         self.limit = settings.buffer_size
         self.batch = settings.batch_size
-        self.markers = 0  # flush markers queued and not yet taken
-        self.marker_lock = threading.Lock()
+        self.journal: Journal | None = None
+        self._journal_lock = threading.Lock()
+        #: Items of the writer's own (heartbeats): they need no journal, a lost one is sent again.
+        self.queue: collections.deque[Any] = collections.deque()
+        self.waiting = 0  # callers waiting in flush(): the writer drains at once
+        #: A batch that failed with a StorageError, kept for a retry: (items, (offset, number) or None).
+        self.retry: tuple[list[WriteItem], tuple[int, int] | None] | None = None
         #: Mirrors fed after each committed batch; None (the default) leaves the writer's path as it was.
         self.mirrors: MirrorFeed | None = None
         #: The media step (recordkit.media.step): images, histograms and tables become blobs and references.
@@ -61,21 +60,44 @@ class Channel:
         #: When the writer next drains this channel (monotonic seconds).
         self.due = time.monotonic() + settings.flush_interval
         self.last_heartbeat = 0.0
+        self.last_sync = time.monotonic()
         self.heartbeats: dict[str, Callable[[], UpdateRun]] = {}
         #: The first background error not yet raised at a flush(), and whether its data is kept for a retry
-        #: (a StorageError: the batch waits at the front of the queue) rather than lost.
+        #: (a StorageError: the batch waits for the next attempt) rather than lost.
         self.error: BaseException | None = None
         self.error_kept = False
         # Counts failed attempts, so flush() can tell a failure that happened while it waited.
         self.failures = 0
 
+    def open_journal(self) -> Journal:
+        """The store's journal in this process, made on first use (a store only read makes none)."""
+        with self._journal_lock:
+            journal = self.journal
+            if journal is None or journal.closed:
+                settings = self.settings
+                folder = getattr(self.backend, "journal_folder", None) if settings.journal else None
+                journal = self.journal = Journal(
+                    None if folder is None else Path(folder),
+                    settings.journal_size,
+                    limit=self.limit,
+                    batch=self.batch,
+                    on_full=settings.on_full,
+                    block_timeout=settings.block_timeout,
+                    wake=self.writer.wake.set,
+                    warn=self.writer._warn_once,
+                )
+            return journal
+
     def put(self, item: WriteItem) -> None:
-        queue = self.queue
-        if len(queue) >= self.limit and not self.writer.make_room(self):
-            return
-        queue.append(item)
-        if len(queue) >= self.batch:
-            self.writer.wake.set()
+        journal = self.journal
+        if journal is None or journal.closed:
+            journal = self.open_journal()
+        journal.append_item(item)
+
+    def sync(self) -> None:
+        """Force the journal's pages to disk (the ``fsync`` setting's ``finish`` and interval)."""
+        if self.journal is not None:
+            self.journal.sync()
 
 
 class Writer:
@@ -84,7 +106,6 @@ class Writer:
     def __init__(self) -> None:
         self.channels: dict[int, Channel] = {}
         self.wake = threading.Event()
-        self.room = threading.Condition()
         self._warned: set[str] = set()
         self._stopping = False
         self._lock = threading.Lock()
@@ -105,30 +126,6 @@ class Writer:
                 found = self.channels[id(backend)] = Channel(self, backend, settings)
             return found
 
-    def make_room(self, channel: Channel) -> bool:
-        """Called when a buffer is full: block, drop or raise as the store's ``on_full`` says."""
-        settings = channel.settings
-        policy = settings.on_full
-        if policy == "raise":
-            raise RunStateError(
-                f"the record buffer is full ({channel.limit} items) because storage is slower than logging; "
-                "raise RECORDKIT_BUFFER_SIZE, log less often, or set on_full='block'"
-            )
-        if policy == "block":
-            self.wake.set()
-            deadline = time.monotonic() + settings.block_timeout
-            with self.room:
-                while len(channel.queue) >= channel.limit and time.monotonic() < deadline:
-                    self.room.wait(min(0.05, max(0.0, deadline - time.monotonic())))
-            if len(channel.queue) < channel.limit:
-                return True
-        self._warn_once(
-            "dropped",
-            f"recordkit dropped a record: the buffer stayed full ({channel.limit} items) "
-            f"for {settings.block_timeout if policy == 'block' else 0} s; storage is failing or too slow",
-        )
-        return False
-
     def track(self, run_id: str, channel: Channel, counters: Callable[[], UpdateRun]) -> None:
         """Send ``counters()`` (step, epoch, heartbeat) for a live run every heartbeat interval of its store."""
         with self._lock:
@@ -144,23 +141,28 @@ class Writer:
         if threading.current_thread() is self._thread:
             return
         channels = [channel] if channel is not None else list(self.channels.values())
-        markers = []
+        targets = []
         for ch in channels:
-            marker = _Marker()
-            with ch.marker_lock:
-                ch.markers += 1  # counted before it is queued: the writer scans for markers only then
-            ch.queue.append(marker)
-            markers.append((ch, ch.failures, marker))
+            journal = ch.journal
+            if journal is not None and not journal.closed:
+                targets.append((ch, journal, ch.failures, journal.cut()))
+                ch.waiting += 1
         self.wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for ch, failures, marker in markers:
-            while not marker.done.wait(0.05):
-                if ch.failures > failures:
-                    break  # storage failed while we waited: the writer keeps retrying, the caller learns now
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-                if not self._thread.is_alive():
-                    break
+        try:
+            for ch, journal, failures, target in targets:
+                with journal.room:
+                    while journal.committed < target and not journal.closed:
+                        if ch.failures > failures:
+                            break  # storage failed while we waited: the writer keeps retrying, the caller learns now
+                        if deadline is not None and time.monotonic() > deadline:
+                            break
+                        if not self._thread.is_alive():
+                            break
+                        journal.room.wait(0.05)
+        finally:
+            for ch, *_ in targets:
+                ch.waiting -= 1
         for ch in channels:
             self.raise_error(ch)
 
@@ -175,10 +177,13 @@ class Writer:
             raise StorageError(f"recordkit could not store data in the background: {error!r}") from error
 
     def close(self, timeout: float = 30.0) -> None:
-        """Drain every buffer and stop the thread."""
+        """Drain every journal, stop the thread, and delete the journal files whose entries are all stored."""
         self._stopping = True
         self.wake.set()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            for channel in list(self.channels.values()):
+                close_journal(channel)
 
     # --- writer thread -----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -189,15 +194,16 @@ class Writer:
             now = time.monotonic()
             for channel in list(self.channels.values()):
                 # Early when asked (a flush() marker, a full batch) or stopping; else at the channel's interval.
-                if stopping or now >= channel.due or channel.markers or len(channel.queue) >= channel.batch:
+                if stopping or now >= channel.due or channel.waiting or _backlog(channel) >= channel.batch:
                     channel.due = now + channel.settings.flush_interval
                     try:
                         self._heartbeat(channel)
                         self._drain(channel)
+                        self._sync(channel, now)
                     except BaseException as exc:  # never let the thread die silently
                         self._fail(channel, "writer", exc)
             channels = list(self.channels.values())
-            if stopping and not any(ch.queue for ch in channels):
+            if stopping and not any(ch.queue or _backlog(ch) or ch.retry for ch in channels):
                 return
             if stopping and any(ch.error is not None for ch in channels):
                 # Storage is still failing at exit: give up after the retries already made.
@@ -218,45 +224,47 @@ class Writer:
         for counters in beats:
             channel.queue.append(counters())
 
+    def _sync(self, channel: Channel, now: float) -> None:
+        every = channel.settings.fsync
+        if type(every) is float and now - channel.last_sync >= every:
+            channel.last_sync = now
+            channel.sync()
+
     def _drain(self, channel: Channel) -> None:
         queue = channel.queue
         popleft = queue.popleft
-        while queue:
-            chunk = [popleft() for _ in range(min(len(queue), max(channel.batch, 1)))]
-            markers: list[_Marker] = []
-            if channel.markers:  # rare: only while someone waits in flush()
-                items: list[Any] = []
-                for item in chunk:
-                    if type(item) is _Marker:
-                        markers.append(item)
-                    else:
-                        items.append(item)
-                with channel.marker_lock:
-                    channel.markers -= len(markers)
+        journal = channel.journal
+        while True:
+            if channel.retry is not None:
+                items, end = channel.retry
+                channel.retry = None
             else:
-                items = chunk
-            if items and channel.media is not None:
-                items, failed = channel.media(items)
-                for exc in failed:  # that record is dropped; the rest of the batch is stored
-                    self._fail(channel, "store media", exc)
+                items = [popleft() for _ in range(len(queue))]
+                taken = journal.take() if journal is not None and not journal.closed else None
+                end = None
+                if taken is not None and journal is not None:
+                    payloads, offset, number = taken
+                    items += journal.decode(payloads)
+                    end = (offset, number)
+                    if journal.durable:
+                        items.append(JournalMark(journal.id, number, offset))
+                if not items and end is None:
+                    return
+                if items and channel.media is not None:
+                    items, failed = channel.media(items)
+                    for exc in failed:  # that record is dropped; the rest of the batch is stored
+                        self._fail(channel, "store media", exc)
             if items and channel.mirrors is not None:
                 items = channel.mirrors.prepare(items)  # tensors converted once, for backend and mirrors
             with _gc_paused():
                 kept = self._write(channel, items) if items else []
             if kept:
-                # Storage is failing (locked, full, gone): keep the data at the front, retry after a pause.
-                with channel.marker_lock:
-                    channel.markers += len(markers)  # they go back in the queue: count them again
-                for marker in reversed(markers):
-                    queue.appendleft(marker)
-                for item in reversed(kept):
-                    queue.appendleft(item)
+                # Storage is failing (locked, full, gone): keep the batch (its journal bytes stay taken), retry later.
+                channel.retry = (kept, end)
                 time.sleep(min(1.0, channel.settings.flush_interval))
                 return
-            for marker in markers:
-                marker.done.set()
-            with self.room:
-                self.room.notify_all()
+            if end is not None and journal is not None:
+                journal.release(*end)
 
     def _write(self, channel: Channel, items: list[WriteItem]) -> list[WriteItem]:
         """Write items; return those to retry later (empty when done).
@@ -324,6 +332,21 @@ class Writer:
             # Warnings turned into errors must not kill the writer thread.
             with contextlib.suppress(Exception):
                 warnings.warn(message, RecordkitWarning, stacklevel=3)
+
+
+def _backlog(channel: Channel) -> int:
+    """Entries in the channel's journal not yet taken by the writer."""
+    journal = channel.journal
+    return 0 if journal is None else journal.number - journal.read_number
+
+
+def close_journal(channel: Channel) -> None:
+    """Unmap the channel's journal; its file is deleted when everything in it is stored."""
+    journal = channel.journal
+    if journal is not None and channel.retry is None:
+        journal.close(committed=journal.committed == journal.number and not channel.queue)
+    elif journal is not None:
+        journal.close(committed=False)
 
 
 @contextlib.contextmanager

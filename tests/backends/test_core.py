@@ -74,7 +74,7 @@ def test_postgres_keeps_ints_and_floats_apart() -> None:
 )
 def test_migrations_are_numbered_in_order(engine: Any) -> None:
     assert [step.version for step in engine.MIGRATIONS] == list(range(1, len(engine.MIGRATIONS) + 1))
-    assert engine.SCHEMA_VERSION == engine.MIGRATIONS[-1].version == 4  # tests cover upgrades from 1 and 2
+    assert engine.SCHEMA_VERSION == engine.MIGRATIONS[-1].version == 5  # tests cover upgrades from 1 and 2
 
 
 def test_pending_migrations_upgrade_an_older_store_and_refuse_a_newer() -> None:

@@ -272,9 +272,39 @@ class AddLink(_Plain):
         self.data = data
 
 
+class RecordRows(_Plain):
+    """Records of one run that share their keys, as the journal hands them over: each row is
+    ``(scope_id, seq, step, time, *values, None)``, the values in ``keys`` order (the last slot is
+    the row's ``extra``). No dict per record: the writer lays rows straight into a table."""
+
+    __slots__ = ("keys", "rows", "run_id")
+
+    def __init__(self, run_id: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.run_id = run_id
+        self.keys = keys
+        self.rows = rows
+
+
+class JournalMark(_Plain):
+    """The last item of a batch read from a journal: commit, in the batch's transaction, that the
+    journal ``journal`` is stored up to entry ``entries`` (exclusive), which ends at ring ``offset``.
+    A batch whose mark is not beyond the stored one was committed before and changes nothing, so a
+    journal replayed after a crash lands exactly once."""
+
+    __slots__ = ("entries", "journal", "offset")
+
+    def __init__(self, journal: str, entries: int, offset: int) -> None:
+        self.journal = journal
+        self.entries = entries
+        self.offset = offset
+
+
 # A record item is a plain tuple for speed: (run_id, scope_id, seq, step, time, values).
 RecordItem = tuple[str, int, int, int, float, dict[str, Any]]
-WriteItem = RecordItem | CreateScope | UpdateScope | UpdateRun | AddEvent | AddFile | RemoveFile | AddLink
+WriteItem = (
+    RecordItem | RecordRows | CreateScope | UpdateScope | UpdateRun | AddEvent | AddFile | RemoveFile | AddLink
+    | JournalMark
+)
 
 
 class EventRow(AddEvent):
@@ -403,6 +433,8 @@ class Backend(abc.ABC):
     url: str
     #: Folder holding run folders (meta.json, attachments, checkpoints); None if the engine has none.
     files_root: str | None
+    #: Where this process's journal of the store lives (``_journal.py``); None keeps it in memory.
+    journal_folder: str | None = None
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -481,7 +513,16 @@ class Backend(abc.ABC):
     def write_batch(self, items: Sequence[WriteItem]) -> None:
         """Apply items in order in one transaction: scopes, scope fields, records (new keys and
         new key sets create columns or tables under the write lock), counters and summaries.
-        Record values are already plain Python (materialised)."""
+        Record values are already plain Python (materialised). A :class:`JournalMark` last in
+        ``items`` is stored in the same transaction; when the stored mark of that journal is
+        already at or beyond it, nothing is written (the batch was committed before)."""
+
+    def journal_mark(self, journal: str) -> tuple[int, int] | None:
+        """(entries, ring offset) the journal ``journal`` is stored up to, or None if never."""
+        return None
+
+    def forget_journal(self, journal: str) -> None:  # noqa: B027 - optional: a backend may keep no marks
+        """Drop the mark of a journal whose file is gone (it will never be replayed again)."""
 
     # --- reading -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -587,6 +628,12 @@ class Backend(abc.ABC):
         from recordkit._exceptions import StoreError
 
         raise StoreError(f"this store's engine ({type(self).__name__}) cannot collect garbage yet; upgrade recordkit")
+
+    def seems_reachable(self) -> bool:
+        """Whether the engine is believed reachable now, without asking it (no I/O): a server known to be
+        away (batches waiting in a spool) answers False, so optional reads (the liveness pass at a run's
+        start) are skipped instead of waiting on the network. A file engine is always reachable."""
+        return True
 
     def referenced_blobs(self) -> set[str] | None:
         """The sha256 of every blob a file row refers to, or None when this engine keeps no file index.

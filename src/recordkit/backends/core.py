@@ -46,8 +46,8 @@ from recordkit.backends.base import (
     WriteItem,
 )
 from recordkit.backends.dialect import NO_FIT, Dialect
+from recordkit.backends.marks import JournalMarks
 from recordkit.backends.tables import RecordTables, Table, next_value
-from recordkit.backends.writing import apply_batch
 
 # Tables whose rows belong to a run: (kind reported to the user, table, the column holding the run id).
 # Deleting a run deletes its rows in each, and gc deletes the rows whose run is gone. A feature that
@@ -94,7 +94,7 @@ def retried(method: _F) -> _F:
     return again  # type: ignore[return-value]
 
 
-class SQLBackend(Backend):
+class SQLBackend(JournalMarks, Backend):
     """A Backend over SQL tables; see the module docstring. Subclasses set ``url`` and ``files_root``."""
 
     def __init__(self, dialect: Dialect) -> None:
@@ -431,11 +431,10 @@ class SQLBackend(Backend):
             self._commit_batch(self._conn(), items)
 
     def _commit_batch(self, conn: Any, items: Sequence[WriteItem], batch_id: str | None = None) -> None:
-        """Apply ``items`` in one transaction; a ``batch_id`` committed before (a replay) changes nothing."""
+        """Apply ``items`` in one transaction; a ``batch_id`` or a journal mark committed before changes nothing."""
         try:
             with self.dialect.transaction(conn):
-                if batch_id is None or self._first_time(conn, batch_id):
-                    apply_batch(conn, items, self._registry)
+                self._apply_once(conn, items, batch_id)  # backends/marks.py
         except BaseException:
             self._registry.forget()  # tables or columns made in the rolled-back transaction are gone
             raise

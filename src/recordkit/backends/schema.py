@@ -82,3 +82,9 @@ VERSION_4 = """
 ALTER TABLE scopes ADD COLUMN label TEXT;
 ALTER TABLE summary ADD COLUMN name TEXT;
 """
+
+#: Version 5 (issue 12): each journal's committed mark, written in the transaction of the batch it ends.
+VERSION_5 = """
+CREATE TABLE IF NOT EXISTS journal_marks (
+    journal TEXT PRIMARY KEY, entries {int} NOT NULL, ring_offset {int} NOT NULL, time {real} NOT NULL);
+"""

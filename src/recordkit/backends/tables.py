@@ -9,8 +9,9 @@ schema lock, so concurrent writers never race into "duplicate table/column" erro
 
 A store holds at most :data:`MAX_TABLES` tables of their own key sets. Past that (a run logging
 thousands of distinct key sets), a new key set goes into a *shared* table — one made past the cap —
-that already holds most of its keys, widened with ``ALTER TABLE ADD COLUMN`` for the rest, up to
-:data:`MAX_COLUMNS`: reads, counts and ``store.sql`` then cost a few tables, not thousands. Every
+that already holds most of its keys, widened for the rest (SQLite makes it with spare columns,
+PostgreSQL adds them with one ``ALTER TABLE``), up to :data:`MAX_COLUMNS`: reads, counts and
+``store.sql`` then cost a few tables, not thousands. Every
 change of the registry advances the ``registry`` counter of ``sequences``, so a writer re-reads the
 registry only when another one changed it (re-reading it for every new key set made 5,000 key sets
 in one batch take 44 s).

@@ -14,6 +14,8 @@ The summary is kept per series: a key logged in a scope labelled ``phase=eval`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from recordkit import _values as V
@@ -23,6 +25,7 @@ from recordkit.backends.base import (
     AddFile,
     AddLink,
     CreateScope,
+    RecordRows,
     RemoveFile,
     UpdateRun,
     UpdateScope,
@@ -33,6 +36,7 @@ from recordkit.backends.labels import labelled, scope_label
 from recordkit.backends.tables import RecordTables, Table
 
 NONE_TYPE = type(None)
+_SCOPE = itemgetter(0)
 NUM_TYPES = frozenset({float, int})
 INT_TYPES = {int}
 STR_TYPES = {str}
@@ -101,6 +105,9 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                 group = groups[(table, run_id, label)] = []
             group.append(row)
             last_keys, last_run, last_scope, last_group, last_full = keys, run_id, scope_id, group, plan[1]
+        elif type(item) is RecordRows:
+            add_rows(conn, registry, groups, item)
+            last_keys = ()  # the next tuple record plans afresh
         elif isinstance(item, CreateScope):
             if item.label is not None:  # a copy (sync) keeps the source's label
                 labels[item.id] = item.label
@@ -196,6 +203,38 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             larger=dialect.larger.format("summary.max", "excluded.max"),
         )
         dialect.executemany(conn, upsert, summary)
+
+
+def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, str], list[Any]],
+             item: RecordRows) -> None:
+    """Lay a journal's rows (values in ``item.keys`` order) into their (table, run, label) groups."""
+    keys, rows, run_id = item.keys, item.rows, item.run_id
+    plan = registry.plans.get(keys) or registry.plan(conn, dict(zip(keys, rows[0][4:], strict=False)))
+    table = plan[0]
+    labels = registry.labels
+    for scope_id, same_scope in groupby(rows, _SCOPE):  # usually one run of rows: one scope's records
+        label = labels.get(scope_id)
+        if label is None:
+            label = label_of(conn, registry, scope_id)
+        group = groups.get((table, run_id, label))
+        if group is None:
+            group = groups[(table, run_id, label)] = []
+        if plan[1]:  # the keys are the table's columns, in order: the rows go in as they are
+            group.extend(same_scope)
+            continue
+        index = table.order_index
+        width = len(table.order)
+        for values in same_scope:
+            row: list[Any] = [*values[:4], *([None] * width), None]
+            overflow = None
+            for key, value in zip(keys, values[4:], strict=False):
+                if key in index:
+                    row[4 + index[key]] = value
+                else:  # beyond MAX_COLUMNS
+                    overflow = overflow or {}
+                    overflow[key] = value
+            row[-1] = overflow
+            group.append(row)
 
 
 def convert_column(

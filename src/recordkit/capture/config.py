@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from recordkit._exceptions import ConfigError
+from recordkit._values import text_problem
 
 __all__ = ["config_hash", "config_to_dict"]
 
@@ -87,7 +88,26 @@ def config_to_dict(config: object) -> dict[str, Any]:
         raise ConfigError(
             f"cannot use a {type(config).__name__!r} as a config: {_short_repr(config)}; pass {_ACCEPTED}"
         )
-    return _convert_mapping(mapping, "", set())
+    converted = _convert_mapping(mapping, "", set())
+    _check_text(converted, "")
+    return converted
+
+
+def _check_text(value: Any, path: str) -> None:
+    """Refuse text no store can hold (a NUL, a lone surrogate) in a config's keys and strings, by its path."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ConfigError(f"config value {path or '(root)'!r} {problem}; clean the text before starting the run")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                raise ConfigError(f"config key {key!r} at {path or '(root)'!r} {problem}; rename it")
+            _check_text(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{path}[{i}]")
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

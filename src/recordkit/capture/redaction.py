@@ -42,6 +42,8 @@ def scrub_config(config: dict[str, Any], *, allow: Collection[str] = (), deny: C
     >>> scrub_config({"lr": 0.1, "note": "no secrets here"})
     {'lr': 0.1, 'note': 'no secrets here'}
     """
+    if not config:
+        return config
     secrets = known_secrets(os.environ, Policy(allow, deny))
     return scrub_value(config, secrets) if secrets else config  # type: ignore[no-any-return]
 

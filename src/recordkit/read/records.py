@@ -22,6 +22,7 @@ from recordkit._deps import require
 from recordkit._exceptions import QueryError
 from recordkit.backends.base import RUN_FIELDS as RUN_FIELDS  # where read modules have always found it
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
+from recordkit.read.where import parse_where
 from recordkit.runs.events import RESUMED
 from recordkit.runs.meta import flatten_config, run_fields
 
@@ -111,22 +112,37 @@ class Records:
         self._predicates = list(predicates)
         self._having = list(having)
 
-    def where(self, *predicates: Predicate, **equals: Any) -> Records:
+    def where(self, *predicates: Predicate | str, **equals: Any) -> Records:
         """Records matching every condition.
 
-        Keyword arguments compare a key (record value, scope field, run field or ``step``) for
-        equality, or pass its value to a callable. Positional callables receive the whole record.
+        Keyword arguments compare a key (record value, scope field, run field, ``config.<key>`` or
+        ``step``) for equality, or pass its value to a callable. Positional callables receive the whole
+        record; positional texts are filters as ``--where`` writes them (``"loss<0.5"``,
+        ``"phase=eval"``, ``"config.lr<=0.01"``: see ``read/where.py``).
 
         Examples
         --------
         >>> col.records.where(training=True, model="model1")            # doctest: +SKIP
         >>> col.records.where(loss=lambda v: v is not None and v < 0.5)  # doctest: +SKIP
+        >>> col.records.where("loss<0.5", "config.lr<=0.01")             # doctest: +SKIP
         >>> col.records.where(lambda r: r["index"] < 500)                # doctest: +SKIP
         """
+        texts = [p for p in predicates if isinstance(p, str)]
+        if texts:
+            parsed = parse_where(texts)
+            for key in parsed:
+                if key in equals:
+                    raise QueryError(f"{key!r} is filtered twice; combine the conditions in one callable")
+            equals = {**parsed, **equals}
+        callables: list[Predicate] = []
         for predicate in predicates:
+            if isinstance(predicate, str):
+                continue
+            callables.append(predicate)
             if not callable(predicate):
                 raise QueryError(
-                    f"where() takes callables positionally and key=value filters by name; got {predicate!r}"
+                    f"where() takes callables or filter texts positionally and key=value filters by name; "
+                    f"got {predicate!r}"
                 )
         for key in equals:
             if key in self._equals:
@@ -136,7 +152,7 @@ class Records:
             collection=self._collection,
             run_ids=self._run_ids,
             equals={**self._equals, **equals},
-            predicates=[*self._predicates, *predicates],
+            predicates=[*self._predicates, *callables],
             having=self._having,
             with_config=self._with_config,
             with_superseded=self._with_superseded,

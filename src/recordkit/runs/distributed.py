@@ -177,6 +177,7 @@ def start_distributed_run(
         run = RankRun(store, row, live=True)
     if rank_zero_only and info.rank != 0:
         run._handle.channel = _Silent()
+        run._handle.journal = None  # every record then goes to the silent channel
         return run
     scope = run.scope(rank=info.rank, local_rank=info.local_rank, node=info.node, host=info.host)
     # The run's own logging goes to the rank's scope (and so do the scopes made from it).

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: The event a resume writes; its data names the records it superseded (read by ``read.records``).
 RESUMED = "resumed"
 _MAX_NAME = 500
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # lone surrogates are not UTF-8: no store holds them
 # Names already checked: most loops emit the same few names again and again.
 _checked_names: set[str] = set()
 

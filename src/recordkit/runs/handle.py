@@ -20,6 +20,7 @@ from recordkit.runs import lifecycle
 from recordkit.runs.meta import run_folder
 
 if TYPE_CHECKING:
+    from recordkit._journal import Journal
     from recordkit._settings import Settings
     from recordkit._writer import Channel, Writer
     from recordkit.runs.checkpoints import Retention
@@ -38,8 +39,8 @@ class RunHandle:
     """
 
     __slots__ = (
-        "backend", "channel", "ending", "epoch", "file_names", "retention", "root", "row", "run_id", "scope_ids",
-        "seq", "services", "settings", "step", "url", "writable", "writer",
+        "backend", "channel", "ending", "epoch", "file_names", "journal", "retention", "root", "row", "run_id",
+        "scope_ids", "seq", "services", "settings", "shapes", "step", "url", "writable", "writer",
     )
 
     def __init__(
@@ -59,6 +60,10 @@ class RunHandle:
         self.backend = backend
         self.writer = writer
         self.channel: Any = channel  # a rank that does not log swaps in a silent one (runs.distributed)
+        #: The store's journal in this process (records go straight into it); None for a run only read.
+        self.journal: Journal | None = channel.open_journal() if live else None
+        #: Key sets of this run already checked and journalled → their shape id in ``journal``.
+        self.shapes: dict[tuple[str, ...], int] = {}
         self.settings = settings
         self.root = root
         self.url = backend.url

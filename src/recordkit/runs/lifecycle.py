@@ -127,6 +127,11 @@ class Terminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    from recordkit import _journal
+
+    if _journal.busy_here():  # the signal came in the middle of an entry: end the runs once it is written
+        _journal.defer(lambda: _on_sigterm(signum, frame))
+        return
     name = signal.Signals(signum).name
     _finish_all("interrupted", Terminated(f"terminated by signal {signum} ({name})"))
     from recordkit._writer import current_writer

@@ -8,6 +8,7 @@ writer's buffer. Everything else (creating runs, finishing them) may do I/O.
 from __future__ import annotations
 
 import enum
+import marshal
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,8 @@ from recordkit._exceptions import RunStateError, StepOrderError, StepOrderWarnin
 from recordkit._values import INT64_MAX, check_record, check_step, mixed_values
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
+from recordkit.runs.checked import HOT as _HOT
+from recordkit.runs.checked import log_checked
 from recordkit.runs.edit import NOT_GIVEN
 from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 
 # A scope's last step before anything was logged: lower than any step.
 _NO_STEP = -(2**62)
+_dumps = marshal.dumps
+_now = time.time
 
 
 class RunStatus(str, enum.Enum):
@@ -115,15 +120,13 @@ class Scope:
             values = kw
         elif kw or (type(values) is not dict and not isinstance(values, Mapping)):
             raise TypeError(mixed_values(values, kw))
-        if commit is not None:
-            if commit is False:
-                self.pending.update(check_record(values, flatten))
-                return
-            if commit is not True:
-                raise TypeError(f"commit= takes True or False, not {commit!r}")
-        if self.pending:
-            values, self.pending = {**self.pending, **values}, {}
-        record = check_record(values, flatten)
+        # The hot path: keys already checked and journalled for this run, every value a float, bool or
+        # None (ints and text have range checks: check_record), nothing pending. The record goes
+        # straight into the journal as (shape, scope, seq, step, time, *values).
+        shape = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
+        if shape is None or self.pending or not _HOT.issuperset(map(type, vals := values.values())):
+            log_checked(self, values, step, commit, flatten)
+            return
         if step is None:
             step = handle.step
         else:
@@ -135,7 +138,8 @@ class Scope:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
-        handle.channel.put((handle.run_id, self.scope_id, next(handle.seq), step, time.time(), record))
+        handle.journal.append(  # type: ignore[union-attr]  # a shape is known only where a journal is
+            _dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
 
     def commit(self, *, step: int | None = None) -> None:
         """Log the ``pending`` record and start a new empty one."""

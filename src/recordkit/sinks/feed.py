@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from recordkit import _values as V
 from recordkit._exceptions import StoreError
-from recordkit.backends.base import CreateScope
+from recordkit.backends.base import CreateScope, RecordRows
 from recordkit.runs.harvest import GROUP_FIELD
 from recordkit.runs.meta import run_folder
 from recordkit.sinks.base import Mirror, MirrorRecord
@@ -83,6 +83,16 @@ class MirrorFeed:
                         plain_record_values(values),
                     )
                 )
+            elif type(item) is RecordRows:
+                run = self._run(item.run_id)
+                keys, width = item.keys, len(item.keys)
+                for row in item.rows:
+                    records.append(
+                        MirrorRecord(
+                            item.run_id, run.collection, self._folder(run), self._label(item.run_id, row[0]),
+                            row[2], row[3], dict(zip(keys, row[4 : 4 + width], strict=True)),
+                        )
+                    )
             elif isinstance(item, CreateScope):
                 self._scopes[item.id] = (item.parent_id, dict(item.fields))
         if not records:

@@ -196,3 +196,38 @@ def test_scopes_never_wait_on_a_black_holed_server(pg_url: str, proxy: Proxy) ->
     assert len(check.run(run.id).records) == 2
     check.close()
     store.close()
+
+
+def test_a_run_starts_while_the_network_swallows_every_packet(pg_url: str, proxy: Proxy) -> None:
+    import threading
+
+    store = rk.open(proxy.via(pg_url))
+    first = fast_run(store.collection("c"))
+    first.log(x=1.0)
+    first.flush()
+    proxy.freeze()  # the next round trip hangs until the connection is judged dead (keepalives)
+    started: list[rk.Run] = []
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            started.append(fast_run(store.collection("c")))
+        except BaseException as exc:
+            failed.append(exc)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        worker = threading.Thread(target=start, daemon=True)
+        worker.start()
+        worker.join(timeout=120)  # a hang detector: the one stuck read ends with the keepalive verdict
+        assert not worker.is_alive() and not failed, failed
+        (second,) = started
+        second.scope(phase="offline").log(x=2.0)
+        proxy.up()
+        second.finish()
+        first.finish()
+    store.close()
+    with rk.open(pg_url) as check:
+        assert sorted(r.number for r in check.collection("c").runs()) == [1, 2]
+        assert [r["x"] for r in check.run(second.id).records] == [2.0]
+        assert check.run(second.id).status is rk.RunStatus.FINISHED

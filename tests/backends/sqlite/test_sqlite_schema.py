@@ -16,7 +16,7 @@ def _downgrade_to_version_1(store_path: Path) -> None:
     """Make the store exactly what schema version 1 wrote: no events, files or links tables, no notes."""
     conn = sqlite3.connect(store_path / "recordkit.db", isolation_level=None)
     try:
-        for table in ("events", "files", "links"):
+        for table in ("events", "files", "links", "journal_marks"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE runs DROP COLUMN notes")
         conn.execute("ALTER TABLE scopes DROP COLUMN label")
@@ -40,7 +40,7 @@ def test_a_version_1_store_opens_and_gains_events_files_and_links(store_path: Pa
     _downgrade_to_version_1(store_path)
     assert _version(store_path) == "1"
     with rk.open(store_path) as store:
-        assert _version(store_path) == str(SCHEMA_VERSION) == "4"
+        assert _version(store_path) == str(SCHEMA_VERSION) == "5"
         col = store.collection("study")
         run = col.run(1)
         assert run.records[0]["loss"] == 0.5 and dict(run.config) == {"lr": 0.1}

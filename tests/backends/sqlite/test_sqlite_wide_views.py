@@ -83,3 +83,18 @@ def test_a_nul_in_a_key_stored_before_it_was_refused_breaks_no_query(fresh_store
     assert "a\\x00b" in result.columns and len(result.rows) == 2
     assert fresh_store.sql('select sum("a\\x00b"), sum(x) from records').rows == [(2.0, 1.0)]
     assert fresh_store.sql("select key, value from record_values where value = 2.0").rows == [("a\x00b", 2.0)]
+
+
+def test_shared_tables_read_in_long_form_exactly(fresh_store: rk.Store) -> None:
+    with fast_run(fresh_store.collection("study")) as run:
+        for i in range(400):  # past the 256 tables of their own: the rest share tables
+            run.log({f"k{i}": i + 0.1, "tag": f"t{i}"}, step=i)
+    sql = fresh_store.sql
+    assert sql("select count(*), sum(value) from record_values where key like 'k%'").rows == [
+        (400, pytest.approx(sum(i + 0.1 for i in range(400))))
+    ]
+    assert sql("select step, value, typeof(value) from record_values where key = 'k399'").rows == [
+        (399, 399.1, "real")
+    ]
+    assert sql("select count(*) from record_values where key = 'tag'").scalar() == 400
+    assert sql("select k300, tag from records where k300 is not null").rows == [(300.1, "t300")]

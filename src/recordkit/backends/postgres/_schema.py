@@ -2,7 +2,7 @@
 
 Version 1: runs, collections, scopes, the records-table registry, the per-run summary and the ids of
 committed batches. Version 2: events, files and links (issue 4). Version 3: run notes (issue 14).
-Version 4: series labels (issue 14).
+Version 4: series labels (issue 14). Version 5: journal marks (issue 12).
 A new or older store is brought up to date under the store's schema lock (so many processes opening
 it at once never race); opening a current store runs no DDL at all (even ``CREATE INDEX IF NOT
 EXISTS`` locks tables that live writers use, and deadlocked with them here).
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recordkit.backends.migrations import Migration, pending
-from recordkit.backends.schema import VERSION_1, VERSION_2, VERSION_3, VERSION_4, Types
+from recordkit.backends.schema import VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5, Types
 
 TYPES = Types(
     int="BIGINT",
@@ -31,6 +31,7 @@ MIGRATIONS = (
     Migration(2, "events, files, links", VERSION_2.format(**TYPES._asdict())),
     Migration(3, "run notes", VERSION_3),
     Migration(4, "series labels of scopes and summary rows", VERSION_4),
+    Migration(5, "journal marks", VERSION_5.format(**TYPES._asdict())),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -50,6 +50,8 @@ from recordkit.backends.postgres.url import files_folder, parse_url, redact_url,
 
 # Seconds one batch may take before its connection is cut (the batch is then spooled).
 WRITE_TIMEOUT = 60.0
+# Seconds the server counts as away after a lost connection, unless a new one gets through first.
+_AWAY_FOR = 5.0
 # Rows fetched per round trip when reading records.
 STREAM_CHUNK = 10_000
 
@@ -93,12 +95,13 @@ class PostgresBackend(SQLBackend):
         except ValueError:
             raise StoreError(f"write_timeout={options['write_timeout']!r} is not a number of seconds") from None
         self.files_root = None if files is None else files_folder(files)
-        self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count))
+        self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count), self.seems_reachable)
         self._rows: dict[str, RunRow] = {}  # last known row per live run, for end_run during an outage
         self.spool: Spool | None = None
         self._create = create
         #: False while the store was opened offline and its schema not yet checked (see _connect).
         self._schema_ready = True
+        self._lost_at: float | None = None  # when a connection was last lost (monotonic), until one gets through
         spool_option = options.get("spool")
         if spool_option is not None and spool is None:
             spool = False if spool_option.lower() in ("0", "off", "false", "no") else spool_option
@@ -129,7 +132,6 @@ class PostgresBackend(SQLBackend):
                 )
             if found is None or pending(found, _schema.MIGRATIONS, self.url):  # (a newer store is refused here)
                 self._upgrade()
-            self._scope_ids.prime()
             if spool_root is not None:  # this machine knows the store now: it may open it offline later
                 with contextlib.suppress(OSError):
                     spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,6 +139,8 @@ class PostgresBackend(SQLBackend):
             Path(self.files_root).mkdir(parents=True, exist_ok=True)
         if spool_root is not None:
             self.spool = Spool(spool_root)
+            # Beside the spool, not in it: the spool takes any folder in its root for an orphan.
+            self.journal_folder = str(spool_root.parent / f"{spool_root.name}.journal")
             self.spool.adopt_orphans(also=legacy)
             if self.spool.pending() and self._schema_ready:
                 self.drain_spool()
@@ -148,7 +152,13 @@ class PostgresBackend(SQLBackend):
 
     # --- connections -------------------------------------------------------------------------
     def _errors(self, action: str) -> Translator:
-        return Translator(action, self.url, self._secrets, self._drop_connection)
+        return Translator(action, self.url, self._secrets, self._lost)
+
+    def _lost(self) -> None:
+        """A connection was lost: drop it, and take the server for away until a new one gets through (or
+        for a few seconds), so a run starting now goes offline at once instead of waiting on the network."""
+        self._lost_at = time.monotonic()
+        self._drop_connection()
 
     def _connect(self) -> Any:
         conn = _psycopg().connect(
@@ -163,6 +173,7 @@ class PostgresBackend(SQLBackend):
             application_name="recordkit",
         )
         conn.execute(f'SET search_path TO "{self.schema}"')
+        self._lost_at = None
         if not self._schema_ready:  # opened offline: the first connection that gets through checks the schema
             found = _schema.version(conn, self.schema)
             if found is None or pending(found, _schema.MIGRATIONS, self.url):
@@ -238,6 +249,12 @@ class PostgresBackend(SQLBackend):
         assert row is not None
         return row
 
+    def seems_reachable(self) -> bool:
+        lost = self._lost_at
+        if lost is not None and time.monotonic() - lost < _AWAY_FOR:
+            return False
+        return self._schema_ready and not (self.spool is not None and self.spool.pending())
+
     def reserve_scope_ids(self, count: int) -> range:
         # From memory, never a round trip (see scope_ids.py): run.scope() keeps working through an outage.
         if count > SCOPE_BLOCK:
@@ -246,9 +263,9 @@ class PostgresBackend(SQLBackend):
 
     def create_run(self, new: NewRun) -> RunRow:
         spool = self.spool
-        if spool is not None and (spool.pending() or not self._schema_ready):
-            # Batches wait for the server (or it was never reached): the run starts behind them, offline.
-            return self._start_offline(new, "batches are waiting in the spool for the server")
+        if spool is not None and not self.seems_reachable():
+            # The server is away (or batches wait for it): the run starts behind them, offline.
+            return self._start_offline(new, "the server is unreachable or batches are waiting for it in the spool")
         try:
             return super().create_run(new)
         except StorageUnavailableError as exc:

@@ -2,11 +2,11 @@
 network, not even while the server is down or a network cut swallows every packet.
 
 Ids come from a block reserved on the server (one round trip per ``BLOCK`` ids, unique by the
-server's counter). The next block is reserved ahead, in a background thread, once the current one is
-half used. When no reserved block is at hand (the server has been unreachable since the block ran out,
-or the store was opened offline), a block is drawn at random from the upper half of the id space
-(2**62 and up, which the server's counter never reaches): unique in the same sense as run ids are (64
-random bits), with no round trip. Such ids are final; nothing is renumbered later.
+server's counter); the first block is reserved when first needed, and the next one ahead, in a
+background thread, once the current one is half used. When no reserved block is at hand (the server
+is away, or a reservation hangs), a block is drawn at random from the upper half of the id space
+(2**62 and up, which the server's counter never reaches): unique in the same sense as run ids are
+(64 random bits), with no round trip. Such ids are final; nothing is renumbered later.
 """
 
 from __future__ import annotations
@@ -26,41 +26,48 @@ _RETRY = 5.0
 
 
 class ScopeIds:
-    """A thread-safe source of scope ids; ``reserve(count)`` asks the server for ``count`` ids."""
+    """A thread-safe source of scope ids; ``reserve(count)`` asks the server for ``count`` ids, and
+    ``reachable()`` says (without I/O) whether the server is believed to answer."""
 
-    def __init__(self, reserve: Callable[[int], range]) -> None:
+    def __init__(self, reserve: Callable[[int], range], reachable: Callable[[], bool]) -> None:
         self._reserve = reserve
+        self._reachable = reachable
         self._lock = threading.Lock()
         self._block = range(0)
         self._next: range | None = None
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
+        self._in_flight = False
         self._failed_at = -_RETRY
         self._stopped = False
         self._pid = os.getpid()
 
-    def prime(self) -> None:
-        """Reserve the first block now (the store was just reached); a failure leaves it to later."""
-        try:
-            block = self._reserve(BLOCK)
-        except Exception:
-            self._failed_at = time.monotonic()
-            return
-        with self._lock:
-            self._block = block
-
     def take(self, count: int) -> range:
-        """``count`` consecutive ids, from memory (never a round trip)."""
+        """``count`` consecutive ids, from memory; a round trip only for the first block, or when the
+        block ahead is late although the server answers (never while a reservation hangs)."""
         with self._lock:
             if self._pid != os.getpid():  # a forked child must never hand out its parent's ids
                 self._pid, self._block, self._next, self._thread = os.getpid(), range(0), None, None
+                self._in_flight = False
             if len(self._block) < count:
                 block, self._next = self._next, None
-                self._block = block if block is not None and len(block) >= count else _drawn(max(count, BLOCK))
+                if block is None or len(block) < count:
+                    block = self._now(max(count, BLOCK))
+                self._block = block
             ids, self._block = self._block[:count], self._block[count:]
             if len(self._block) < BLOCK // 2 and self._next is None:
                 self._ask_ahead()
             return ids
+
+    def _now(self, count: int) -> range:
+        """A block at once: from the server when it answers and no reservation is stuck, else drawn."""
+        if self._in_flight or self._stopped or time.monotonic() - self._failed_at < _RETRY or not self._reachable():
+            return _drawn(count)
+        try:
+            return self._reserve(count)
+        except Exception:
+            self._failed_at = time.monotonic()
+            return _drawn(count)
 
     def _ask_ahead(self) -> None:
         if self._stopped or time.monotonic() - self._failed_at < _RETRY:
@@ -82,11 +89,14 @@ class ScopeIds:
             self._wanted.clear()
             if self._stopped:
                 return
+            self._in_flight = True
             try:
                 block = self._reserve(BLOCK)
             except Exception:  # the server is away: the ids drawn at random serve meanwhile
                 self._failed_at = time.monotonic()
                 continue
+            finally:
+                self._in_flight = False
             with self._lock:
                 self._next = block
 

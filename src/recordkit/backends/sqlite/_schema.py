@@ -4,6 +4,7 @@ Version 1: runs, collections, scopes, the records-table registry and the per-run
 Version 2: events, files and links (issue 4); a version-1 store gains them when it is opened.
 Version 3: the runs' ``notes`` column (issue 14).
 Version 4: series labels (issue 14): `scopes.label`, `summary.name`.
+Version 5: the journal marks (issue 12).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from recordkit.backends.migrations import Migration, pending
-from recordkit.backends.schema import VERSION_1, VERSION_2, VERSION_3, VERSION_4, Types
+from recordkit.backends.schema import VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5, Types
 
 # SQLite's own spellings: a plain ``INTEGER PRIMARY KEY`` is the rowid, which also keeps insertion order.
 TYPES = Types(int="INTEGER", real="REAL", serial="INTEGER", ord="", position="", name_in_byte_order="name")
@@ -22,6 +23,7 @@ MIGRATIONS = (
     Migration(2, "events, files, links", VERSION_2.format(**TYPES._asdict())),
     Migration(3, "run notes", VERSION_3),
     Migration(4, "series labels of scopes and summary rows", VERSION_4),
+    Migration(5, "journal marks", VERSION_5.format(**TYPES._asdict())),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

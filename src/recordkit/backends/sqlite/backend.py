@@ -23,6 +23,7 @@ from recordkit.backends.sqlite.dialect import SQLiteDialect
 from recordkit.backends.sqlite.errors import translate
 
 DB_NAME = "recordkit.db"
+JOURNAL_FOLDER = ".journal"  # a leading dot: no collection can have this name
 
 
 class SQLiteBackend(SQLBackend):
@@ -42,6 +43,7 @@ class SQLiteBackend(SQLBackend):
         super().__init__(SQLiteDialect())
         self.url = str(self.folder)
         self.files_root = str(self.folder)
+        self.journal_folder = str(self.folder / JOURNAL_FOLDER)
         self._busy_ms = int(busy_timeout * 1000)
         with translate(f"opening the store {self.url!r}"):
             # Concurrent openers of a new store serialise on the write lock (and the busy timeout).

@@ -43,7 +43,7 @@ from recordkit import _values as V
 from recordkit.backends.base import RUN_FIELDS, ScopeRow, merged_scope_fields
 from recordkit.backends.sqlite.errors import translate
 from recordkit.backends.sqlite.guard import guard, limit_time
-from recordkit.backends.tables import MAX_COLUMNS
+from recordkit.backends.tables import MAX_COLUMNS, MAX_TABLES
 
 _RUNS_VIEW = """
 CREATE TEMP VIEW runs AS SELECT
@@ -64,6 +64,8 @@ CREATE TEMP VIEW scopes AS SELECT id AS scope_id, run_id, parent_id, fields FROM
 MAX_VIEW_COLUMNS = 1800
 # Record tables (or columns, in record_values) per compound SELECT (SQLite's limit is 500 terms).
 _ARMS_PER_SELECT = 400
+# Columns of a shared table read in one pass by record_values (json_array takes at most 127 arguments).
+_COLUMNS_PER_CHUNK = 100
 # Identifiers of a query: "quoted", [bracketed], `backticked` or bare; text in '...' is skipped.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"((?:[^\"]|\"\")*)\"|\[([^\]]*)\]|`((?:[^`]|``)*)`|([A-Za-z_][\w$]*)")
 
@@ -228,17 +230,29 @@ def _sql_value(value: Any) -> Any:
 
 
 def _values_view(conn: sqlite3.Connection, wanted: frozenset[str]) -> None:
-    """``record_values``: one arm per record column and one per table's ``extra``, in long form."""
+    """``record_values``: one arm per record column and one per table's ``extra``, in long form.
+
+    A shared table (past ``MAX_TABLES``: many columns, few set per row) is read in chunks of columns
+    instead: one pass per chunk finds a row's set columns (``json_each`` over ``json_array`` of the
+    chunk), where an arm per column would read the whole table once per column (5,000 keys: 15 s).
+    """
     head = "SELECT s.run_id AS run_id, t.scope_id AS scope_id, t.seq AS seq, t.step AS step, t.time AS time"
     joined = "JOIN main.scopes s ON s.id = t.scope_id"
     columns: dict[str, list[tuple[str, str]]] = {}
-    for table, key, col in conn.execute("SELECT table_name, key, col FROM main.record_columns"):
+    for table, key, col in conn.execute(
+        "SELECT table_name, key, col FROM main.record_columns ORDER BY CAST(substr(col, 2) AS INT)"
+    ):
         columns.setdefault(table, []).append((key, col))
+    names = [r[0] for r in conn.execute("SELECT name FROM main.record_tables ORDER BY CAST(substr(name, 9) AS INT)")]
     arms = []
-    for (table,) in conn.execute("SELECT name FROM main.record_tables ORDER BY CAST(substr(name, 9) AS INT)"):
-        for key, col in columns.get(table, []):
-            arms.append(f"{head}, {_literal(key)} AS key, t.{col} AS value FROM main.{table} t {joined}"
-                        f" WHERE t.{col} IS NOT NULL")
+    for number, table in enumerate(names):
+        cols = columns.get(table, [])
+        if number >= MAX_TABLES:
+            for start in range(0, len(cols), _COLUMNS_PER_CHUNK):
+                arms.append(_chunk_arm(head, joined, table, cols[start : start + _COLUMNS_PER_CHUNK]))
+        else:
+            arms += [f"{head}, {_literal(key)} AS key, t.{col} AS value FROM main.{table} t {joined}"
+                     f" WHERE t.{col} IS NOT NULL" for key, col in cols]
         arms.append(f"{head}, j.key AS key, rk_extra(t.extra, j.key) AS value FROM main.{table} t {joined},"
                     " json_each(t.extra) j WHERE t.extra IS NOT NULL")
     if not arms:
@@ -248,6 +262,17 @@ def _values_view(conn: sqlite3.Connection, wanted: frozenset[str]) -> None:
         arms = ["SELECT * FROM (" + " UNION ALL ".join(arms[i : i + _ARMS_PER_SELECT]) + ")"
                 for i in range(0, len(arms), _ARMS_PER_SELECT)]
     conn.execute("CREATE TEMP VIEW record_values AS " + " UNION ALL ".join(arms))
+
+
+def _chunk_arm(head: str, joined: str, table: str, cols: list[tuple[str, str]]) -> str:
+    """One pass over ``table`` yielding the set values of ``cols``: their positions from ``json_each``
+    (SQLite allows 127 arguments to ``json_array``), the values themselves from the columns (exact)."""
+    keys = ", ".join(f"({i}, {_literal(key)})" for i, (key, _) in enumerate(cols))
+    values = " ".join(f"WHEN {i} THEN t.{col}" for i, (_, col) in enumerate(cols))
+    listed = ", ".join(f"t.{col}" for _, col in cols)
+    return (f"{head}, m.column2 AS key, CASE j.key {values} END AS value FROM main.{table} t {joined},"
+            f" json_each(json_array({listed})) j JOIN (VALUES {keys}) m ON m.column1 = j.key"
+            " WHERE j.type <> 'null'")
 
 
 def _table_view(name: str, table: str) -> Callable[[sqlite3.Connection, frozenset[str]], None]:

@@ -1,0 +1,515 @@
+"""A journal the training process cannot lose: every write item lands in a memory-mapped file before
+``log()`` returns.
+
+Each process gets one journal per store, ``<store>/.journal/<id>.rkj`` (a PostgreSQL store keeps it
+beside its spool). The caller serialises an item (``marshal``, version 2: C speed, no pickling)
+straight into the file's pages; those pages belong to the kernel's page cache, so they survive the
+process being killed (SIGKILL, the OOM killer, a segfault). The writer thread reads entries back in
+batches, commits them with a :class:`~recordkit.backends.base.JournalMark` in the same transaction,
+and only then frees their bytes for reuse. An ``flock`` held on the file says its owner lives; the
+next process to open the store replays a dead owner's uncommitted entries exactly once
+(``_recovery.py``).
+
+File layout::
+
+    [0, 4096)            header: magic, version, ring capacity, dictionary size, journal id
+    [4096, 4096 + DICT)  the dictionary: one entry per (run, key set) logged ("shapes"), append-only
+    [RING, RING + cap)   the ring of entries; offsets only grow, an entry sits at offset % cap
+
+An entry is ``[marshal bytes object: b"s", 16, length, number, crc][payload]``: the header is itself
+a marshal object, so a run of entries read back is decoded by one ``marshal.loads`` call (as a
+list header followed by the bytes), without a Python loop per entry. The payload is written before
+the header, and the crc (seeded with the entry's number) covers it, so a torn entry and a stale one
+left from an earlier lap are both told from a good one; a replay keeps the intact prefix.
+
+An entry never straddles the end of the ring: one that does not fit starts the next lap at offset
+``k * cap`` (the bytes skipped count as used). The bytes between the committed tail and the head are
+at most ``cap`` (the byte cap: a caller finding it full waits for the writer, or follows
+``on_full``). Without a folder (journal off, or a shared store without a spool) the same ring lives
+in anonymous memory: bounded the same way, lost with the process.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import marshal
+import mmap
+import os
+import struct
+import threading
+import time
+import uuid
+import weakref
+import zlib
+from collections.abc import Callable, Iterator
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from recordkit._exceptions import RunStateError
+from recordkit.backends.base import (
+    AddEvent,
+    AddFile,
+    AddLink,
+    CreateScope,
+    RecordRows,
+    RemoveFile,
+    UpdateRun,
+    UpdateScope,
+    WriteItem,
+)
+
+try:  # POSIX; elsewhere a journal is never replayed while its owner may live (it is kept instead)
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+MAGIC = b"RKJ1"
+VERSION = 1
+SUFFIX = ".rkj"
+HEADER_SIZE = 4096
+DICT_SIZE = 1 << 20
+FILE_HEADER = struct.Struct("<4sIQQ32s")  # magic, version, ring capacity, dictionary size, id
+ENTRY = struct.Struct("<cIIQI")  # a marshal bytes object of 16 bytes: length, number, crc
+ENTRY_SIZE = ENTRY.size
+LIST = struct.Struct("<ci")  # a marshal list header: b"[", count
+
+# Payload kinds: a record's payload starts with its shape id (>= 0); other items with a code < 0.
+_ITEM_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (CreateScope, ("id", "run_id", "parent_id", "fields", "label")),
+    (UpdateScope, ("id", "fields")),
+    (UpdateRun, ("run_id", "step", "epoch", "heartbeat")),
+    (AddEvent, ("run_id", "name", "time", "step", "duration", "data")),
+    (AddFile, ("run_id", "name", "kind", "time", "step", "size", "sha256", "path", "mtime", "meta")),
+    (RemoveFile, ("run_id", "path", "time")),
+    (AddLink, ("source_id", "target_id", "relation", "time", "data")),
+)
+_ENCODE = {cls: (-1 - i, attrgetter(*fields)) for i, (cls, fields) in enumerate(_ITEM_FIELDS)}
+_DECODE = {-1 - i: cls for i, (cls, _) in enumerate(_ITEM_FIELDS)}
+RECORD = -100  # a record without a shape: (RECORD, run_id, scope_id, seq, step, time, values)
+PINNED = -101  # an item marshal cannot hold (tensors, datetimes): kept in memory, (PINNED, key)
+
+_live: weakref.WeakSet[Journal] = weakref.WeakSet()
+
+
+def capacity_of(size: int) -> int:
+    """The ring's capacity in a journal file of ``size`` bytes."""
+    return size - HEADER_SIZE - DICT_SIZE
+
+
+def crc_of(payload: bytes, number: int) -> int:
+    return zlib.crc32(payload, number & 0xFFFFFFFF)
+
+
+class Journal:
+    """One process's journal for one store; see the module docstring.
+
+    The caller's side (``append``, ``append_item``, ``shape``) takes ``lock``; the writer's side
+    (``take``, ``release``) is called by the writer thread only and never takes it, so a caller
+    waiting for room never blocks the writer that makes it.
+    """
+
+    def __init__(
+        self,
+        folder: Path | None,
+        capacity: int,
+        *,
+        limit: int,
+        batch: int,
+        on_full: str,
+        block_timeout: float,
+        wake: Callable[[], None],
+        warn: Callable[[str, str], None],
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.capacity = capacity
+        self.limit = limit
+        self.batch = batch
+        self.on_full = on_full
+        self.block_timeout = block_timeout
+        self._wake = wake
+        self._warn = warn
+        self.path: Path | None = None
+        self._fd: int | None = None
+        size = HEADER_SIZE + DICT_SIZE + capacity
+        if folder is not None:
+            try:
+                self._open_file(folder, size)
+            except OSError as exc:  # a full or read-only disk: training goes on, the ring lives in memory
+                self.path = None
+                warn("journal", f"recordkit could not make its journal in {str(folder)!r} ({exc}); records "
+                                "wait for the writer in memory and a killed process loses them")
+        if self.path is None:
+            self.mm = mmap.mmap(-1, size)
+        self.durable = self.path is not None
+        self.ring = HEADER_SIZE + DICT_SIZE
+        # Re-entrant, with ``busy``: a signal handler may run in the middle of an append (see ``defer``).
+        self.lock = threading.RLock()
+        self.busy = False
+        self.nested: list[bytes] = []
+        self.room = threading.Condition(threading.Lock())
+        # The caller's side: the next entry's offset (only grows) and number, and where it sits.
+        self.head = 0
+        self.number = 0
+        self.pos = 0
+        self.published = (0, 0)  # (head, number) of the entries complete so far, as one object
+        self.bounds: collections.deque[tuple[int, int, int]] = collections.deque()  # (offset, number, next)
+        self.next_cut = batch
+        self.pinned: dict[int, WriteItem] = {}  # id(item) → item
+        # Shapes: (run id, keys) → id, written once to the dictionary; ``shape_rows`` is id → (run, keys).
+        self.shapes: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.shape_rows: list[tuple[str, tuple[str, ...]]] = []
+        self._dict_pos = 0
+        # The writer's side: what is committed (frees bytes) and where reading goes on.
+        self.tail = 0
+        self.committed = 0
+        self.read_off = 0
+        self.read_number = 0
+        self.closed = False
+        _live.add(self)
+
+    def _open_file(self, folder: Path, size: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.id}{SUFFIX}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
+            # Every page allocated now: a page first touched on a full disk would kill the process (SIGBUS).
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)
+            else:  # pragma: no cover
+                os.ftruncate(fd, size)
+            self.mm = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd = fd
+        self.path = path
+        FILE_HEADER.pack_into(self.mm, 0, MAGIC, VERSION, capacity_of(size), DICT_SIZE, self.id.encode())
+
+    # --- the caller's side -------------------------------------------------------------------
+    def append(self, payload: bytes) -> None:
+        """Write one entry; returns once it is in the mapped file (or dropped, as ``on_full`` says)."""
+        with self.lock:
+            if self.busy:  # a signal handler that logs, in the middle of this thread's append
+                self.nested.append(payload)
+                return
+            self.busy = True
+            try:
+                self._put(payload)
+                while self.nested:
+                    self._put(self.nested.pop(0))
+            finally:
+                self.busy = False
+        if _deferred:
+            run_deferred()
+
+    def _put(self, payload: bytes) -> bool:
+        """``append`` with the lock held; False when the entry was dropped."""
+        size = len(payload) + ENTRY_SIZE
+        pos = self.pos
+        if pos + size > self.capacity:
+            pos = self._new_lap(size)
+        head = self.head
+        number = self.number
+        full = head + size - self.tail > self.capacity or number - self.committed >= self.limit
+        if full and not self._make_room(size):
+            return False
+        mm = self.mm
+        at = self.ring + pos
+        mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it
+        ENTRY.pack_into(mm, at, b"s", 16, size - ENTRY_SIZE, number, zlib.crc32(payload, number & 0xFFFFFFFF))
+        self.number = number = number + 1
+        self.head = head = head + size
+        self.pos = pos + size
+        self.published = (head, number)
+        if number >= self.next_cut:  # a batch is waiting: cut it here and wake the writer
+            self.next_cut = number + self.batch
+            self.bounds.append((head, number, head))
+            self._wake()
+        return True
+
+    def append_item(self, item: WriteItem) -> None:
+        """Journal any write item: plain fields through marshal, anything else pinned in memory."""
+        code_fields = _ENCODE.get(type(item))
+        try:
+            if code_fields is not None:
+                payload = marshal.dumps((code_fields[0], code_fields[1](item)), 2)
+            elif type(item) is tuple and type(item[5]) is dict:
+                payload = marshal.dumps((RECORD, *item), 2)
+            else:
+                raise ValueError("not a plain item")
+        except ValueError:  # a datetime, a tensor...: durable once committed, like before the journal
+            key = id(item)  # unique while the item is held here
+            with self.lock:
+                self.pinned[key] = item
+                if self.busy:  # nested in this thread's append (a signal handler): after it, in order
+                    self.nested.append(marshal.dumps((PINNED, key), 2))
+                elif not self._put(marshal.dumps((PINNED, key), 2)):
+                    self.pinned.pop(key, None)
+            return
+        self.append(payload)
+
+    def shape(self, run_id: str, keys: tuple[str, ...]) -> int | None:
+        """The id of (run, keys), written to the dictionary on first use; None when it is full."""
+        key = (run_id, keys)
+        with self.lock:
+            found = self.shapes.get(key)
+            if found is not None:
+                return found
+            shape_id = len(self.shape_rows)
+            payload = marshal.dumps((shape_id, run_id, keys), 2)
+            size = len(payload) + ENTRY_SIZE
+            if self._dict_pos + size > DICT_SIZE:
+                return None
+            at = HEADER_SIZE + self._dict_pos
+            self.mm[at + ENTRY_SIZE : at + size] = payload
+            ENTRY.pack_into(self.mm, at, b"s", 16, size - ENTRY_SIZE, shape_id, crc_of(payload, shape_id))
+            self._dict_pos += size
+            self.shape_rows.append(key)
+            self.shapes[key] = shape_id
+            return shape_id
+
+    def _new_lap(self, size: int) -> int:
+        """Start the next lap (the entry does not fit before the ring's end); return the new position."""
+        if size > self.capacity:
+            raise RunStateError(
+                f"a record of {size:,} bytes does not fit in the journal ({self.capacity:,} bytes); "
+                "raise RECORDKIT_JOURNAL_SIZE or log smaller values"
+            )
+        head = self.head
+        following = head - self.pos + self.capacity
+        self.bounds.append((head, self.number, following))
+        self.head = following
+        self.pos = 0
+        self.published = (following, self.number)
+        return 0
+
+    def _make_room(self, size: int) -> bool:
+        """The ring (or the item limit) is full: block, drop or raise as ``on_full`` says."""
+        if self.on_full == "raise":
+            waiting = self.number - self.committed
+            what, setting = (
+                (f"{waiting:,} items", "RECORDKIT_BUFFER_SIZE") if waiting >= self.limit
+                else (f"{self.capacity:,} bytes of journal", "RECORDKIT_JOURNAL_SIZE")
+            )
+            raise RunStateError(
+                f"the record buffer is full ({what}) because storage is slower than logging; "
+                f"raise {setting}, log less often, or set on_full='block'"
+            )
+        if self.on_full == "block":
+            self._wake()
+            deadline = time.monotonic() + self.block_timeout
+            with self.room:
+                while not self._fits(size) and not self.closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.room.wait(min(0.05, left))
+            if self._fits(size):
+                return True
+        self._warn(
+            "dropped",
+            f"recordkit dropped a record: the buffer stayed full ({self.limit:,} items or {self.capacity:,} bytes) "
+            f"for {self.block_timeout if self.on_full == 'block' else 0} s; storage is failing or too slow",
+        )
+        return False
+
+    def _fits(self, size: int) -> bool:
+        return self.head + size - self.tail <= self.capacity and self.number - self.committed < self.limit
+
+    def cut(self) -> int:
+        """Make everything appended so far a batch of its own (a flush waits for it); its end number."""
+        with self.lock:
+            head, number = self.head, self.number
+            if number > self.read_number and (not self.bounds or self.bounds[-1][1] != number):
+                self.bounds.append((head, number, head))
+            return number
+
+    # --- the writer's side -------------------------------------------------------------------
+    def take(self) -> tuple[list[Any], int, int] | None:
+        """The payloads of the next batch of entries, and the (offset, number) it ends at; None if none."""
+        while True:
+            head, number = self.published
+            bounds = self.bounds
+            if bounds:
+                end_off, end_number, following = bounds[0]
+            else:
+                end_off, end_number, following = head, number, head
+            if end_number == self.read_number:
+                if not bounds:
+                    return None
+                bounds.popleft()
+                self.read_off = following  # a new lap starts there (or the same place, after a cut)
+                continue
+            if bounds:
+                bounds.popleft()
+            start, count = self.read_off, end_number - self.read_number
+            self.read_off, self.read_number = following, end_number
+            at = self.ring + start % self.capacity
+            decoded = marshal.loads(LIST.pack(b"[", 2 * count) + self.mm[at : at + end_off - start])
+            return decoded[1::2], end_off, end_number
+
+    def release(self, offset: int, number: int) -> None:
+        """Entries before ``number`` are committed: their bytes may be reused."""
+        self.tail = offset
+        self.committed = number
+        with self.room:
+            self.room.notify_all()
+
+    def decode(self, payloads: list[Any]) -> list[WriteItem]:
+        """Write items from payloads: consecutive records of one shape become one RecordRows."""
+        return decode(payloads, self.shape_rows, self.pinned)
+
+    def sync(self) -> None:
+        """Write the journal's dirty pages to the disk (power loss; see the ``fsync`` setting)."""
+        if self.durable and not self.closed:
+            with contextlib.suppress(ValueError, OSError):
+                self.mm.flush()
+
+    def close(self, *, committed: bool) -> None:
+        """Unmap; a committed file is deleted (nothing in it is needed), else left for a replay."""
+        if self.closed:
+            return
+        self.closed = True
+        with self.room:
+            self.room.notify_all()
+        if committed and self.path is not None:
+            self.path.unlink(missing_ok=True)
+        with contextlib.suppress(BufferError, ValueError):
+            self.mm.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def detach(self) -> None:
+        """In a forked child: never write into the parent's file, nor keep its lock alive."""
+        self.mm = mmap.mmap(-1, len(self.mm))
+        self.durable = False
+        self.path = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        self.lock = threading.RLock()
+        self.busy = False
+        self.room = threading.Condition(threading.Lock())
+
+
+def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]], pinned: dict[int, Any]) -> list[WriteItem]:
+    """Turn payloads back into write items (see :meth:`Journal.decode`)."""
+    items: list[WriteItem] = []
+    last = -1
+    rows: list[Any] = []
+    none = (None,)
+    for p in payloads:
+        kind = p[0]
+        if kind >= 0:
+            if kind == last:
+                rows.append(p[1:] + none)
+                continue
+            run_id, keys = shapes[kind]
+            rows = [p[1:] + none]
+            items.append(RecordRows(run_id, keys, rows))
+            last = kind
+            continue
+        last = -1
+        if kind == PINNED:
+            found = pinned.pop(p[1], None)
+            if found is not None:
+                items.append(found)
+        elif kind == RECORD:
+            items.append(p[1:])
+        else:
+            items.append(_DECODE[kind](*p[1]))
+    return items
+
+
+# --- reading a journal file back (a replay) ------------------------------------------------------
+class JournalFile:
+    """A journal file opened by another process, to replay what its dead owner left uncommitted."""
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        magic, version, capacity, dict_size, raw_id = FILE_HEADER.unpack_from(mm, 0)
+        if magic != MAGIC or version != VERSION:
+            raise ValueError("not a recordkit journal (or a newer version)")
+        self.mm = mm
+        self.id = raw_id.decode("ascii")
+        self.capacity = capacity
+        self.dict_size = dict_size
+        self.ring = HEADER_SIZE + dict_size
+        self.shapes: list[tuple[str, tuple[str, ...]]] = [
+            (p[1], tuple(p[2])) for _, _, p in _walk(mm, HEADER_SIZE, dict_size, 0, 0, wrap=False)
+        ]
+
+    def entries(self, offset: int, number: int) -> Iterator[tuple[int, int, Any]]:
+        """(offset after, number, payload) of each intact entry from ``(offset, number)`` on."""
+        return _walk(self.mm, self.ring, self.capacity, offset, number, wrap=True)
+
+
+def _walk(mm: Any, base: int, capacity: int, offset: int, number: int, *, wrap: bool) -> Iterator[
+        tuple[int, int, Any]]:
+    """Entries in order from ``offset`` expecting ``number``; stops at the first torn or stale one."""
+    walked = 0
+    while walked <= capacity:
+        found = _entry_at(mm, base, capacity, offset % capacity, number)
+        if found is None and wrap and offset % capacity:
+            skip = capacity - offset % capacity
+            found = _entry_at(mm, base, capacity, 0, number)
+            if found is not None:
+                offset += skip
+                walked += skip
+        if found is None:
+            return
+        size, payload = found
+        offset += size
+        walked += size
+        yield offset, number, payload
+        number += 1
+
+
+def _entry_at(mm: Any, base: int, capacity: int, pos: int, number: int) -> tuple[int, Any] | None:
+    if pos + ENTRY_SIZE > capacity or base + pos + ENTRY_SIZE > len(mm):
+        return None  # past the ring's end, or past the end of a truncated file
+    tag, sixteen, length, found, crc = ENTRY.unpack_from(mm, base + pos)
+    end = base + pos + ENTRY_SIZE + length
+    if tag != b"s" or sixteen != 16 or found != number or pos + ENTRY_SIZE + length > capacity or end > len(mm):
+        return None
+    payload = mm[base + pos + ENTRY_SIZE : base + pos + ENTRY_SIZE + length]
+    if crc_of(payload, number) != crc:
+        return None
+    try:
+        return ENTRY_SIZE + length, marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+_deferred: list[Callable[[], None]] = []
+
+
+def busy_here() -> bool:
+    """Whether this thread is in the middle of writing a journal entry (a signal handler interrupted it)."""
+    return any(journal.busy and journal.lock._is_owned() for journal in list(_live))  # type: ignore[attr-defined]
+
+
+def defer(call: Callable[[], None]) -> None:
+    """Run ``call`` as soon as this thread's current append is complete (a signal handler that must
+    log and flush cannot do so in the middle of an entry)."""
+    _deferred.append(call)
+
+
+def run_deferred() -> None:
+    while _deferred:
+        _deferred.pop(0)()
+
+
+def _detach_after_fork() -> None:
+    for journal in list(_live):
+        journal.detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_after_fork)
