@@ -346,9 +346,9 @@ class Store:
     def gc(self, *, dry_run: bool = False) -> CleanupReport:
         """Remove what no run refers to any more and give the space back to the file system.
 
-        Removes database rows whose run or scope is gone, run folders without a run, and
-        content-addressed blobs (``blobs/<sha[:2]>/<sha>``) that no file row refers to (blobs younger
-        than ten minutes are kept: a writer may be about to refer to them); then compacts the
+        Removes database rows whose run or scope is gone, run folders without a run, blobs no file row
+        refers to and stray files of killed writers in run folders (``report.stray_files``); blobs and
+        temp files younger than ten minutes are kept (a writer may be about to use them); then compacts the
         database (SQLite: ``VACUUM``). The bytes reclaimed are measured from file sizes before and
         after. With ``dry_run`` nothing changes, and the report gives what a real run would remove and
         reclaim (the database part is computed on a scratch copy beside the store, so a dry run needs
