@@ -100,6 +100,6 @@ def end(
 
 def _not_ended(handle: RunHandle, status: str, why: str) -> StorageError:
     return StorageError(
-        f"run {handle.run_id!r} is not {status}: {why}. Nothing is lost: the data is kept in memory and "
+        f"run {handle.run_id!r} is not {status}: {why}. Nothing is lost: the unstored data is kept and "
         "retried; fix the cause, then call run.finish() again"
     )
