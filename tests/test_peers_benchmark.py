@@ -49,6 +49,8 @@ def test_quick_run_measures_recordkit_and_the_floors_on_the_same_records(tmp_pat
         assert row["work"]["disk"] > 0 and row["work"]["peak_rss"] > 0
     # One unbuffered write() per step: every step a SIGKILL follows is in the file, and its reader finds it.
     assert rows["file-floor"]["kill"]["kept"] == 2_000
+    # recordkit's journal: every log() that returned survives the SIGKILL and is replayed on the next open.
+    assert rows["recordkit"]["kill"] == {**rows["recordkit"]["kill"], "kept": 2_000, "partial": 0}
     # Every subject logged the same records, so every reader gives the same answer.
     expected = rows["sqlite-floor"]["query"]["answer"]
     assert list(expected) == ["0", "1", "2"]

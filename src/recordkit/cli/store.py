@@ -78,8 +78,9 @@ def _where(store: rk.Store) -> Path | str:
 def gc(store: str | None, dry_run: bool, fmt: str) -> None:
     """Remove what no run refers to any more and report the bytes reclaimed.
 
-    Removes database rows whose run is gone, run folders without a run and blobs no file
-    refers to, then compacts the database. --dry-run changes nothing and reports what a
+    Removes database rows whose run is gone, run folders without a run, blobs no file
+    refers to and stray files killed processes left in run folders (temp files of saves
+    and seals, deleted checkpoints), then compacts the database. --dry-run changes nothing and reports what a
     real run would remove and reclaim. Python: store.gc(dry_run=...).
 
     \b

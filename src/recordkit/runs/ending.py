@@ -20,6 +20,10 @@ from recordkit.runs.meta import describe_error, write_meta
 if TYPE_CHECKING:
     from recordkit.runs.handle import RunHandle
 
+# How many of the writer's attempts finish() waits for before it says the data is not stored (the
+# writer retries about once a second).
+FLUSH_ATTEMPTS = 3
+
 
 class Ending:
     """How far a failed ``finish()`` got: the status it stores next, or that only the folder is left."""
@@ -57,15 +61,21 @@ def end(
             ending.status = status
         if handle.settings.fsync == "finish" and hasattr(handle.channel, "sync"):
             handle.channel.sync()  # power loss: the run's journal is on the disk before its status is
-        try:
-            handle.flush()
-        except StorageError as exc:
-            if exc.__cause__ is None or isinstance(exc.__cause__, StorageError):
-                # The writer kept the data for a retry: ending the run now would say finished without it.
-                raise _not_ended(handle, status, f"its data is not all stored ({exc.__cause__ or exc})") from exc
-            pending_error = exc  # an item was dropped for good: store the status anyway, then raise
-        except BaseException as exc:
-            pending_error = exc
+        for attempt in range(FLUSH_ATTEMPTS):
+            try:
+                handle.flush()
+                break
+            except StorageError as exc:
+                if exc.__cause__ is not None and not isinstance(exc.__cause__, StorageError):
+                    pending_error = exc  # an item was dropped for good: store the status anyway, then raise
+                    break
+                # The writer kept the data and retries it (a lock held elsewhere usually clears): wait for a
+                # few of its attempts; ending the run now would say finished without the data.
+                if attempt == FLUSH_ATTEMPTS - 1:
+                    raise _not_ended(handle, status, f"its data is not all stored ({exc.__cause__ or exc})") from exc
+            except BaseException as exc:
+                pending_error = exc
+                break
         try:
             handle.row = handle.backend.end_run(handle.run_id, status, time.time(), info)
         except StorageError as exc:
@@ -90,6 +100,6 @@ def end(
 
 def _not_ended(handle: RunHandle, status: str, why: str) -> StorageError:
     return StorageError(
-        f"run {handle.run_id!r} is not {status}: {why}. Nothing is lost: the data is kept in memory and "
+        f"run {handle.run_id!r} is not {status}: {why}. Nothing is lost: the unstored data is kept and "
         "retried; fix the cause, then call run.finish() again"
     )

@@ -152,19 +152,21 @@ def test_values_of_every_kind_round_trip(pg_url: str) -> None:
         {"i": 1, "f": 0.5, "b": True, "s": "a", "t": when, "d": day, "j": {"k": [1, 2]}},
         {"i": 2**62, "f": 2, "b": False, "s": "b", "t": when, "d": day, "j": [1, "x"]},
         {"i": 0.25, "f": float("nan"), "b": 3, "s": 4, "t": "not a time", "d": None, "j": None},
-        {"i": 2**70, "f": float("inf"), "b": None, "s": None, "t": None, "d": None, "j": {"a": None}},
+        {"i": 2**63 - 1, "f": float("inf"), "b": None, "s": None, "t": None, "d": None, "j": {"a": None}},
     ]
     with fast_run(store.collection("c")) as run:
         for row in rows:
-            run.log(row)
+            run.log(row, flatten=False)  # dicts as JSON values, not a/b keys
+        with pytest.raises(ValueError, match="'i' is an int outside signed 64 bits"):
+            run.log(i=2**70)  # refused at the call on both engines (docs/design.md), not kept in extra
     got = list(store.collection("c").records)
     assert got[0]["i"] == 1 and type(got[0]["i"]) is int and got[1]["i"] == 2**62
-    assert got[2]["i"] == 0.25 and got[3]["i"] == 2**70  # did not fit the bigint column: kept exactly
+    assert got[2]["i"] == 0.25 and got[3]["i"] == 2**63 - 1 and len(got) == 4  # a float in the int column: extra
     assert got[1]["f"] == 2.0 and math.isnan(got[2]["f"]) and got[3]["f"] == math.inf
     assert got[0]["b"] is True and got[1]["b"] is False and got[2]["b"] == 3
     assert got[0]["t"] == when and got[0]["d"] == day and got[2]["t"] == "not a time"
     assert got[0]["j"] == {"k": [1, 2]} and got[1]["j"] == [1, "x"] and got[3]["j"] == {"a": None}
-    assert store.collection("c").records.max("i") == 2**70 and store.collection("c").records.count("f") == 3
+    assert store.collection("c").records.max("i") == float(2**63 - 1) and store.collection("c").records.count("f") == 3
     store.close()
 
 

@@ -98,7 +98,6 @@ class PostgresBackend(SQLBackend):
         self._scope_ids = ScopeIds(lambda count: SQLBackend.reserve_scope_ids(self, count), self.seems_reachable)
         self._rows: dict[str, RunRow] = {}  # last known row per live run, for end_run during an outage
         self.spool: Spool | None = None
-        self._create = create
         #: False while the store was opened offline and its schema not yet checked (see _connect).
         self._schema_ready = True
         self._lost_at: float | None = None  # when a connection was last lost (monotonic), until one gets through
