@@ -24,7 +24,7 @@ from recordkit.backends import open_backend
 from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
-from recordkit.runs.meta import flatten_config, new_run_id, this_host, this_pid, write_meta
+from recordkit.runs.meta import new_run_id, this_host, this_pid, write_meta
 from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
@@ -716,7 +716,7 @@ class Collection:
         """
         from recordkit.capture import config_hash as hash_config
 
-        wanted = flatten_config(config or {})
+        wanted = V.flatten_config(config or {})
         found = []
         for row in self.store._rows(self.name):
             if status is not None and row.status != str(status):
@@ -724,7 +724,7 @@ class Collection:
             if config_hash is not None and hash_config(row.config) != config_hash:
                 continue
             if wanted:
-                have = flatten_config(row.config)
+                have = V.flatten_config(row.config)
                 if any(key not in have or have[key] != value for key, value in wanted.items()):
                     continue
             if not set(tags) <= set(row.tags):
