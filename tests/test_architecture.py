@@ -144,7 +144,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The Run facade reads through read/ (run.records, run.plot); its features never do.
     "recordkit.runs.run": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs",
                            "recordkit.read", "recordkit.media"),
-    # Starting runs in special ways builds on the facade.
+    # Starting runs (plainly, or in special ways) builds on the facade.
+    "recordkit.runs.starting": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.runs.resume": ("recordkit._", "recordkit.backends", "recordkit.runs"),
     "recordkit.runs.distributed": ("recordkit._", "recordkit.backends", "recordkit.capture", "recordkit.runs"),
     "recordkit.sinks": ("recordkit._values", "recordkit._exceptions", "recordkit._deps", "recordkit._formats",

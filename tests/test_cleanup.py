@@ -87,7 +87,7 @@ def test_delete_run_removes_everything_of_that_run_only(fresh_store: rk.Store, s
     with pytest.raises(rk.RunNotFoundError):
         fresh_store.run(doomed.id)
     assert [run.name for run in fresh_store.runs()] == ["keep"]
-    assert len(keep.records) == 5 and keep.summary()["loss"]["count"] == 5
+    assert len(keep.records) == 5 and keep.summary()["phase=train/loss"]["count"] == 5
     assert len(study.records) == 5
     assert fresh_store.backend.summaries([doomed.id]) == {doomed.id: {}}
 
@@ -216,7 +216,8 @@ def test_gc_removes_orphans_and_reclaims_exactly_what_it_measured(fresh_store: r
     dry = fresh_store.gc(dry_run=True)
     assert snapshot(store_path) == before_snapshot  # a dry run changes nothing
     assert dry.dry_run
-    assert core(dry.rows) == {"summary": 2, "scopes": 1, "records": 301}
+    # Summary rows per series: phase=late/loss, phase=late/note and the root's loss.
+    assert core(dry.rows) == {"summary": 3, "scopes": 1, "records": 301}
     assert dry.folders == [str((store_path / "study" / "0123456789abcdef").resolve())]
     assert dry.folder_bytes == 5000
 
@@ -380,7 +381,7 @@ def test_cleanup_report_to_dict(fresh_store: rk.Store, store_path: Path) -> None
 def test_listing_ignores_orphaned_rows_before_gc(fresh_store: rk.Store, store_path: Path) -> None:
     zombie = make_garbage(fresh_store, store_path)
     (row,) = fresh_store.run_table()  # the summary scan meets the zombie's rows and skips them
-    assert (row["name"], row["loss"]) == ("keep", 1 / 20)
+    assert (row["name"], row["phase=train/loss"]) == ("keep", 1 / 20)
     keep_id = row["id"]
     assert list(fresh_store.backend.last_values([keep_id])) == [keep_id]
     assert list(fresh_store.backend.summaries([keep_id])) == [keep_id]

@@ -5,6 +5,9 @@ tests/capture/."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from tests.conftest import fast_run
@@ -58,3 +61,38 @@ def test_config_values_are_queryable_beside_records(collection: rk.Collection) -
     assert list(frame["config.opt.name"]) == ["sgd", "sgd"]
     plain = collection.records.to_pandas()  # config columns come without asking, after the run fields
     assert list(plain["config.lr"]) == [0.1, 0.2] and list(plain.columns)[-2:] == ["config.lr", "config.opt.name"]
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@x"})
+
+
+def test_find_finished_with_code_takes_the_commit_and_the_diff_into_account(
+    collection: rk.Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: a code change is not "already done" when asked with code=True (a real git repository)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "train.py").write_text("lr = 0.1\n")
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-qm", "first")
+    monkeypatch.chdir(repo)
+    config = {"lr": 0.1}
+    with collection.start_run(config=config, capture=["git"]) as done:
+        pass
+    assert done.code_hash is not None
+    assert collection.find_finished(config, code=True).id == done.id  # type: ignore[union-attr]
+    (repo / "train.py").write_text("lr = 0.1\nnew_trick = True\n")  # an uncommitted change
+    assert collection.find_finished(config, code=True) is None
+    assert collection.find_finished(config).id == done.id  # type: ignore[union-attr]  # config alone: done
+    with collection.start_run(config=config, capture=["git"]) as again:
+        pass
+    assert collection.find_finished(config, code=True).id == again.id  # type: ignore[union-attr]
+    _git(repo, "commit", "-qam", "second")  # committed: a new commit, no diff
+    assert collection.find_finished(config, code=True) is None
+    monkeypatch.chdir(tmp_path)  # outside any repository the code identity is unknown
+    with pytest.raises(rk.ConfigError, match="needs a git repository"):
+        collection.find_finished(config, code=True)

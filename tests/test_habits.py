@@ -3,6 +3,10 @@ the init/config/summary/finish shapes. Real stores, both engines."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 from tests.conftest import fast_run
 
@@ -108,3 +112,134 @@ def test_flatten_false_keeps_a_dict_as_one_value(collection: rk.Collection) -> N
     with fast_run(collection) as run:
         run.log({"cfg": {"depth": 3}}, flatten=False)
     assert run.records[0]["cfg"] == {"depth": 3}
+
+
+# --- rk.init, rk.config, rk.summary, rk.run, rk.finish ---------------------------------------------
+
+
+def test_init_takes_the_trackers_arguments(store_path: Path) -> None:
+    run = rk.init(project="mnist", name="base", config={"lr": 0.1, "opt": {"name": "sgd"}}, tags=["cnn"],
+                  notes="first try", group="sweep-1", dir=store_path, capture=False)
+    assert rk.run is run and rk.current_run() is run
+    assert (run.name, run.tags, run.notes) == ("base", ("cnn", "group:sweep-1"), "first try")
+    assert rk.config.lr == 0.1 and rk.config["lr"] == 0.1 and rk.config.opt.name == "sgd"
+    rk.config.update({"batch_size": 64})
+    rk.config.epochs = 3
+    with pytest.raises(rk.ConfigError):
+        rk.config.lr = 0.2  # frozen once the run started
+    with pytest.raises(AttributeError, match="the config has no key 'momentum'"):
+        rk.config.momentum  # noqa: B018
+    rk.log({"acc": 0.5})
+    rk.summary["best_acc"] = 0.97
+    assert rk.summary["acc"] == 0.5 and rk.summary["best_acc"] == 0.97 and "best_acc" in rk.summary
+    rk.finish()
+    assert rk.run is None
+    again = rk.open(store_path).collection("mnist").run(1)
+    assert dict(again.config) == {"lr": 0.1, "opt": {"name": "sgd"}, "batch_size": 64, "epochs": 3}
+    assert again.summary()["best_acc"]["last"] == 0.97 and again.notes == "first try"
+    assert [r.name for r in rk.open(store_path).runs(where=["tag=group:sweep-1"])] == ["base"]
+
+
+def test_finish_with_an_exit_code_and_without_a_run(store_url: str) -> None:
+    rk.finish()  # no current run: nothing to do
+    ok = rk.init(project="p", store=store_url, capture=False)
+    rk.finish(exit_code=0)
+    failed = rk.init(project="p", store=store_url, capture=False)
+    rk.log({"loss": 1.0}, commit=False)  # held back: written at finish
+    rk.finish(exit_code=3)
+    assert ok.status is rk.RunStatus.FINISHED and failed.status is rk.RunStatus.FAILED
+    assert failed.error is not None and failed.error["message"] == "3"
+    assert failed.history("loss") == ([0], [1.0])
+    with pytest.raises(TypeError, match="a status or an exit_code"):
+        rk.init(project="p", store=store_url, capture=False)
+        rk.finish("failed", exit_code=1)
+    rk.finish()
+
+
+def test_resume_by_id(store_url: str) -> None:
+    first = rk.init(project="p", id="exp-1", store=store_url, config={"lr": 0.1}, capture=False)
+    rk.log({"loss": 1.0})
+    rk.finish(exit_code=1)
+    with pytest.raises(rk.RunStateError, match="pass resume='allow'"):
+        rk.init(project="p", id="exp-1", store=store_url, capture=False)
+    with pytest.raises(rk.RunStateError, match="pass resume='allow'"):
+        rk.init(project="p", id="exp-1", resume="never", store=store_url, capture=False)
+    with pytest.raises(rk.RunNotFoundError, match="resume='must'"):
+        rk.init(project="p", id="exp-2", resume="must", store=store_url, capture=False)
+    again = rk.init(project="p", id="exp-1", resume="must", store=store_url, config={"seed": 1}, capture=False)
+    assert again.id == first.id == "exp-1" and dict(again.config) == {"lr": 0.1, "seed": 1}
+    rk.log({"loss": 0.5})
+    rk.finish()
+    assert again.history("loss") == ([0, 1], [1.0, 0.5]) and again.status is rk.RunStatus.FINISHED
+    fresh = rk.init(project="p", id="exp-3", resume="allow", store=store_url, capture=False)
+    rk.finish()
+    assert fresh.id == "exp-3" and fresh.number == 2
+    for bad in ("3", "a/b", "-x", "x" * 65):
+        with pytest.raises(rk.InvalidNameError, match="a run id is a letter"):
+            rk.init(project="p", id=bad, store=store_url, capture=False)
+    for wrong, message in (({"resume": "yes"}, "resume is"), ({"mode": "cloud"}, "mode is"),
+                           ({"resume": "must"}, "needs the id=")):
+        with pytest.raises(ValueError, match=message):
+            rk.init(project="p", store=store_url, **wrong)  # type: ignore[arg-type]
+
+
+def test_unnamed_runs_get_a_readable_name_fixed_by_their_id(collection: rk.Collection) -> None:
+    from recordkit.runs.naming import friendly_name
+
+    with fast_run(collection) as run, run.sub_run("fold", config={}, capture=False) as sub:
+        pass
+    assert run.name == friendly_name(run.id) and re.fullmatch(r"[a-z]+-[a-z]+-\d{1,2}", run.name)
+    assert collection.run(1).name == run.name  # stored, so every reader sees it
+    assert sub.name is None  # a sub-run's name is its folder's; it stays as given
+    assert friendly_name("r0123456789abcde") == friendly_name("r0123456789abcde") != friendly_name("r1")
+
+
+def test_mode_disabled_records_nothing_and_every_call_works(store_path: Path) -> None:
+    run = rk.init(project="p", mode="disabled", config={"lr": 0.1}, dir=store_path)
+    rk.log({"loss": 1.0})
+    run.scope(phase="eval").log(acc=0.5)
+    run.event("epoch/1")
+    rk.summary["best"] = 1.0
+    assert rk.config.lr == 0.1 and dict(rk.summary) == {} and run.history("loss") == ([], [])
+    rk.finish()
+    assert not store_path.exists()  # not even a store was created
+
+
+def test_mode_offline_is_a_local_folder_never_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECORDKIT_STORE", "postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.chdir(tmp_path)
+    run = rk.init(project="p", mode="offline", capture=False)
+    rk.log({"x": 1})
+    rk.finish()
+    assert (tmp_path / "records" / "recordkit.db").exists() and run.history("x") == ([0], [1])
+    run.collection.store.close()  # waits for the background sealing, before tmp_path goes
+    with pytest.raises(ValueError, match="mode='offline' records into a local folder"):
+        rk.init(project="p", mode="offline", store="postgresql://postgres@127.0.0.1:1/none")
+
+
+# --- small defects (issue 14) ---------------------------------------------------------------------
+
+
+def test_a_seed_sets_pythonhashseed_for_its_run_only(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    with collection.start_run(seed=3, capture=["env_vars"]) as seeded:
+        assert os.environ["PYTHONHASHSEED"] == "3"  # child processes of the run hash alike
+    assert "PYTHONHASHSEED" not in os.environ
+    with collection.start_run(capture=["env_vars"]) as later:
+        pass
+    assert seeded.env["seed"]["seed"] == 3 and "seed" not in later.env
+    assert "PYTHONHASHSEED" not in later.env["env_vars"]  # the later run was not seeded, and says so
+    monkeypatch.setenv("PYTHONHASHSEED", "11")  # the user's own value comes back after a seeded run
+    with collection.start_run(seed=4, capture=False):
+        assert os.environ["PYTHONHASHSEED"] == "4"
+    assert os.environ["PYTHONHASHSEED"] == "11"
+
+
+def test_summary_right_after_logging_on_a_live_run(collection: rk.Collection) -> None:
+    with collection.start_run(capture=False) as run:  # the default flush interval: nothing written yet
+        run.log(loss=0.5)
+        assert run.summary()["loss"]["last"] == 0.5
+        run.scope(phase="eval").log(acc=0.9)
+        assert run.summary()["phase=eval/acc"]["count"] == 1

@@ -155,7 +155,7 @@ def test_a_metric_named_like_a_column_gets_a_prefix(fresh_store: rk.Store) -> No
         run.log({"duration": 3, "name": "x"})
     (row,) = fresh_store.run_table()
     assert (row["metric.duration"], row["metric.name"]) == (3, "x")
-    assert row["name"] is None
+    assert row["name"] == run.name != "x"  # the run's own (generated) name
 
 
 # --- the backend seam ----------------------------------------------------------------------------
@@ -179,7 +179,8 @@ def test_summaries_decode_tagged_values(fresh_store: rk.Store) -> None:
 
     when = dt.datetime(2026, 1, 31, 14, 5, 9)
     with fresh_store.collection("c").start_run(capture=False) as run:
-        run.log({"t": when, "inf": float("-inf"), "l": [1, 2], "d": {"$float": "kept"}, "s": "3", "b": True, "i": 7})
+        run.log({"t": when, "inf": float("-inf"), "l": [1, 2], "d": {"$float": "kept"}, "s": "3", "b": True, "i": 7},
+                flatten=False)
     got = fresh_store.backend.summaries([run.id])[run.id]
     assert {k: s.last for k, s in got.items()} == {
         "t": when,

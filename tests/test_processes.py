@@ -368,6 +368,10 @@ def test_sigkill_mid_run(tmp_path: Path, children: list[Child]) -> None:
     logged = [count for count, t in _progress(progress) if t <= killed_at - 1.5]
     assert logged, "the child reported no progress 1.5 s before the kill"
     assert n >= max(logged), f"only {n} records stored; {max(logged)} were logged 1.5 s before SIGKILL"
+    # Its duration covers its last record (issue 14: it used to end at the last heartbeat, before it).
+    last_record = max(record["time"] for record in run.records)
+    assert run.end_time is not None and run.end_time >= last_record > run.start_time
+    assert run.duration == run.end_time - run.start_time
 
     # A crash counts as an error: the next run retries number 1.
     done = _run(_script(tmp_path, "one_run", ONE_RUN), store_path, "next")

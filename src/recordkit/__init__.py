@@ -9,7 +9,7 @@
 import importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from recordkit._api import current_run, finish, init, log, seed_everything
+from recordkit._api import config, current_run, finish, init, log, seed_everything, summary
 from recordkit._cleanup import CleanupReport
 from recordkit._exceptions import (
     ConfigError,
@@ -77,6 +77,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "run":  # rk.run: the current run (or None), looked up at every read
+        return current_run()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'recordkit' has no attribute {name!r}")
@@ -86,7 +88,7 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "run"})
 
 
 __all__ = [
@@ -139,11 +141,14 @@ __all__ = [
     "TensorBoard",
     "Timed",
     "__version__",
+    "config",
     "current_run",
     "dist_info",
     "finish",
     "init",
     "log",
     "open",
+    "run",
     "seed_everything",
+    "summary",
 ]

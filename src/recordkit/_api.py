@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recordkit._exceptions import NoActiveRunError
+from recordkit._habits import CurrentConfig, CurrentSummary, DisabledRun
 from recordkit._store import Store
 from recordkit._store import open as open_store
 from recordkit.runs.run import Run, RunStatus
@@ -22,6 +24,12 @@ def init(
     config: Any = None,
     name: str | None = None,
     tags: Sequence[str] = (),
+    notes: str | None = None,
+    group: str | None = None,
+    id: str | None = None,
+    resume: str | None = None,
+    mode: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
     store: str | Store | None = None,
     capture: bool | Sequence[str] = True,
     seed: int | None = None,
@@ -30,7 +38,27 @@ def init(
     system_metrics: bool | float = False,
     capture_output: bool = False,
 ) -> Run:
-    """Start a run in collection ``project`` and make it the current run.
+    """Start a run in collection ``project`` (or resume one) and make it the current run.
+
+    Parameters
+    ----------
+    project, config, name, tags, notes
+        The collection, the run's config, name (default: one made from its id, ``brisk-otter-42``),
+        tags and notes.
+    group
+        Groups runs (a sweep, the folds of a cross-validation): recorded as the tag ``group:<name>``
+        (``recordkit ls --where tag=group:<name>``).
+    id, resume
+        ``id`` chooses the run's id. ``resume="allow"`` continues the run with that id if it exists
+        (else starts it), ``"must"`` continues it or raises ``RunNotFoundError``, ``"never"`` (and the
+        default) raises ``RunStateError`` if it exists. A resumed run's ``config`` may only add keys.
+    mode
+        ``"online"`` (the default: the store given), ``"offline"`` (always a local folder store, never a
+        server: ``dir=``, else ``./records``; push it later with ``recordkit sync``) or ``"disabled"``
+        (nothing is recorded; every call still works).
+    dir, store
+        Where the store is: a folder (``dir``, wandb's name) or a folder/URL/open Store (``store``);
+        default ``RECORDKIT_STORE``, else ``./records``.
 
     With ``distributed=True`` every rank of a torchrun / DDP / Slurm job joins one run (see
     ``Collection.start_run``); ``rank_zero_only=True`` then makes ``rk.log`` a no-op on other ranks.
@@ -44,13 +72,66 @@ def init(
     >>> rk.finish()                                          # doctest: +SKIP
     """
     global _latest
-    opened = store if isinstance(store, Store) else open_store(store)
-    run = opened.collection(project).start_run(
-        config, name=name, tags=tags, capture=capture, seed=seed, distributed=distributed,
-        rank_zero_only=rank_zero_only, system_metrics=system_metrics, capture_output=capture_output,
-    )
+    if mode not in (None, "online", "offline", "disabled"):
+        raise ValueError(f"mode is 'online', 'offline' or 'disabled', not {mode!r}")
+    if resume not in (None, "allow", "must", "never"):
+        raise ValueError(f"resume is 'allow', 'must' or 'never', not {resume!r}")
+    if resume == "must" and id is None:
+        raise ValueError("resume='must' needs the id= of the run to resume")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise TypeError(f"group must be a non-empty string, not {group!r}")
+    if dir is not None and store is not None:
+        raise TypeError("give the store as store= or as dir=, not both")
+    tags = [*tags, f"group:{group}"] if group is not None and not isinstance(tags, str) else tags
+    if mode == "disabled":
+        run: Any = DisabledRun(project, config, name, tags, notes)
+    else:
+        location = _location(dir if dir is not None else store, offline=mode == "offline")
+        opened = location if isinstance(location, Store) else open_store(location)
+        run = _start_or_resume(
+            opened.collection(project), config, id=id, resume=resume, name=name, tags=tags, capture=capture,
+            seed=seed, distributed=distributed, rank_zero_only=rank_zero_only, system_metrics=system_metrics,
+            capture_output=capture_output,
+        )
+        if notes is not None:
+            run.notes = notes
     _current.set(run)
     _latest = run
+    return run  # type: ignore[no-any-return]
+
+
+def _location(where: Any, *, offline: bool) -> Any:
+    """The store to open; offline, never a server (a URL given, or set in RECORDKIT_STORE, is refused)."""
+    if not offline:
+        return where
+    if where is None:
+        from recordkit._settings import load_settings
+
+        configured = load_settings().store
+        where = configured if configured and "://" not in configured else "records"
+    shown = where.url if isinstance(where, Store) else os.fspath(where)
+    if "://" in str(shown):
+        raise ValueError(f"mode='offline' records into a local folder, not {shown!r}; give dir= a folder "
+                         "(and push it later with recordkit sync)")
+    return where
+
+
+def _start_or_resume(col: Any, config: Any, *, id: str | None, resume: str | None, **options: Any) -> Run:
+    from recordkit._exceptions import RunNotFoundError, RunStateError
+
+    existing = None if id is None else col.store.backend.get_run(id)
+    if existing is not None and existing.collection != col.name:
+        raise RunStateError(f"run {id!r} belongs to collection {existing.collection!r}, not {col.name!r}")
+    if existing is None:
+        if resume == "must":
+            raise RunNotFoundError(f"resume='must': collection {col.name!r} has no run with id {id!r}")
+        return col.start_run(config, run_id=id, **options)  # type: ignore[no-any-return]
+    if resume != "allow" and resume != "must":
+        raise RunStateError(f"a run with id {id!r} exists already; pass resume='allow' to continue it")
+    run: Run = col.resume_run(existing.id, system_metrics=options["system_metrics"],
+                              capture_output=options["capture_output"])
+    if config is not None:
+        run.update_config(config)  # new keys only: a resumed run's config stays what it was
     return run
 
 
@@ -65,7 +146,7 @@ def seed_everything(seed: int) -> dict[str, Any]:
 
 
 def current_run() -> Run | None:
-    """The run ``rk.log`` writes to, or None."""
+    """The run ``rk.log`` writes to (``rk.run``), or None."""
     return _current.get() or _latest
 
 
@@ -102,13 +183,38 @@ def log(
         run.next_step()
 
 
-def finish(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """Finish the current run and forget it."""
+def finish(status: RunStatus | str | None = None, *, exit_code: int | None = None) -> None:
+    """Finish the current run and forget it; without a current run, do nothing.
+
+    ``exit_code`` (as a process's): 0 finishes the run, anything else marks it failed with that code.
+
+    Examples
+    --------
+    >>> rk.finish(exit_code=1)          # doctest: +SKIP
+    """
     global _latest
-    run = _require_run()
+    run = current_run()
+    if run is None:
+        return
+    error = None
+    if exit_code is not None:
+        if status is not None:
+            raise TypeError("give finish() a status or an exit_code, not both")
+        if type(exit_code) is not int:
+            raise TypeError(f"exit_code is an int, not {exit_code!r}")
+        status, error = (RunStatus.FINISHED, None) if exit_code == 0 else (RunStatus.FAILED, SystemExit(exit_code))
     try:
-        run.finish(status)
+        if isinstance(run, DisabledRun):
+            return
+        if run.pending:  # what commit=False held back is written before the end
+            run.commit()
+        run.finish(RunStatus.FINISHED if status is None else status, error=error)
     finally:
         _current.set(None)
         if _latest is run:
             _latest = None
+
+
+# rk.config and rk.summary: views of whatever run is current when read.
+config = CurrentConfig(current_run)
+summary = CurrentSummary(current_run)

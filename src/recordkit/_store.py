@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordkit import _values as V
 from recordkit._exceptions import (
     InvalidNameError,
     QueryError,
@@ -19,12 +18,12 @@ from recordkit._exceptions import (
 )
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
+from recordkit._values import flatten_config
 from recordkit._writer import close_journal, get_writer
 from recordkit.backends import open_backend
-from recordkit.backends.base import LIVE_STATUSES, Backend, NewRun, RunRow
+from recordkit.backends.base import LIVE_STATUSES, Backend, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
-from recordkit.runs.meta import new_run_id, this_host, this_pid, write_meta
 from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
@@ -506,6 +505,7 @@ class Collection:
         rank_zero_only: bool = False,
         system_metrics: bool | float = False,
         capture_output: bool = False,
+        run_id: str | None = None,
     ) -> Run:
         """Start a run: number it, capture config and environment, and return it live.
 
@@ -537,6 +537,8 @@ class Collection:
         capture_output
             Copy stdout and stderr (child processes' too) into the run file ``output.log``, at most
             ``output_limit`` bytes, while the terminal shows them as before. See :mod:`recordkit.runs.console`.
+        run_id
+            Chosen id (a letter, then letters, digits, ``-``, ``_``). Unnamed runs are named from the id.
 
         Examples
         --------
@@ -551,11 +553,13 @@ class Collection:
         if distributed:
             from recordkit.runs.distributed import start_distributed_run
 
+            if run_id is not None:
+                raise TypeError("a distributed run's id is chosen by its rank 0; leave run_id out")
             run = start_distributed_run(
                 self, config, name=name, tags=tags, capture=capture, seed=seed, rank_zero_only=rank_zero_only
             )
         else:
-            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed)
+            run = self._start(config, name=name, tags=tags, capture=capture, seed=seed, run_id=run_id)
         if planned:
             from recordkit.runs.services import start
 
@@ -563,73 +567,11 @@ class Collection:
             start(run, planned, output_limit=self.store.settings.output_limit, rank=rank)
         return run
 
-    def _start(
-        self,
-        config: Any,
-        *,
-        name: str | None,
-        tags: Sequence[str],
-        capture: bool | Sequence[str],
-        seed: int | None,
-        parent_id: str | None = None,
-        folder_of: Callable[[str], str] | None = None,
-    ) -> Run:
-        from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
+    def _start(self, config: Any, **options: Any) -> Run:
+        """Start a run of this collection (``runs/starting.py``): ``start_run`` and ``sub_run`` share it."""
+        from recordkit.runs.starting import start
 
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a string, not {type(name).__name__} {name!r}")
-        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
-            raise TypeError(f"tags must be a list of strings, not {tags!r}")
-        for what, text in [("run name", name or ""), *(("tag", t) for t in tags)]:
-            problem = V.text_problem(text)
-            if problem:
-                raise ValueError(f"{what} {text!r} {problem}; choose another")
-        settings = self.store.settings
-        config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
-        env: dict[str, Any] = {}
-        files: dict[str, bytes] = {}
-        if capture:
-            parts = None if capture is True else list(capture)  # type: ignore[arg-type]
-            env, files = capture_environment(parts=parts, env_allow=settings.env_allow, env_deny=settings.env_deny)
-        if seed is not None:
-            env["seed"] = seed_everything(seed)
-        self.store._reap_if_reachable()  # a crashed predecessor must not count as a success when numbering
-        backend = self.store.backend
-        run_id = new_run_id()
-        root = self.store.path
-        # Relative to the store's folder (the store may move); a sub-run's is nested in its parent's.
-        folder = folder_of(run_id) if folder_of is not None and root is not None else f"{self.name}/{run_id}"
-        scope_ids = iter(backend.reserve_scope_ids(64))
-        row = backend.create_run(
-            NewRun(
-                id=run_id,
-                collection=self.name,
-                name=name,
-                start_time=time.time(),
-                config=config_dict,
-                env=env,
-                tags=list(tags),
-                parent_id=parent_id,
-                host=this_host(),
-                pid=this_pid(),
-                folder=folder,
-                root_scope=next(scope_ids),
-            )
-        )
-        run = Run(self.store, row, live=True)
-        handle = run._handle
-        handle.scope_ids = scope_ids
-        if root is not None:
-            write_meta(row, root)
-            for file_name, content in files.items():
-                (handle.folder / file_name).write_bytes(content)
-        lifecycle.remember(run)
-        handle.track()
-        from recordkit.runs.events import emit
-
-        emit(handle, "started", {"number": row.number, "name": name, "pid": row.pid, "host": row.host,
-                                 "parent_id": parent_id})
-        return run
+        return start(self, config, **options)
 
     def resume_run(
         self,
@@ -716,7 +658,7 @@ class Collection:
         """
         from recordkit.capture import config_hash as hash_config
 
-        wanted = V.flatten_config(config or {})
+        wanted = flatten_config(config or {})
         found = []
         for row in self.store._rows(self.name):
             if status is not None and row.status != str(status):
@@ -724,7 +666,7 @@ class Collection:
             if config_hash is not None and hash_config(row.config) != config_hash:
                 continue
             if wanted:
-                have = V.flatten_config(row.config)
+                have = flatten_config(row.config)
                 if any(key not in have or have[key] != value for key, value in wanted.items()):
                     continue
             if not set(tags) <= set(row.tags):
@@ -734,19 +676,26 @@ class Collection:
             found = self.store._select(self.name, where, sort, limit, rows_only=True, rows=found)
         return [self.store._as_run(row) for row in found]
 
-    def find_finished(self, config: Any) -> Run | None:
+    def find_finished(self, config: Any, *, code: bool = False) -> Run | None:
         """The latest finished run with exactly this config, or None: lets a sweep skip work that is done.
+
+        ``code=True`` also asks for the same code (``run.code_hash``: git commit + diff hash, captured
+        now as ``start_run`` does), so changed code is not "already done"; it needs a git repository.
 
         Examples
         --------
-        >>> if col.find_finished(cfg) is None:                 # doctest: +SKIP
+        >>> if col.find_finished(cfg, code=True) is None:      # doctest: +SKIP
         ...     with col.start_run(config=cfg) as run: ...
         """
         from recordkit.capture import config_hash, config_to_dict, scrub_config
+        from recordkit.runs.meta import code_hash_now
 
         settings = self.store.settings
         stored = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
         done = self.runs(status="finished", config_hash=config_hash(stored))  # hashed as start_run stored it
+        if code and done:
+            now = code_hash_now(settings.env_allow, settings.env_deny, "find_finished(code=True)")
+            done = [run for run in done if run.code_hash == now]
         return done[-1] if done else None
 
     def run(self, number: int) -> Run:

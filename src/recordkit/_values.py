@@ -89,9 +89,14 @@ def check_record(values: Mapping[str, Any], flatten: bool = False) -> dict[str, 
         return check_record(flatten_dicts(out))
     lazy = False
     for key, value in out.items():
-        if type(value) not in _FAST_TYPES:
+        cls = type(value)
+        if cls not in _FAST_TYPES:
             value = out[key] = _check_value(key, value)
             lazy = lazy or needs_materialize(value) or is_media(value)
+        elif (cls is int and not INT64_MIN <= value <= INT64_MAX) or (
+            cls is str and ("\x00" in value or not value.isascii())
+        ):
+            check_scalar(key, value)  # the fast path's checks, for a record that also holds other kinds
     return LazyValues(out) if lazy else out
 
 

@@ -51,6 +51,8 @@ class Dialect:
     #: The expression for the smaller / larger of two nullable numbers, ``{0}`` and ``{1}``.
     smaller = "coalesce(min({0}, {1}), {0}, {1})"
     larger = "coalesce(max({0}, {1}), {0}, {1})"
+    #: The larger of two numbers known not to be NULL (each placeholder once).
+    greatest = "max({0}, {1})"
     #: The table expression that reads events by name (an index hint where the engine takes one).
     events_by_name = "events"
     #: The expression of the ``name`` column that compares in byte order.

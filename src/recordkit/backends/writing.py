@@ -120,7 +120,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
         elif isinstance(item, UpdateScope):
             scopes.append(item)
         elif isinstance(item, UpdateRun):
-            known = counters.setdefault(item.run_id, [None, None, None])
+            known = counters.setdefault(item.run_id, [None, None, None, None])
             for i, value in enumerate((item.step, item.epoch, item.heartbeat)):
                 if value is not None:
                     known[i] = value
@@ -178,11 +178,18 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             end += 1
         dialect.executemany(conn, others[start][0], [params for _, params in others[start:end]])
         start = end
-    for run_id, (step, epoch, heartbeat) in sorted(counters.items()):
+    # A run's records are proof of life too: its heartbeat is at least its latest record's time, so a
+    # killed run (ended at its last heartbeat) never ends before its last record.
+    for (_, run_id, _), rows in groups.items():
+        known = counters.setdefault(run_id, [None, None, None, None])
+        latest = rows[-1][3]  # rows are in log order
+        known[3] = latest if known[3] is None or latest > known[3] else known[3]
+    beat = dialect.greatest.format("coalesce(?, heartbeat)", "coalesce(?, heartbeat)")
+    for run_id, (step, epoch, heartbeat, latest) in sorted(counters.items()):
         conn.execute(
-            sql("UPDATE runs SET step = coalesce(?, step), epoch = coalesce(?, epoch),"
-                " heartbeat = coalesce(?, heartbeat) WHERE id = ?"),
-            (step, epoch, heartbeat, run_id),
+            sql(f"UPDATE runs SET step = coalesce(?, step), epoch = coalesce(?, epoch), heartbeat = {beat}"
+                " WHERE id = ?"),
+            (step, epoch, heartbeat, latest, run_id),
         )
     if stats:
         summary = [

@@ -8,7 +8,26 @@ from typing import Any
 
 from recordkit._exceptions import ConfigError
 
-__all__ = ["seed_everything"]
+__all__ = ["EnvRestore", "seed_everything"]
+
+
+class EnvRestore:
+    """Puts an environment variable back as it was when made, at ``stop()``: a run's service.
+
+    ``start_run(seed=…)`` sets ``PYTHONHASHSEED`` for the run's child processes; when the run ends the
+    variable goes back, so a later run in the same process neither inherits it nor records it in its
+    captured environment as if it had been seeded.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.previous = os.environ.get(name)
+
+    def stop(self, error: BaseException | None = None) -> None:
+        if self.previous is None:
+            os.environ.pop(self.name, None)
+        else:
+            os.environ[self.name] = self.previous
 
 
 def seed_everything(seed: int) -> dict[str, Any]:

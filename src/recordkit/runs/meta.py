@@ -67,6 +67,19 @@ def code_hash(env: Mapping[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def code_hash_now(env_allow: Any, env_deny: Any, what: str) -> str:
+    """The code identity of the working directory now, captured as ``start_run`` captures git."""
+    from recordkit._exceptions import ConfigError
+    from recordkit.capture import capture_environment
+
+    env, _ = capture_environment(parts=["git"], env_allow=env_allow, env_deny=env_deny)
+    found = code_hash(env)
+    if found is None:
+        raise ConfigError(f"{what} needs a git repository (the code identity is its commit plus the diff's "
+                          "hash); run inside one, or leave code out")
+    return found
+
+
 def is_error_exit(exc: BaseException) -> bool:
     """A ``SystemExit`` with a failing code (``sys.exit(2)``), as opposed to a clean ``sys.exit()``."""
     return isinstance(exc, SystemExit) and exc.code not in (None, 0)

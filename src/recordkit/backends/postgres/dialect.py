@@ -48,6 +48,7 @@ class PostgresDialect(Dialect):
     summary_in_key_order = True
     smaller = "LEAST({0}, {1})"  # LEAST and GREATEST skip NULLs
     larger = "GREATEST({0}, {1})"
+    greatest = "GREATEST({0}, {1})"
     # Byte order whatever the database's collation, as the events_by_name index is built.
     name_in_byte_order = 'name COLLATE "C"'
 
