@@ -18,12 +18,12 @@ from recordkit._exceptions import (
 )
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
+from recordkit._values import flatten_config
 from recordkit._writer import close_journal, get_writer
 from recordkit.backends import open_backend
 from recordkit.backends.base import LIVE_STATUSES, Backend, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
-from recordkit.runs.meta import flatten_config
 from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
