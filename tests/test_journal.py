@@ -29,7 +29,7 @@ def drain(journal: Journal) -> list[object]:
     """Take and release everything, as the writer does; the payloads in order."""
     out: list[object] = []
     while (taken := journal.take()) is not None:
-        payloads, offset, number = taken
+        payloads, _, offset, number = taken
         out += payloads
         journal.release(offset, number)
     return out
@@ -76,11 +76,11 @@ def test_items_round_trip_and_unplain_ones_are_pinned(tmp_path: Path) -> None:
     shape = journal.shape("run1", ("x", "y"))
     assert shape == 0 and journal.shape("run1", ("x", "y")) == 0
     journal.append_item(CreateScope(7, "run1", None, {"episode": 1}))
-    journal.append(marshal.dumps((shape, 7, 0, 0, 1.5, 0.25, 2), 2))
-    journal.append(marshal.dumps((shape, 7, 1, 1, 1.5, 0.5, 3), 2))
+    journal.record(shape, marshal.dumps((7, 0, 0, 1.5, 0.25, 2, None), 2))
+    journal.record(shape, marshal.dumps((7, 1, 1, 1.5, 0.5, 3, None), 2))
     journal.append_item(AddEvent("run1", "eval", 2.0, 1, None, {"when": when}))  # a datetime: pinned
     journal.append_item(("run1", 7, 2, 2, 2.5, {"z": [1, 2]}))
-    items = journal.decode(drain(journal))
+    items = journal.decode(drain(journal), 0)
     assert items[0] == CreateScope(7, "run1", None, {"episode": 1})
     assert items[1] == RecordRows("run1", ("x", "y"), [(7, 0, 0, 1.5, 0.25, 2, None), (7, 1, 1, 1.5, 0.5, 3, None)])
     assert items[2] == AddEvent("run1", "eval", 2.0, 1, None, {"when": when})
@@ -145,7 +145,7 @@ def test_a_dead_journal_is_replayed_into_the_store_once(store_path: Path) -> Non
     journal = make_journal(store_path / ".journal")  # stands for a process that died before committing
     shape = journal.shape(run.id, ("x",))
     for i in range(100):
-        journal.append(marshal.dumps((shape, run._row.root_scope, 1000 + i, i, 1.0, float(i)), 2))
+        journal.record(shape, marshal.dumps((run._row.root_scope, 1000 + i, i, 1.0, float(i), None), 2))
     assert journal.path is not None
     journal.close(committed=False)  # unlocked, as a dead owner's file is
     assert replay_file(store.backend, journal.path) == 100
@@ -189,3 +189,41 @@ def test_settings_check_journal_options() -> None:
         load_settings(fsync="sometimes")
     with pytest.raises(ValueError, match="journal_size"):
         load_settings(journal_size=1000)
+
+
+def test_records_of_several_shapes_decode_right_across_batches_and_laps(tmp_path: Path) -> None:
+    from recordkit._journal import decode
+
+    journal = make_journal(tmp_path, batch=7)
+    a, b = journal.shape("r", ("x",)), journal.shape("r", ("x", "y"))
+    assert a is not None and b is not None
+    expected: list[tuple[tuple[str, ...], int]] = []
+    got: list[tuple[tuple[str, ...], int]] = []
+    replayed: list[tuple[tuple[str, ...], int]] = []
+    assert journal.path is not None
+    with journal.path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        file = JournalFile(mm)
+        for i in range(4_000):  # several laps; the shape changes every 1 to 5 records; an item now and then
+            if (i // 3) % 2:
+                journal.record(b, marshal.dumps((1, i, i, 0.5, float(i), 1.0, None), 2))
+                expected.append((("x", "y"), i))
+            else:
+                journal.record(a, marshal.dumps((1, i, i, 0.5, float(i), None), 2))
+                expected.append((("x",), i))
+            if i % 11 == 0:
+                journal.append_item(CreateScope(100 + i, "r", 1, {}))
+            if i % 13 == 0:
+                while (taken := journal.take()) is not None:
+                    payloads, first, offset, number = taken
+                    # A replay from this batch's start reads the same records (it knows their shape).
+                    again = [p for _, _, p in file.entries(journal.tail, journal.committed)][: len(payloads)]
+                    for item in decode(again, file.shapes):
+                        if isinstance(item, RecordRows):
+                            replayed += [(item.keys, row[1]) for row in item.rows]
+                    for item in journal.decode(payloads, first):
+                        if isinstance(item, RecordRows):
+                            got += [(item.keys, row[1]) for row in item.rows]
+                    journal.release(offset, number)
+    assert journal.head > 3 * SMALL
+    assert got == expected[: len(got)] and len(got) > 3_900
+    assert replayed == got

@@ -16,7 +16,7 @@ File layout::
     [4096, 4096 + DICT)  the dictionary: one entry per (run, key set) logged ("shapes"), append-only
     [RING, RING + cap)   the ring of entries; offsets only grow, an entry sits at offset % cap
 
-An entry is ``[marshal bytes object: b"s", 16, length, number, crc][payload]``: the header is itself
+An entry is ``[marshal float: b"g", length, crc][payload]`` (9 bytes of header): the header is itself
 a marshal object, so a run of entries read back is decoded by one ``marshal.loads`` call (as a
 list header followed by the bytes), without a Python loop per entry. The payload is written before
 the header, and the crc (seeded with the entry's number) covers it, so a torn entry and a stale one
@@ -71,11 +71,12 @@ SUFFIX = ".rkj"
 HEADER_SIZE = 4096
 DICT_SIZE = 1 << 20
 FILE_HEADER = struct.Struct("<4sIQQ32s")  # magic, version, ring capacity, dictionary size, id
-ENTRY = struct.Struct("<cIIQI")  # a marshal bytes object of 16 bytes: length, number, crc
+ENTRY = struct.Struct("<cII")  # a marshal float's 8 bytes, holding the payload's length and crc
 ENTRY_SIZE = ENTRY.size
 LIST = struct.Struct("<ci")  # a marshal list header: b"[", count
 
-# Payload kinds: a record's payload starts with its shape id (>= 0); other items with a code < 0.
+# Payloads: a record is a tuple ``(scope_id, seq, step, time, *values, None)`` of the shape last
+# switched to by an int entry (the shape's id); any other item is a list ``[code, fields]``.
 _ITEM_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (CreateScope, ("id", "run_id", "parent_id", "fields", "label")),
     (UpdateScope, ("id", "fields")),
@@ -87,8 +88,11 @@ _ITEM_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
 )
 _ENCODE = {cls: (-1 - i, attrgetter(*fields)) for i, (cls, fields) in enumerate(_ITEM_FIELDS)}
 _DECODE = {-1 - i: cls for i, (cls, _) in enumerate(_ITEM_FIELDS)}
-RECORD = -100  # a record without a shape: (RECORD, run_id, scope_id, seq, step, time, values)
-PINNED = -101  # an item marshal cannot hold (tensors, datetimes): kept in memory, (PINNED, key)
+RECORD = -100  # a record without a shape: [RECORD, (run_id, scope_id, seq, step, time, values)]
+PINNED = -101  # an item marshal cannot hold (tensors, datetimes): kept in memory, [PINNED, key]
+ITEMS = -1  # the kind of a segment of items (a segment of records has its shape id)
+NO_KIND = -2  # at the start of a batch: the next entry starts a segment
+SWITCH_SIZE = ENTRY_SIZE + 5  # a shape's id entry (a marshal int)
 
 _live: weakref.WeakSet[Journal] = weakref.WeakSet()
 
@@ -147,16 +151,20 @@ class Journal:
         # Re-entrant, with ``busy``: a signal handler may run in the middle of an append (see ``defer``).
         self.lock = threading.RLock()
         self.busy = False
-        self.nested: list[bytes] = []
+        self.nested: list[tuple[int, bytes]] = []
         self.room = threading.Condition(threading.Lock())
         # The caller's side: the next entry's offset (only grows) and number, and where it sits.
         self.head = 0
         self.number = 0
         self.pos = 0
-        self.published = (0, 0)  # (head, number) of the entries complete so far, as one object
         self.bounds: collections.deque[tuple[int, int, int]] = collections.deque()  # (offset, number, next)
         self.next_cut = batch
         self.pinned: dict[int, WriteItem] = {}  # id(item) → item
+        # Segments: (first entry number, kind) each time the kind of entry changes (another shape's
+        # records, or items); ``kind`` is the caller's current one, ``read_kind`` the writer's.
+        self.segments: collections.deque[tuple[int, int]] = collections.deque()
+        self.kind = ITEMS
+        self.read_kind = ITEMS
         # Shapes: (run id, keys) → id, written once to the dictionary; ``shape_rows`` is id → (run, keys).
         self.shapes: dict[tuple[str, tuple[str, ...]], int] = {}
         self.shape_rows: list[tuple[str, tuple[str, ...]]] = []
@@ -164,6 +172,10 @@ class Journal:
         # The writer's side: what is committed (frees bytes) and where reading goes on.
         self.tail = 0
         self.committed = 0
+        # Items (records and others, not shapes' ids) appended, and committed: ``limit`` caps the difference.
+        self.items = 0
+        self.items_committed = 0
+        self._decoded_items = 0
         self.read_off = 0
         self.read_number = 0
         self.closed = False
@@ -191,67 +203,133 @@ class Journal:
         FILE_HEADER.pack_into(self.mm, 0, MAGIC, VERSION, capacity_of(size), DICT_SIZE, self.id.encode())
 
     # --- the caller's side -------------------------------------------------------------------
-    def append(self, payload: bytes) -> None:
-        """Write one entry; returns once it is in the mapped file (or dropped, as ``on_full`` says)."""
-        with self.lock:
+    def record(self, shape: int, payload: bytes) -> None:
+        """Write one record of ``shape`` (the hot path of ``run.log``); returns once it is in the file."""
+        lock = self.lock
+        lock.acquire()
+        try:
             if self.busy:  # a signal handler that logs, in the middle of this thread's append
-                self.nested.append(payload)
+                self.nested.append((shape, payload))
+                return
+            self.busy = True
+            # _put, inlined: this is most of what a log() costs. The lap and the room come first, for
+            # the shape's id too: no batch may end between a shape's id and its record.
+            size = len(payload) + ENTRY_SIZE
+            pos = self.pos
+            if pos + size + SWITCH_SIZE > self.capacity:
+                pos = self._new_lap(size + SWITCH_SIZE)
+            full = self.head + size + SWITCH_SIZE - self.tail > self.capacity
+            if (full or self.items - self.items_committed >= self.limit) and not self._make_room(size + SWITCH_SIZE):
+                return
+            if shape != self.kind:
+                self._switch(shape)
+                pos = self.pos
+            number = self.number
+            at = self.ring + pos
+            mm = self.mm
+            mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it
+            ENTRY.pack_into(mm, at, b"g", size - ENTRY_SIZE, zlib.crc32(payload, number & 0xFFFFFFFF))
+            self.number = number = number + 1
+            self.items += 1
+            self.head += size
+            self.pos = pos + size
+            if number >= self.next_cut:
+                self._cut_here()
+            if self.nested:
+                self._put_nested()
+        finally:
+            self.busy = False
+            lock.release()
+        if _deferred:
+            run_deferred()
+
+    def append_item(self, item: WriteItem) -> None:
+        """Journal any write item: plain fields through marshal, anything else pinned in memory."""
+        code_fields = _ENCODE.get(type(item))
+        pinned = None
+        try:
+            if code_fields is not None:
+                payload = marshal.dumps([code_fields[0], code_fields[1](item)], 2)
+            elif type(item) is tuple and type(item[5]) is dict:
+                payload = marshal.dumps([RECORD, item], 2)
+            else:
+                raise ValueError("not a plain item")
+        except ValueError:  # a datetime, a tensor...: durable once committed, like before the journal
+            pinned = id(item)  # unique while the item is held here
+            payload = marshal.dumps([PINNED, pinned], 2)
+        with self.lock:
+            if pinned is not None:
+                self.pinned[pinned] = item
+            if self.busy:  # nested in this thread's append (a signal handler): after it, in order
+                self.nested.append((ITEMS, payload))
                 return
             self.busy = True
             try:
-                self._put(payload)
-                while self.nested:
-                    self._put(self.nested.pop(0))
+                written = (self.kind == ITEMS or self._switch(ITEMS)) and self._put(payload)
+                if not written and pinned is not None:
+                    self.pinned.pop(pinned, None)
+                if self.nested:
+                    self._put_nested()
             finally:
                 self.busy = False
         if _deferred:
             run_deferred()
 
-    def _put(self, payload: bytes) -> bool:
-        """``append`` with the lock held; False when the entry was dropped."""
+    def append(self, payload: bytes) -> None:
+        """Write one raw entry (tests; the writer never sees it as an item)."""
+        with self.lock:
+            self._put(payload)
+
+    def _switch(self, kind: int) -> bool:
+        """Start a segment of ``kind`` (a shape's records, or ITEMS); a shape's starts with its id.
+
+        Every batch (see ``bounds``) starts a segment afresh, so a replay from any batch's end knows
+        the shape of the records that follow."""
+        number = self.number
+        if kind != ITEMS and not self._put(marshal.dumps(kind, 2), cut=False):
+            return False
+        self.segments.append((number, kind))
+        self.kind = kind
+        return True
+
+    def _put_nested(self) -> None:
+        nested, self.nested = self.nested, []
+        for kind, payload in nested:
+            size = len(payload) + ENTRY_SIZE + SWITCH_SIZE
+            if kind != ITEMS and self.pos + size > self.capacity:
+                self._new_lap(size)  # as in record(): no bound between a switch and its record
+            if kind == self.kind or self._switch(kind):
+                self._put(payload)
+
+    def _put(self, payload: bytes, *, cut: bool = True) -> bool:
+        """Write one entry with the lock held; False when it was dropped (``on_full``). ``cut``: a
+        batch may end after it (not after a shape's id: its records must follow in the same batch)."""
         size = len(payload) + ENTRY_SIZE
         pos = self.pos
         if pos + size > self.capacity:
             pos = self._new_lap(size)
-        head = self.head
         number = self.number
-        full = head + size - self.tail > self.capacity or number - self.committed >= self.limit
+        full = self.head + size - self.tail > self.capacity or (cut and self.items - self.items_committed >= self.limit)
         if full and not self._make_room(size):
             return False
-        mm = self.mm
         at = self.ring + pos
-        mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it
-        ENTRY.pack_into(mm, at, b"s", 16, size - ENTRY_SIZE, number, zlib.crc32(payload, number & 0xFFFFFFFF))
+        self.mm[at + ENTRY_SIZE : at + size] = payload
+        ENTRY.pack_into(self.mm, at, b"g", size - ENTRY_SIZE, zlib.crc32(payload, number & 0xFFFFFFFF))
         self.number = number = number + 1
-        self.head = head = head + size
+        self.head += size
         self.pos = pos + size
-        self.published = (head, number)
-        if number >= self.next_cut:  # a batch is waiting: cut it here and wake the writer
-            self.next_cut = number + self.batch
-            self.bounds.append((head, number, head))
-            self._wake()
+        if cut:  # an item (a shape's id is none)
+            self.items += 1
+            if number >= self.next_cut:
+                self._cut_here()
         return True
 
-    def append_item(self, item: WriteItem) -> None:
-        """Journal any write item: plain fields through marshal, anything else pinned in memory."""
-        code_fields = _ENCODE.get(type(item))
-        try:
-            if code_fields is not None:
-                payload = marshal.dumps((code_fields[0], code_fields[1](item)), 2)
-            elif type(item) is tuple and type(item[5]) is dict:
-                payload = marshal.dumps((RECORD, *item), 2)
-            else:
-                raise ValueError("not a plain item")
-        except ValueError:  # a datetime, a tensor...: durable once committed, like before the journal
-            key = id(item)  # unique while the item is held here
-            with self.lock:
-                self.pinned[key] = item
-                if self.busy:  # nested in this thread's append (a signal handler): after it, in order
-                    self.nested.append(marshal.dumps((PINNED, key), 2))
-                elif not self._put(marshal.dumps((PINNED, key), 2)):
-                    self.pinned.pop(key, None)
-            return
-        self.append(payload)
+    def _cut_here(self) -> None:
+        """A batch is waiting: cut it here and wake the writer."""
+        self.next_cut = self.number + self.batch
+        self.bounds.append((self.head, self.number, self.head))
+        self.kind = NO_KIND  # the next batch starts its own segment
+        self._wake()
 
     def shape(self, run_id: str, keys: tuple[str, ...]) -> int | None:
         """The id of (run, keys), written to the dictionary on first use; None when it is full."""
@@ -267,7 +345,7 @@ class Journal:
                 return None
             at = HEADER_SIZE + self._dict_pos
             self.mm[at + ENTRY_SIZE : at + size] = payload
-            ENTRY.pack_into(self.mm, at, b"s", 16, size - ENTRY_SIZE, shape_id, crc_of(payload, shape_id))
+            ENTRY.pack_into(self.mm, at, b"g", size - ENTRY_SIZE, crc_of(payload, shape_id))
             self._dict_pos += size
             self.shape_rows.append(key)
             self.shapes[key] = shape_id
@@ -283,15 +361,17 @@ class Journal:
         head = self.head
         following = head - self.pos + self.capacity
         self.bounds.append((head, self.number, following))
+        self.kind = NO_KIND  # the next batch starts its own segment
         self.head = following
         self.pos = 0
-        self.published = (following, self.number)
         return 0
 
     def _make_room(self, size: int) -> bool:
-        """The ring (or the item limit) is full: block, drop or raise as ``on_full`` says."""
+        """The ring (or the item limit) is full: block, drop or raise as ``on_full`` says. What waits
+        becomes a batch of its own, so the writer can take all of it."""
+        self._bound()
         if self.on_full == "raise":
-            waiting = self.number - self.committed
+            waiting = self.items - self.items_committed
             what, setting = (
                 (f"{waiting:,} items", "RECORDKIT_BUFFER_SIZE") if waiting >= self.limit
                 else (f"{self.capacity:,} bytes of journal", "RECORDKIT_JOURNAL_SIZE")
@@ -319,50 +399,76 @@ class Journal:
         return False
 
     def _fits(self, size: int) -> bool:
-        return self.head + size - self.tail <= self.capacity and self.number - self.committed < self.limit
+        return self.head + size - self.tail <= self.capacity and self.items - self.items_committed < self.limit
 
     def cut(self) -> int:
         """Make everything appended so far a batch of its own (a flush waits for it); its end number."""
         with self.lock:
-            head, number = self.head, self.number
-            if number > self.read_number and (not self.bounds or self.bounds[-1][1] != number):
-                self.bounds.append((head, number, head))
-            return number
+            self._bound()
+            return self.number
+
+    def _bound(self) -> None:
+        """End a batch at the head (the lock held); the next entry starts a segment."""
+        if not self.bounds or self.bounds[-1][1] != self.number:
+            self.bounds.append((self.head, self.number, self.head))
+            self.kind = NO_KIND
 
     # --- the writer's side -------------------------------------------------------------------
-    def take(self) -> tuple[list[Any], int, int] | None:
-        """The payloads of the next batch of entries, and the (offset, number) it ends at; None if none."""
-        while True:
-            head, number = self.published
-            bounds = self.bounds
-            if bounds:
-                end_off, end_number, following = bounds[0]
-            else:
-                end_off, end_number, following = head, number, head
+    def take(self) -> tuple[list[Any], int, int, int] | None:
+        """The payloads of the next batch of entries, the number of its first, and the (offset, number)
+        it ends at; None if there is none."""
+        if not self.bounds and self.number > self.read_number and self.lock.acquire(blocking=False):
+            try:  # entries wait without a bound (a slow loop, a timed flush): end a batch at them
+                self._bound()
+            finally:
+                self.lock.release()
+        bounds = self.bounds
+        while bounds:  # only whole batches are taken: a shape's id may follow a batch's end, not more
+            end_off, end_number, following = bounds.popleft()
             if end_number == self.read_number:
-                if not bounds:
-                    return None
-                bounds.popleft()
                 self.read_off = following  # a new lap starts there (or the same place, after a cut)
                 continue
-            if bounds:
-                bounds.popleft()
-            start, count = self.read_off, end_number - self.read_number
+            start, first = self.read_off, self.read_number
             self.read_off, self.read_number = following, end_number
             at = self.ring + start % self.capacity
-            decoded = marshal.loads(LIST.pack(b"[", 2 * count) + self.mm[at : at + end_off - start])
-            return decoded[1::2], end_off, end_number
+            decoded = marshal.loads(LIST.pack(b"[", 2 * (end_number - first)) + self.mm[at : at + end_off - start])
+            return decoded[1::2], first, end_off, end_number
+        return None
 
     def release(self, offset: int, number: int) -> None:
         """Entries before ``number`` are committed: their bytes may be reused."""
         self.tail = offset
         self.committed = number
+        self.items_committed += self._decoded_items
+        self._decoded_items = 0
         with self.room:
             self.room.notify_all()
 
-    def decode(self, payloads: list[Any]) -> list[WriteItem]:
-        """Write items from payloads: consecutive records of one shape become one RecordRows."""
-        return decode(payloads, self.shape_rows, self.pinned)
+    def decode(self, payloads: list[Any], first: int) -> list[WriteItem]:
+        """Write items from the payloads of entries ``first``…: each segment of one shape's records is
+        one RecordRows whose rows are the payloads themselves (a list slice: no work per record)."""
+        out: list[WriteItem] = []
+        segments = self.segments
+        end = first + len(payloads)
+        kind = self.read_kind
+        i = first
+        while i < end:
+            if segments and segments[0][0] == i:
+                kind = segments.popleft()[1]
+                if kind != ITEMS:
+                    i += 1  # the shape's id entry
+                continue
+            stop = segments[0][0] if segments and segments[0][0] < end else end
+            chunk = payloads[i - first : stop - first]
+            self._decoded_items += len(chunk)
+            if kind == ITEMS:
+                out += decode_items(chunk, self.pinned)
+            elif chunk:
+                run_id, keys = self.shape_rows[kind]
+                out.append(RecordRows(run_id, keys, chunk))
+            i = stop
+        self.read_kind = kind
+        return out
 
     def sync(self) -> None:
         """Write the journal's dirty pages to the disk (power loss; see the ``fsync`` setting)."""
@@ -399,32 +505,36 @@ class Journal:
         self.room = threading.Condition(threading.Lock())
 
 
-def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]], pinned: dict[int, Any]) -> list[WriteItem]:
-    """Turn payloads back into write items (see :meth:`Journal.decode`)."""
+def decode_items(payloads: list[Any], pinned: dict[int, Any]) -> list[WriteItem]:
+    """Write items from item payloads (``[code, fields]`` lists)."""
     items: list[WriteItem] = []
-    last = -1
-    rows: list[Any] = []
-    none = (None,)
-    for p in payloads:
-        kind = p[0]
-        if kind >= 0:
-            if kind == last:
-                rows.append(p[1:] + none)
-                continue
-            run_id, keys = shapes[kind]
-            rows = [p[1:] + none]
-            items.append(RecordRows(run_id, keys, rows))
-            last = kind
-            continue
-        last = -1
-        if kind == PINNED:
-            found = pinned.pop(p[1], None)
-            if found is not None:
+    for code, fields in payloads:
+        if code == PINNED:
+            found = pinned.pop(fields, None)
+            if found is not None:  # an item this process's memory held died with it
                 items.append(found)
-        elif kind == RECORD:
-            items.append(p[1:])
+        elif code == RECORD:
+            items.append(tuple(fields))
         else:
-            items.append(_DECODE[kind](*p[1]))
+            items.append(_DECODE[code](*fields))
+    return items
+
+
+def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]]) -> list[WriteItem]:
+    """Write items from any run of payloads, read back by a replay (no segments known: by type)."""
+    items: list[WriteItem] = []
+    shape = -1
+    for p in payloads:
+        if type(p) is int:
+            shape = p
+        elif type(p) is tuple:
+            last = items[-1] if items else None
+            if type(last) is RecordRows and last.keys is shapes[shape][1] and last.run_id is shapes[shape][0]:
+                last.rows.append(p)
+            else:
+                items.append(RecordRows(*shapes[shape], [p]))
+        else:
+            items += decode_items([p], {})
     return items
 
 
@@ -474,9 +584,9 @@ def _walk(mm: Any, base: int, capacity: int, offset: int, number: int, *, wrap: 
 def _entry_at(mm: Any, base: int, capacity: int, pos: int, number: int) -> tuple[int, Any] | None:
     if pos + ENTRY_SIZE > capacity or base + pos + ENTRY_SIZE > len(mm):
         return None  # past the ring's end, or past the end of a truncated file
-    tag, sixteen, length, found, crc = ENTRY.unpack_from(mm, base + pos)
+    tag, length, crc = ENTRY.unpack_from(mm, base + pos)
     end = base + pos + ENTRY_SIZE + length
-    if tag != b"s" or sixteen != 16 or found != number or pos + ENTRY_SIZE + length > capacity or end > len(mm):
+    if tag != b"g" or pos + ENTRY_SIZE + length > capacity or end > len(mm):
         return None
     payload = mm[base + pos + ENTRY_SIZE : base + pos + ENTRY_SIZE + length]
     if crc_of(payload, number) != crc:

@@ -32,7 +32,7 @@ REPLAY_BATCH = 20_000
 
 
 def replay_dead(backend: Backend) -> int:
-    """Commit what dead processes left in this store's journals; return how many entries."""
+    """Commit what dead processes left in this store's journals; return how many records and items."""
     folder = backend.journal_folder
     if folder is None or fcntl is None:
         return 0
@@ -84,19 +84,21 @@ def _commit(backend: Backend, journal: JournalFile) -> int:
     count = 0
     payloads: list[object] = []
     offset = number = 0
-    for offset, number, payload in journal.entries(start_offset, start_number):
-        payloads.append(payload)
-        if len(payloads) >= REPLAY_BATCH:
-            count += _write(backend, journal, payloads, number + 1, offset)
+    for next_offset, next_number, payload in journal.entries(start_offset, start_number):
+        # A batch ends only before a shape's id: the records after a mark must know their shape.
+        if len(payloads) >= REPLAY_BATCH and type(payload) is not tuple:
+            count += _write(backend, journal, payloads, number, offset)
             payloads = []
+        payloads.append(payload)
+        offset, number = next_offset, next_number + 1
     if payloads:
-        count += _write(backend, journal, payloads, number + 1, offset)
+        count += _write(backend, journal, payloads, number, offset)
     return count
 
 
 def _write(backend: Backend, journal: JournalFile, payloads: list[object], number: int, offset: int) -> int:
     # Items only this process's memory held (tensors, datetimes) died with it: decode() skips them.
-    items: list[WriteItem] = decode(payloads, journal.shapes, {})
+    items: list[WriteItem] = decode(payloads, journal.shapes)
     items.append(JournalMark(journal.id, number, offset))
     backend.write_batch(items)
-    return len(payloads)
+    return sum(type(p) is not int for p in payloads)  # records and items, not the shapes' ids

@@ -122,6 +122,21 @@ def flatten_dicts(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as dotted keys: ``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``.
+
+    Here, below the backends, so that Records, Parquet files and the SQL ``records`` view name a
+    run's config columns the same way (an empty dict stays one value).
+    """
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def mixed_values(values: Any, kw: Mapping[str, Any]) -> str:
     """The message for ``log({...}, name=…)``: values come as a dict or as keywords, never both."""
     if not isinstance(values, Mapping):

@@ -243,8 +243,8 @@ class Writer:
                 taken = journal.take() if journal is not None and not journal.closed else None
                 end = None
                 if taken is not None and journal is not None:
-                    payloads, offset, number = taken
-                    items += journal.decode(payloads)
+                    payloads, first, offset, number = taken
+                    items += journal.decode(payloads, first)
                     end = (offset, number)
                     if journal.durable:
                         items.append(JournalMark(journal.id, number, offset))

@@ -58,7 +58,7 @@ def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None, commi
             if shape is not None:
                 handle.shapes[keys] = shape  # the keys are checked: later records take the hot path
         if shape is not None:
-            payload = (shape, scope.scope_id, next(handle.seq), step, time.time(), *record.values())
-            journal.append(marshal.dumps(payload, 2))
+            payload = (scope.scope_id, next(handle.seq), step, time.time(), *record.values(), None)
+            journal.record(shape, marshal.dumps(payload, 2))
             return
     handle.channel.put((handle.run_id, scope.scope_id, next(handle.seq), step, time.time(), record))

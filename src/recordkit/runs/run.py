@@ -138,8 +138,8 @@ class Scope:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
-        handle.journal.append(  # type: ignore[union-attr]  # a shape is known only where a journal is
-            _dumps((shape, self.scope_id, next(handle.seq), step, _now(), *vals), 2))
+        handle.journal.record(  # type: ignore[union-attr]  # a shape is known only where a journal is
+            shape, _dumps((self.scope_id, next(handle.seq), step, _now(), *vals, None), 2))
 
     def commit(self, *, step: int | None = None) -> None:
         """Log the ``pending`` record and start a new empty one."""
