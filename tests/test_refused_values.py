@@ -232,8 +232,10 @@ def _tensor(values: object, dtype: str, **kwargs: object) -> object:
 UNSTORABLE_KINDS = [
     pytest.param(lambda: 1 + 2j, TypeError, r"'z' is complex \(1\+2j\), which no store holds as a number; "
                  r"log its parts", id="complex"),
-    pytest.param(lambda: [1.0, 2j], TypeError, "'z' cannot be stored: a nested value is complex 2j", id="nested-complex"),
-    pytest.param(lambda: np.complex128(1j), TypeError, "'z' is numpy complex128, which no store holds", id="np-complex"),
+    pytest.param(lambda: [1.0, 2j], TypeError, "'z' cannot be stored: a nested value is complex 2j",
+                 id="nested-complex"),
+    pytest.param(lambda: np.complex128(1j), TypeError, "'z' is numpy complex128, which no store holds",
+                 id="np-complex"),
     pytest.param(lambda: np.array([1j, 2]), TypeError, "'z' is numpy complex128", id="np-complex-array"),
     pytest.param(lambda: [np.array([1j])], TypeError, "'z' cannot be stored: a nested value is numpy complex128",
                  id="nested-np-complex"),
@@ -254,11 +256,12 @@ UNSTORABLE_KINDS = [
     pytest.param(lambda: np.array(["\udcff"]), ValueError, "'z' holds a lone surrogate", id="np-str-surrogate"),
     pytest.param(lambda: np.array([1, object()], dtype=object), TypeError, "'z' cannot be stored: object <object",
                  id="np-object"),
-    pytest.param(lambda: np.array([1, 2**70], dtype=object), ValueError, "'z' cannot be stored: a nested value is an int",
-                 id="np-object-bigint"),
+    pytest.param(lambda: np.array([1, 2**70], dtype=object), ValueError,
+                 "'z' cannot be stored: a nested value is an int", id="np-object-bigint"),
     pytest.param(lambda: np.array(["2026-01-01"], dtype="datetime64[ns]"), TypeError,
                  r"'z' is numpy datetime64\[ns\].*astype\('datetime64\[us\]'\)", id="np-datetime64"),
-    pytest.param(lambda: np.array([1], dtype="timedelta64[s]"), TypeError, "'z' is numpy timedelta64", id="np-timedelta"),
+    pytest.param(lambda: np.array([1], dtype="timedelta64[s]"), TypeError, "'z' is numpy timedelta64",
+                 id="np-timedelta"),
     pytest.param(lambda: np.zeros(2, dtype=[("a", "i4")]), TypeError, "'z' is numpy void", id="np-structured"),
 ]
 
