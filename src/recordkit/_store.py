@@ -181,7 +181,7 @@ class Store:
         """
         from recordkit.read.export import export_parquet
 
-        return export_parquet(self, Path(out), collection=collection)
+        return export_parquet(self, Path(os.path.abspath(out)), collection=collection)  # absolute paths back
 
     def export(
         self, out: str | os.PathLike[str], *, format: str = "parquet", collection: str | None = None
@@ -192,7 +192,7 @@ class Store:
         """
         from recordkit.read.export import export
 
-        return export(self, Path(out), format=format, collection=collection)
+        return export(self, Path(os.path.abspath(out)), format=format, collection=collection)
 
     @property
     def url(self) -> str:
@@ -201,7 +201,7 @@ class Store:
 
     @property
     def path(self) -> Path | None:
-        """The folder holding run folders, if the store has one."""
+        """The folder holding run folders (absolute, fixed when the store was opened), if the store has one."""
         root = self.backend.files_root
         return None if root is None else Path(root)
 
