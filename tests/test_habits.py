@@ -243,3 +243,53 @@ def test_summary_right_after_logging_on_a_live_run(collection: rk.Collection) ->
         assert run.summary()["loss"]["last"] == 0.5
         run.scope(phase="eval").log(acc=0.9)
         assert run.summary()["phase=eval/acc"]["count"] == 1
+
+
+def test_every_returned_path_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    store = rk.open("records")  # a relative path, as users type it
+    col = store.collection("c")
+    with col.start_run(capture=False) as run:
+        run.log(x=1.0, step=0)
+        run.log(x=2.0, step=1)
+        attached = run.attach(b"hi", name="a.txt")
+    paths = [store.path, run.folder, attached.path, run.plot("x"), run.plot("x", path="mine.png"),
+             col.plot("x"), col.plot("x", path="col.png"), *store.export_parquet("out"),
+             *store.export("csv-out", format="csv"), *(info.path for info in run.files)]
+    assert all(p is not None and Path(p).is_absolute() and Path(p).exists() for p in paths), paths
+    monkeypatch.chdir(tmp_path.parent)  # the store's paths do not move with the working directory
+    assert store.path == tmp_path / "records" and run.folder.is_relative_to(tmp_path)
+    store.close()
+
+
+@pytest.mark.parametrize("name", ["my study", "résumé 2", "exp_1.v2"])
+def test_names_the_rule_allows_the_message_agrees(fresh_store: rk.Store, name: str) -> None:
+    with fast_run(fresh_store.collection(name)) as run:
+        pass
+    assert run.collection.name == name and run.folder.parent.name == name
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("evil\u202egnp.exe", "RIGHT-TO-LEFT OVERRIDE", id="rtl-override"),
+        pytest.param("a\u2066b", "LEFT-TO-RIGHT ISOLATE", id="isolate"),
+        pytest.param("zero\u200bwidth", "ZERO WIDTH SPACE", id="zero-width"),
+        pytest.param("bell\x07", "not allowed", id="control"),
+        pytest.param(" padded", "leading or trailing blanks", id="blank"),
+        pytest.param("a/b", "one folder name", id="slash"),
+    ],
+)
+def test_names_that_hide_or_escape_are_refused(fresh_store: rk.Store, name: str, message: str) -> None:
+    with pytest.raises(rk.InvalidNameError, match=message):
+        fresh_store.collection(name)
+    col = fresh_store.collection("c")
+    if "/" not in name and name.strip() == name and "\x07" not in name:
+        with pytest.raises(rk.InvalidNameError, match=message):
+            col.start_run(name=name, capture=False)  # a run name is shown in every listing
+        with pytest.raises(rk.InvalidNameError, match=message):
+            col.start_run(tags=["ok", name], capture=False)
+        with fast_run(col) as run, pytest.raises(rk.InvalidNameError, match=message):
+            run.name = name
+    assert all(run.name != name for run in fresh_store.runs())  # nothing was started under it

@@ -18,12 +18,12 @@ from recordkit._exceptions import (
 )
 from recordkit._names import check_name
 from recordkit._settings import Settings, load_settings
+from recordkit._values import flatten_config
 from recordkit._writer import close_journal, get_writer
 from recordkit.backends import open_backend
 from recordkit.backends.base import LIVE_STATUSES, Backend, RunRow
 from recordkit.runs import lifecycle, liveness
 from recordkit.runs.handle import RunHandle
-from recordkit.runs.meta import flatten_config
 from recordkit.runs.run import Run
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class Store:
         """
         from recordkit.read.export import export_parquet
 
-        return export_parquet(self, Path(out), collection=collection)
+        return export_parquet(self, Path(os.path.abspath(out)), collection=collection)  # absolute paths back
 
     def export(
         self, out: str | os.PathLike[str], *, format: str = "parquet", collection: str | None = None
@@ -192,7 +192,7 @@ class Store:
         """
         from recordkit.read.export import export
 
-        return export(self, Path(out), format=format, collection=collection)
+        return export(self, Path(os.path.abspath(out)), format=format, collection=collection)
 
     @property
     def url(self) -> str:
@@ -201,7 +201,7 @@ class Store:
 
     @property
     def path(self) -> Path | None:
-        """The folder holding run folders, if the store has one."""
+        """The folder holding run folders (absolute, fixed when the store was opened), if the store has one."""
         root = self.backend.files_root
         return None if root is None else Path(root)
 

@@ -379,3 +379,23 @@ def test_show_and_events_as_real_processes(lineage_store: Path) -> None:
     listed = python_m("events", "study/1", "--under", "epoch/3", "-f", "jsonl", "--store", str(lineage_store))
     assert listed.returncode == 0, listed.stderr
     assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["epoch/3", "epoch/3/eval"]
+
+
+def test_show_keeps_the_failure_a_resume_cleared(store_path: Path) -> None:
+    """Issue 14: resuming a failed run used to erase the failure from show."""
+    store = rk.open(store_path)
+    col = store.collection("study")
+    with pytest.raises(RuntimeError), col.start_run(name="flaky", capture=False) as run:
+        run.log(loss=1.0)
+        raise RuntimeError("out of memory at step 1")
+    with col.resume_run(run.id) as resumed:
+        resumed.log(loss=0.5)
+    store.close()
+    shown = python_m("show", "study/1", "-f", "json", "--store", str(store_path))
+    assert shown.returncode == 0, shown.stderr
+    document = strict_json(shown.stdout)
+    assert document["run"]["status"] == "finished" and document["error"] is None
+    (attempt,) = document["earlier_attempts"]
+    assert attempt["status"] == "failed" and attempt["error"] == "RuntimeError: out of memory at step 1"
+    table = python_m("show", "study/1", "--store", str(store_path))
+    assert "Earlier attempts" in table.stdout and "out of memory at step 1" in table.stdout

@@ -211,6 +211,18 @@ def event_row(event: Any) -> dict[str, Any]:
     }
 
 
+def attempt_rows(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """How each earlier attempt of a resumed run ended: one row per ``resumed`` event (not a pause's)."""
+    rows = []
+    for event in events:
+        data = event.data
+        if event.name == "resumed" and "previous_status" in data:
+            error = data.get("previous_error") or {}
+            text = ": ".join(str(part) for part in (error.get("type"), error.get("message")) if part)
+            rows.append({"resumed": event.time, "status": data["previous_status"], "error": text or None})
+    return rows
+
+
 def metric_rows(run: RunLike) -> list[dict[str, Any]]:
     """Per metric: key, last value, its step, min, max and count (``run.summary()`` as rows)."""
     return [{"key": key, **stats} for key, stats in run.summary().items()]

@@ -34,6 +34,7 @@ from recordkit.cli.output import (
 from recordkit.cli.rows import (
     EVENT_COLUMNS,
     LAST_EVENTS,
+    attempt_rows,
     check_columns,
     checkpoint_row,
     child_row,
@@ -152,6 +153,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
     links = [link_row(link, run.id) for link in run.links()]
     events = run.events
     last_events = events[-LAST_EVENTS :]
+    attempts = attempt_rows(events)  # a resumed run's earlier failures stay visible
     if fmt == "json":
         document = {
             "run": json_row(identity, times=RUN_TIME_COLUMNS),
@@ -165,6 +167,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
             "links": [json_row(row, times=EVENT_TIME_COLUMNS) for row in links],
             "events": {"count": len(events), "last": last_events.to_dicts()},
             "error": json_value("error", error),
+            "earlier_attempts": [json_row(row, times=frozenset({"resumed"})) for row in attempts],
         }
         click.echo(json_dumps(document))
         return
@@ -204,6 +207,7 @@ def show(run_ref: str, store: str | None, fmt: str) -> None:
         ("Files", ["name", "kind", "step", "size", "content"], shown_files, none, none),
         ("Checkpoints", ["name", "step", "epoch", "mode", "size", "metrics"], shown_checkpoints, none, none),
         ("Links", ["relation", "direction", "run", "time", "data"], links, times, none),
+        ("Earlier attempts", ["resumed", "status", "error"], attempts, frozenset({"resumed"}), none),
         (
             f"Last events ({len(last_events)} of {len(events)}; all: recordkit events {run.id})",
             EVENT_COLUMNS,

@@ -100,7 +100,6 @@ def run_table(store: Store, row: RunRow) -> Any:
     """The run's flat records as a pyarrow Table (columns as in the module docstring)."""
     pa = require_pyarrow()
     from recordkit.read.records import superseded_ranges
-    from recordkit.runs.meta import flatten_config
 
     backend = store.backend
     scope_rows = backend.scopes([row.id])
@@ -149,7 +148,7 @@ def run_table(store: Store, row: RunRow) -> Any:
     for name in RUN_FIELDS:
         if name not in columns:
             columns[name] = _constant(pa, fields[name], n)
-    for name, value in flatten_config(row.config, "config.").items():
+    for name, value in V.flatten_config(row.config, "config.").items():
         if name not in columns:
             columns[name] = _constant(pa, value, n)
     for name, data in (("scope_id", scope_ids), ("seq", seqs)):

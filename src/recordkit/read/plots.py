@@ -33,7 +33,9 @@ def _numeric(value: Any) -> bool:
 
 
 def save_plot(series: Sequence[Series], path: Path, *, title: str, ylabel: str) -> Path:
-    """Draw ``(label, steps, values)`` lines against step and save a PNG (temp file + rename)."""
+    """Draw ``(label, steps, values)`` lines against step and save a PNG (temp file + rename); return its
+    absolute path."""
+    path = Path(os.path.abspath(path))
     FigureCanvasAgg = require("matplotlib.backends.backend_agg", "plots need matplotlib").FigureCanvasAgg
     Figure = require("matplotlib.figure", "plots need matplotlib").Figure
     if not series:

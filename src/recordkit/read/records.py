@@ -24,7 +24,7 @@ from recordkit.backends.base import RUN_FIELDS as RUN_FIELDS  # where read modul
 from recordkit.backends.base import RawRecord, RecordQuery, RunRow, merged_scope_fields
 from recordkit.read.where import parse_where
 from recordkit.runs.events import RESUMED
-from recordkit.runs.meta import flatten_config, run_fields
+from recordkit.runs.meta import run_fields
 
 if TYPE_CHECKING:
     from recordkit._store import Store
@@ -195,7 +195,7 @@ class Records:
     def _run_fields(self, row: RunRow, config: bool) -> dict[str, Any]:
         fields = run_fields(row)
         if config:
-            fields.update(flatten_config(row.config, "config."))
+            fields.update(V.flatten_config(row.config, "config."))
         return fields
 
     def _plan(self) -> _Plan:
@@ -351,7 +351,7 @@ class Records:
         config_keys: dict[str, None] = {}
         if self._with_config:
             for row in rows:
-                config_keys.update(dict.fromkeys(flatten_config(row.config, "config.")))
+                config_keys.update(dict.fromkeys(V.flatten_config(row.config, "config.")))
         ordered = dict.fromkeys(["step", "time", *keys, *scope_keys, *RUN_FIELDS, *config_keys])
         return list(ordered)
 
@@ -404,7 +404,7 @@ def _check_keys(
     for fields in scopes.values():
         known.update(dict.fromkeys(fields))
     for row in rows:
-        known.update(dict.fromkeys(flatten_config(row.config, "config.")))
+        known.update(dict.fromkeys(V.flatten_config(row.config, "config.")))
     for key in unknown:
         if key not in known:
             import difflib

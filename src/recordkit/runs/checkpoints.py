@@ -121,10 +121,7 @@ def save_model(
     run.require_live("save a checkpoint")
     run.files_root()
     torch = _torch()
-    policy = retention if retention is not None else run.retention
-    chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
-    if policy is not None and policy.metric and policy.metric not in chosen:
-        chosen[policy.metric] = _last_logged(run, policy.metric)
+    policy, chosen = _policy_and_metrics(run, metrics, retention)
     if mode == "state_dict":
         if not hasattr(model, "state_dict"):
             raise TypeError(f"mode='state_dict' needs an object with .state_dict(), not {type(model).__name__}")
@@ -169,10 +166,7 @@ def add_checkpoint(
         raise RunFileNotFoundError(f"checkpoint file {str(source)!r} does not exist; pass the path of a saved file")
     run.require_live("add a checkpoint")
     run.files_root()
-    policy = retention if retention is not None else run.retention
-    chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
-    if policy is not None and policy.metric and policy.metric not in chosen:
-        chosen[policy.metric] = _last_logged(run, policy.metric)
+    policy, chosen = _policy_and_metrics(run, metrics, retention)
 
     def copy(writer: HashingWriter) -> None:
         with source.open("rb") as src:
@@ -182,6 +176,18 @@ def add_checkpoint(
     step = run.step if step is None else step
     suffix = source.suffix if re.fullmatch(r"\.[A-Za-z0-9_]{1,16}", source.suffix) else ".bin"
     return _store(run, name, step, "file", chosen, policy, suffix, copy)
+
+
+def _policy_and_metrics(
+    run: RunHandle, metrics: Mapping[str, Any] | None, retention: Retention | None
+) -> tuple[Retention | None, dict[str, Any]]:
+    """The retention this save applies (``retention``, else the run's) and the metrics it ranks by;
+    a retention metric not given is read from the run's log."""
+    policy = retention if retention is not None else run.retention
+    chosen = dict(V._plain_json(dict(metrics))) if metrics else {}
+    if policy is not None and policy.metric and policy.metric not in chosen:
+        chosen[policy.metric] = _last_logged(run, policy.metric)
+    return policy, chosen
 
 
 def _store(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from recordkit._exceptions import InvalidNameError
+from recordkit._names import check_label
 from recordkit.runs.handle import RunHandle
 from recordkit.runs.meta import write_meta
 
@@ -37,6 +38,7 @@ def check_tags(tags: Any) -> list[str]:
             raise TypeError(f"a tag is a string, not {tag!r}")
         if not tag.strip() or tag != tag.strip():
             raise InvalidNameError(f"a tag is non-empty text without leading or trailing blanks, not {tag!r}")
+        check_label(tag, "tag")
         if tag not in out:
             out.append(tag)
     return out
@@ -44,6 +46,8 @@ def check_tags(tags: Any) -> list[str]:
 
 def _text(value: Any, what: str) -> str | None:
     if value is None or isinstance(value, str):
+        if value and what == "name":
+            check_label(value, "run name")  # notes are free text; a name is shown in every listing
         return value or None  # an empty text clears it, as None does
     raise TypeError(f"a run's {what} is a string or None, not {value!r}")
 

@@ -57,17 +57,6 @@ def merge_new_keys(old: Mapping[str, Any], new: Mapping[str, Any], path: str = "
     return merged
 
 
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config as dotted keys: ``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def code_hash(env: Mapping[str, Any]) -> str | None:
     """Hash of the git commit plus the uncommitted diff's hash, from a captured environment."""
     git = env.get("git")

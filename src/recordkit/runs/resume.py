@@ -76,6 +76,8 @@ def resume_run(
     data: dict[str, Any] = {
         "previous_status": previous, "step": step, "epoch": epoch, "after_checkpoint": after_checkpoint,
     }
+    if reader.error is not None:  # reopening clears the run's error: the event keeps what failed
+        data["previous_error"] = {"type": reader.error.get("type"), "message": reader.error.get("message")}
     if chosen is not None:
         data["checkpoint"] = {"name": chosen.name, "step": chosen.step, "path": str(chosen.path)}
         if after_checkpoint == "supersede":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recordkit import _values as V
 from recordkit._exceptions import RunStateError
+from recordkit._names import check_label
 from recordkit.backends.base import NewRun
 from recordkit.capture import capture_environment, config_to_dict, scrub_config, seed_everything
 from recordkit.capture.seed import EnvRestore
@@ -48,6 +49,7 @@ def start(
         problem = V.text_problem(text)
         if problem:
             raise ValueError(f"{what} {text!r} {problem}; choose another")
+        check_label(text, what)  # a right-to-left override would make it display as another
     settings = collection.store.settings
     config_dict = scrub_config(config_to_dict(config), allow=settings.env_allow, deny=settings.env_deny)
     env: dict[str, Any] = {}

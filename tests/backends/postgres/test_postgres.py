@@ -16,7 +16,6 @@ import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,20 +47,6 @@ def _with_password(url: str, password: str) -> str:
     user = parts.username or "postgres"
     host = parts.netloc.rsplit("@", 1)[-1]
     return parts._replace(netloc=f"{user}:{password}@{host}").geturl()
-
-
-@pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    parts = urlsplit(pg_base_url())
-    p = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    yield p
-    p.close()
-
-
-def _via(proxy: Proxy, pg_url: str) -> str:
-    parts = urlsplit(pg_url)
-    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-    return parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl()
 
 
 # --- URLs, settings, secrets ---------------------------------------------------------------------
@@ -273,7 +258,7 @@ def test_a_newer_store_is_refused(pg_url: str) -> None:
 
 
 def test_an_event_during_an_outage_is_spooled_and_lands_once(pg_url: str, proxy: Proxy) -> None:
-    store = rk.open(_via(proxy, pg_url))
+    store = rk.open(proxy.via(pg_url))
     run = fast_run(store.collection("c"))
     run.flush()
     proxy.down()
@@ -337,7 +322,7 @@ def test_eight_writer_processes_number_runs_and_keep_every_record(pg_url: str, t
 
 # --- outage, spool ---------------------------------------------------------------------------------
 def test_an_outage_mid_run_never_blocks_and_loses_nothing(pg_url: str, proxy: Proxy, tmp_path: Path) -> None:
-    store = rk.open(_via(proxy, pg_url), files=tmp_path / "files")
+    store = rk.open(proxy.via(pg_url), files=tmp_path / "files")
     backend = store.backend
     assert isinstance(backend, PostgresBackend) and backend.spool is not None
     run = fast_run(store.collection("c"))
@@ -369,7 +354,7 @@ def test_an_outage_mid_run_never_blocks_and_loses_nothing(pg_url: str, proxy: Pr
 
 
 def test_finish_during_an_outage_is_spooled_and_applied_later(pg_url: str, proxy: Proxy) -> None:
-    store = rk.open(_via(proxy, pg_url))
+    store = rk.open(proxy.via(pg_url))
     run = fast_run(store.collection("c"))
     run.log(x=1.0)
     run.flush()
@@ -401,7 +386,7 @@ def test_a_spool_left_by_a_dead_process_is_sent_by_the_next(pg_url: str, proxy: 
         os._exit(0)                          # dies without draining it
     """))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen([sys.executable, str(script), _via(proxy, pg_url)], env=env, text=True,
+    child = subprocess.Popen([sys.executable, str(script), proxy.via(pg_url)], env=env, text=True,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdout is not None and child.stdin is not None
     run_id = child.stdout.readline().strip()
@@ -412,14 +397,14 @@ def test_a_spool_left_by_a_dead_process_is_sent_by_the_next(pg_url: str, proxy: 
     assert child.returncode == 0, err
     assert list((tmp_path / "spool").rglob("*.batch")), "the child's batches should wait in the spool"
     proxy.up()
-    store = rk.open(_via(proxy, pg_url))  # same machine and URL, same spool: adopts and sends the orphans
+    store = rk.open(proxy.via(pg_url))  # same machine and URL, same spool: adopts and sends the orphans
     assert [r["i"] for r in store.run(run_id).records] == list(range(50))
     assert not list((tmp_path / "spool").rglob("*.batch"))
     store.close()
 
 
 def test_with_the_spool_off_a_failure_is_retried_in_memory(pg_url: str, proxy: Proxy) -> None:
-    store = rk.open(_via(proxy, pg_url) + "&spool=off")
+    store = rk.open(proxy.via(pg_url) + "&spool=off")
     run = fast_run(store.collection("c"))
     run.flush()
     proxy.down()
@@ -509,7 +494,7 @@ def test_a_deadlock_from_the_server_is_a_transient_storage_error(pg_url: str) ->
 def test_a_new_thread_and_a_lost_server_never_hang_a_locked_section(pg_url: str, proxy: Proxy) -> None:
     import threading
 
-    store = rk.open(_via(proxy, pg_url))
+    store = rk.open(proxy.via(pg_url))
     backend = store.backend
     assert isinstance(backend, PostgresBackend)
     got: list[object] = []
@@ -537,7 +522,7 @@ def _read_or_error(store: rk.Store) -> object:
 
 
 def test_a_network_that_swallows_packets_is_cut_after_write_timeout(pg_url: str, proxy: Proxy) -> None:
-    store = rk.open(_via(proxy, pg_url) + "&write_timeout=2")
+    store = rk.open(proxy.via(pg_url) + "&write_timeout=2")
     backend = store.backend
     assert isinstance(backend, PostgresBackend) and backend.write_timeout == 2.0
     run = fast_run(store.collection("c"))

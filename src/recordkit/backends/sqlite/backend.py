@@ -42,7 +42,9 @@ class SQLiteBackend(SQLBackend):
             raise StoreNotFoundError(f"{str(self.folder)!r} holds no recordkit store ({DB_NAME} is missing)")
         super().__init__(SQLiteDialect())
         self.url = str(self.folder)
-        self.files_root = str(self.folder)
+        # Absolute, fixed at open: every path the store hands out (run folders, files, plots) is absolute,
+        # and stays right if the process changes directory later.
+        self.files_root = os.path.abspath(self.folder)
         self.journal_folder = str(self.folder / JOURNAL_FOLDER)
         self._busy_ms = int(busy_timeout * 1000)
         with translate(f"opening the store {self.url!r}"):

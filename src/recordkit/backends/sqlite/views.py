@@ -126,7 +126,7 @@ def _records_view(conn: sqlite3.Connection, wanted: frozenset[str]) -> None:
         keys += [k for (k,) in conn.execute("SELECT DISTINCT key FROM main.summary") if k not in known]
     scope_keys = list(dict.fromkeys(k for fields in merged.values() for k in fields))
     configs = {
-        run_id: flatten_config(V.loads(text), "config.")
+        run_id: V.flatten_config(V.loads(text), "config.")
         for run_id, text in conn.execute("SELECT id, config FROM main.runs")
     }
     config_keys = list(dict.fromkeys(k for flat in configs.values() for k in flat))
@@ -204,18 +204,6 @@ def _records_view(conn: sqlite3.Connection, wanted: frozenset[str]) -> None:
             for i in range(0, len(arms), _ARMS_PER_SELECT)
         ]
     conn.execute("CREATE TEMP VIEW records AS " + " UNION ALL ".join(arms))
-
-
-def flatten_config(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """``{"opt": {"lr": 1}}`` → ``{"config.opt.lr": 1}``, as ``runs.meta.flatten_config`` (which is
-    above this layer) names the columns of Records and Parquet."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _sql_value(value: Any) -> Any:
