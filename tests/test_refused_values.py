@@ -7,9 +7,11 @@ call, and then checks the good records, the run's status and a query on a reopen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
-from tests.conftest import fast_run
+from tests.conftest import engine_rows, fast_run
 
 import recordkit as rk
 from recordkit import _values as V
@@ -74,6 +76,8 @@ def _assert_intact(store: rk.Store, run_id: str, expected: list[float]) -> None:
     if store.backend.url.startswith("postgresql") is False:  # store.sql() is SQLite's
         assert store.sql("select count(*) from runs").rows == [(1,)]
         assert store.sql("select count(*) from records").rows == [(len(expected),)]
+    else:  # PostgreSQL's own SQL, on a new connection
+        assert engine_rows(store, "select count(*) from runs") == [(1,)]
 
 
 def _reopen(fresh_store: rk.Store, store_url: str, store_kind: str) -> rk.Store:
@@ -85,6 +89,13 @@ def _reopen(fresh_store: rk.Store, store_url: str, store_kind: str) -> rk.Store:
 def test_refused_at_the_call_and_nothing_logged_is_lost(
     fresh_store: rk.Store, store_url: str, store_kind: str, record: dict[str, object], error: type, message: str
 ) -> None:
+    _refused_and_intact(fresh_store, store_url, store_kind, record, error, message)
+
+
+def _refused_and_intact(
+    fresh_store: rk.Store, store_url: str, store_kind: str, record: dict[str, object], error: type, message: str
+) -> None:
+    """The bad record raises at run.log, scope.log and run.scope; the good records and queries survive."""
     run = fast_run(fresh_store.collection("study"))
     run.log(x=1.0)
     scope = run.scope(phase="train")
@@ -209,3 +220,77 @@ def test_event_and_file_names_with_lone_surrogates_are_refused(fresh_store: rk.S
     run.flush()  # nothing unstorable reached the writer
     run.finish()
     assert [e.name for e in run.events if e.name.startswith("eval")] == ["eval/done"]
+
+
+def _tensor(values: object, dtype: str, **kwargs: object) -> object:
+    torch = pytest.importorskip("torch")
+    return torch.tensor(values, dtype=getattr(torch, dtype), **kwargs)
+
+
+# Values of kinds no store holds (numpy and torch dtypes, complex numbers): (id, make the value, error, message).
+# Made lazily, so that torch is imported only by the tests that need it.
+UNSTORABLE_KINDS = [
+    pytest.param(lambda: 1 + 2j, TypeError, r"'z' is complex \(1\+2j\), which no store holds as a number; "
+                 r"log its parts", id="complex"),
+    pytest.param(lambda: [1.0, 2j], TypeError, "'z' cannot be stored: a nested value is complex 2j",
+                 id="nested-complex"),
+    pytest.param(lambda: np.complex128(1j), TypeError, "'z' is numpy complex128, which no store holds",
+                 id="np-complex"),
+    pytest.param(lambda: np.array([1j, 2]), TypeError, "'z' is numpy complex128", id="np-complex-array"),
+    pytest.param(lambda: [np.array([1j])], TypeError, "'z' cannot be stored: a nested value is numpy complex128",
+                 id="nested-np-complex"),
+    pytest.param(lambda: _tensor([1j], "complex64"), TypeError, "'z' is a torch.complex64 tensor, which no store",
+                 id="torch-complex"),
+    pytest.param(lambda: _tensor([2**63], "uint64"), TypeError, r"'z' is a torch.uint64 tensor.*\.to\(torch.int64\)",
+                 id="torch-uint64"),
+    pytest.param(lambda: _tensor(1, "uint64"), TypeError, "'z' is a torch.uint64 tensor", id="torch-uint64-small"),
+    pytest.param(lambda: _tensor([1.0, 0.0], "float32").to_sparse(), TypeError,  # type: ignore[attr-defined]
+                 r"layout torch.sparse_coo; log tensor.to_dense\(\)", id="torch-sparse"),
+    pytest.param(lambda: _tensor([1.0], "float32", device="meta"), TypeError, "'z' is a tensor on the meta device",
+                 id="torch-meta"),
+    pytest.param(lambda: np.array([b"a", b"b"]), TypeError, r"'z' is numpy bytes8.*decode it to text", id="np-bytes"),
+    pytest.param(lambda: np.bytes_(b"a"), TypeError, "'z' is numpy bytes8", id="np-bytes-scalar"),
+    pytest.param(lambda: b"raw", TypeError, r"'z' is bytes b'raw'.*value.decode\(\).*run.attach\(\)", id="bytes"),
+    pytest.param(lambda: np.array(["ok", "a\x00b"]), ValueError, "'z' cannot be stored: a nested value holds a NUL",
+                 id="np-str-nul"),
+    pytest.param(lambda: np.array(["\udcff"]), ValueError, "'z' holds a lone surrogate", id="np-str-surrogate"),
+    pytest.param(lambda: np.array([1, object()], dtype=object), TypeError, "'z' cannot be stored: object <object",
+                 id="np-object"),
+    pytest.param(lambda: np.array([1, 2**70], dtype=object), ValueError,
+                 "'z' cannot be stored: a nested value is an int", id="np-object-bigint"),
+    pytest.param(lambda: np.array(["2026-01-01"], dtype="datetime64[ns]"), TypeError,
+                 r"'z' is numpy datetime64\[ns\].*astype\('datetime64\[us\]'\)", id="np-datetime64"),
+    pytest.param(lambda: np.array([1], dtype="timedelta64[s]"), TypeError, "'z' is numpy timedelta64",
+                 id="np-timedelta"),
+    pytest.param(lambda: np.zeros(2, dtype=[("a", "i4")]), TypeError, "'z' is numpy void", id="np-structured"),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "message"), UNSTORABLE_KINDS)
+def test_unstorable_kinds_are_refused_at_the_call(
+    fresh_store: rk.Store, store_url: str, store_kind: str, make: Callable[[], object], error: type, message: str
+) -> None:
+    value = make()
+    with pytest.raises(error, match=message):
+        V.check_record({"fine": 1.0, "z": value})
+    _refused_and_intact(fresh_store, store_url, store_kind, {"z": value}, error, message)
+
+
+# Arrays and tensors of these kinds are stored exactly; (id, make the value, what a record reads back).
+STORED_KINDS = [
+    pytest.param(lambda: np.array(["a", "bb"]), ["a", "bb"], id="np-str"),
+    pytest.param(lambda: np.array(["héllo ✓"]), "héllo ✓", id="np-str-one"),
+    pytest.param(lambda: np.array([1, "x", None, [2.5]], dtype=object), [1, "x", None, [2.5]], id="np-object"),
+    pytest.param(lambda: np.array([2**63 - 1], dtype=np.uint64), 2**63 - 1, id="np-uint64-in-range"),
+    pytest.param(lambda: _tensor([2**32 - 1], "uint32"), 2**32 - 1, id="torch-uint32"),
+    pytest.param(lambda: _tensor([1.5, -2.0], "bfloat16"), [1.5, -2.0], id="torch-bfloat16"),
+    pytest.param(lambda: _tensor([True, False], "bool"), [True, False], id="torch-bool"),
+]
+
+
+@pytest.mark.parametrize(("make", "expected"), STORED_KINDS)
+def test_storable_kinds_round_trip(fresh_store: rk.Store, make: Callable[[], object], expected: object) -> None:
+    run = fast_run(fresh_store.collection("study"))
+    run.log({"z": make()})
+    run.finish()
+    assert [r["z"] for r in run.records] == [expected]

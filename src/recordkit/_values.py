@@ -235,10 +235,18 @@ def _check_value(key: str, value: Any) -> Any:
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value
     if _is_tensor(value):
+        problem = tensor_problem(value)  # dtype, layout and device only: reading a value would sync
+        if problem:
+            raise TypeError(f"value for key {key!r} {problem}")
         # Detach only: .item()/.cpu() would force a device sync in the training thread.
         return value.detach()
     if _is_numpy(value):
-        if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        kind = value.dtype.kind
+        if kind in "UO":  # text and objects: checked, and made plain, now (they never live on a device)
+            return _check_value(key, materialize(value))
+        if kind not in "biuf":
+            raise TypeError(f"value for key {key!r} {numpy_kind_problem(value.dtype)}")
+        if getattr(value, "ndim", 0) > 0:
             _check_array(key, value)
             return value.copy()  # the caller may overwrite its buffer after log() returns
         value = value.item()
@@ -255,6 +263,9 @@ def _check_value(key: str, value: Any) -> Any:
             raise ValueError(f"value for key {key!r} cannot be stored: {exc}") from None
     if is_media(value):
         return value  # checked when it was made; encoded and stored by the writer
+    problem = unstorable_problem(value)
+    if problem:
+        raise TypeError(f"value for key {key!r} {problem}")
     raise TypeError(
         f"value for key {key!r} cannot be stored: {type(value).__name__} {value!r:.80}; "
         "log numbers, strings, booleans, None, datetimes, numpy/torch values, JSON-able lists and dicts, "
@@ -269,11 +280,86 @@ def _check_array(key: str, array: Any) -> None:
 
 
 def array_problem(array: Any) -> str:
-    """Unsigned 64-bit arrays may hold ints beyond signed 64 bits (the only numeric dtype that can)."""
+    """Why a numpy array of numbers cannot be stored exactly, or "" when it can.
+
+    Unsigned 64-bit arrays may hold ints beyond signed 64 bits (the only numeric dtype that can).
+    """
     dtype = array.dtype
     if dtype.kind == "u" and dtype.itemsize == 8 and array.size and array.max() > INT64_MAX:
         return ("is a uint64 array holding ints above 2**63-1: stores hold signed 64-bit ints; convert it "
                 "(array.astype('float64') or .astype(str)) before logging")
+    return ""
+
+
+# What to do instead, for values no store holds (said the same for Python, numpy and torch values).
+_COMPLEX = ("which no store holds as a number; log its parts under two keys (value.real and value.imag) "
+            "or its magnitude abs(value)")
+_BYTES = "which records do not hold; decode it to text ({decode}) or store it with run.attach()"
+# numpy dtype kinds other than bool/int/uint/float ("U" text and "O" objects are made plain at the call).
+_NUMPY_KINDS = {
+    "c": _COMPLEX,
+    "S": _BYTES.format(decode="value.astype(str)"),
+    "M": "which no store holds; log datetimes (value.astype('datetime64[us]').tolist()) or value.astype('int64')",
+    "m": "which no store holds; log it as a number of seconds (value / np.timedelta64(1, 's'))",
+    "V": "a structured value; log each field under its own key (value['field'])",
+}
+
+
+def unstorable_problem(value: Any) -> str:
+    """Why a complex number or bytes cannot be stored, and what to log instead; "" for other values."""
+    if isinstance(value, complex):
+        return f"is complex {value!r:.40}, {_COMPLEX}"
+    if isinstance(value, (bytes, bytearray)):
+        return f"is bytes {value!r:.40}, {_BYTES.format(decode='value.decode()')}"
+    return ""
+
+
+def numpy_kind_problem(dtype: Any) -> str:
+    """Why a numpy value of ``dtype`` (not bool, int, uint, float, text or object) cannot be stored."""
+    return f"is numpy {dtype.name}, {_NUMPY_KINDS.get(dtype.kind, 'which no store holds')}"
+
+
+# Tensor dtypes whose values .tolist() turns into bools, ints within signed 64 bits or floats
+# (quantized ones read back dequantized). Any other dtype is refused at the call, by name.
+_TENSOR_DTYPES = frozenset(
+    f"torch.{name}"
+    for name in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "float16",
+                 "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+                 "float8_e5m2fnuz", "float8_e8m0fnu", "qint8", "quint8", "qint32")
+)
+# Problems by dtype and layout object, so a tensor costs two dict lookups after the first of its kind.
+_tensor_dtype_problems: dict[Any, str] = {}
+_tensor_layout_problems: dict[Any, str] = {}
+
+
+def tensor_problem(tensor: Any) -> str:
+    """Why a tensor cannot be stored exactly, from its dtype, layout and device only (never its values)."""
+    dtype = tensor.dtype
+    problem = _tensor_dtype_problems.get(dtype)
+    if problem is None:
+        name = str(dtype)
+        if name in _TENSOR_DTYPES:
+            problem = ""
+        elif name == "torch.uint64":
+            problem = ("is a torch.uint64 tensor, whose values may exceed the stores' signed 64 bits (checking "
+                       "them would wait for the device); convert it (.to(torch.int64) or .double())")
+        elif name.startswith("torch.complex"):
+            problem = f"is a {name} tensor, {_COMPLEX}"
+        else:
+            problem = f"is a {name} tensor, which stores cannot read back; convert it (.float() or .long())"
+        _tensor_dtype_problems[dtype] = problem
+    if problem:
+        return problem
+    layout = tensor.layout
+    problem = _tensor_layout_problems.get(layout)
+    if problem is None:
+        name = str(layout)
+        problem = "" if name == "torch.strided" else f"is a tensor of layout {name}; log tensor.to_dense()"
+        _tensor_layout_problems[layout] = problem
+    if problem:
+        return problem
+    if tensor.is_meta:
+        return "is a tensor on the meta device, which has no values; log a tensor that holds data"
     return ""
 
 
@@ -319,13 +405,21 @@ def _plain_json(value: Any, depth: int = 0) -> Any:
                 out[k] = _plain_json(v, depth + 1)
             return out
         return [_plain_json(item, depth + 1) for item in value]
-    if _is_numpy(value) or _is_tensor(value):
-        if _is_numpy(value) and getattr(value, "ndim", 0) > 0:
+    if _is_numpy(value):
+        kind = value.dtype.kind
+        if kind not in "biufUO":
+            raise TypeError(f"a nested value {numpy_kind_problem(value.dtype)}")
+        if getattr(value, "ndim", 0) > 0:
             _refuse(array_problem(value))
-        value = materialize(value)
-        if type(value) is int or type(value) is str:
-            _refuse(scalar_problem(value))
-        return value
+        return _plain_json(materialize(value), depth + 1)  # text and objects inside are checked too
+    if _is_tensor(value):
+        problem = tensor_problem(value)
+        if problem:
+            raise TypeError(f"a nested value {problem}")
+        return _plain_json(materialize(value), depth + 1)
+    problem = unstorable_problem(value)
+    if problem:
+        raise TypeError(f"a nested value {problem}")
     raise TypeError(f"{type(value).__name__} {value!r:.80} is not JSON-able")
 
 

@@ -195,17 +195,22 @@ print("RANK", trainer.global_rank, "DONE")
 """
 
 
+def train_in_two_processes(tmp_path: Path, script: str) -> rk.Store:
+    """Runs a training script whose Trainer starts two processes itself; the store they recorded into."""
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent(script.format(
+        tests=str(Path(__file__).parent), store=str(tmp_path / "records"), root=str(tmp_path / "pl"))))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return rk.open(tmp_path / "records")
+
+
 @pytest.mark.slow
 def test_ddp_ranks_make_one_run(tmp_path: Path) -> None:
     """Two real DDP processes (gloo on the CPU, Lightning's own launcher): one run, rank 0 records it."""
-    script = tmp_path / "train_ddp.py"
-    script.write_text(textwrap.dedent(DDP_SCRIPT.format(
-        tests=str(Path(__file__).parent), store=str(tmp_path / "records"), root=str(tmp_path / "pl"))))
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    store = rk.open(tmp_path / "records")
+    store = train_in_two_processes(tmp_path, DDP_SCRIPT)
     (run,) = store.collection("ddp").runs()
     assert run.status == "finished"
     # 32 samples over 2 ranks in batches of 8: 2 steps per epoch, each logged once (by rank 0).
@@ -241,14 +246,7 @@ def test_a_logger_that_cannot_travel_to_spawned_processes_says_what_to_pass(tmp_
 @pytest.mark.slow
 def test_ddp_spawn_makes_one_run(tmp_path: Path) -> None:
     """strategy="ddp_spawn": the logger is pickled into two spawned processes; rank 0's makes the one run."""
-    script = tmp_path / "train_spawn.py"
-    script.write_text(textwrap.dedent(SPAWN_SCRIPT.format(
-        tests=str(Path(__file__).parent), store=str(tmp_path / "records"), root=str(tmp_path / "pl"))))
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    store = rk.open(tmp_path / "records")
+    store = train_in_two_processes(tmp_path, SPAWN_SCRIPT)
     (run,) = store.collection("spawn").runs()
     assert run.status == "finished" and run.history("train_loss")[0] == [0, 1, 2, 3]
     store.close()

@@ -165,7 +165,26 @@ class Metrics:
         return out
 
 
-def end_run(run: Run, status: RunStatus, error: BaseException | None = None) -> None:
-    """Finish the integration's run once, with the training's outcome."""
-    if run.end_time is None:
+def needs_new_run(run: Run | None, owned: bool) -> bool:
+    """Whether a training that begins records into a new run: there is none yet, or the integration's
+    own one has ended (a second ``fit()``, the next hyperparameter-search trial)."""
+    return run is None or (owned and run.end_time is not None)
+
+
+def reopened(run: Run, owned: bool) -> Run:
+    """The run to log into again: the integration's own run, if ended (an ``evaluate()`` or ``test()``
+    after training), is resumed; a run the user passed in is theirs to end, so it stays as it is."""
+    if owned and run.end_time is not None:
+        return run.collection.resume_run(run.id, from_checkpoint=False)
+    return run
+
+
+def end_run(run: Run, owned: bool, status: RunStatus | str, error: BaseException | None = None) -> None:
+    """The training is over: the integration's own run is finished once, with the outcome; a run the
+    user passed in stays open and is only flushed."""
+    if run.end_time is not None:
+        return
+    if owned:
         run.finish(status, error=error)
+    else:
+        run.flush()

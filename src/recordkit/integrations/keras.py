@@ -20,7 +20,7 @@ from typing import Any
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, plain_config, start_run
+from recordkit.integrations._common import Metrics, end_run, needs_new_run, plain_config, reopened, start_run
 from recordkit.runs.run import Run, RunStatus
 
 _keras = require("keras", "the Keras callback needs keras")
@@ -85,7 +85,7 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
     # --- Keras's events ------------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._fitting = True
-        if self.run is None or (self._owned and self.run.end_time is not None):  # a second fit(): a new run
+        if needs_new_run(self.run, self._owned):
             self._new_run()
 
     def _new_run(self) -> Run:
@@ -98,12 +98,7 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
         """An ``evaluate()`` outside ``fit()``: its metrics as ``eval_*``, into the run (resumed if ended)."""
         if self._fitting or not logs:  # fit()'s own validation arrives as val_* in on_epoch_end
             return
-        if self.run is None:
-            run = self._new_run()
-        elif self._owned and self.run.end_time is not None:
-            run = self.run = self.run.collection.resume_run(self.run.id, from_checkpoint=False)
-        else:
-            run = self.run
+        run = self.run = self._new_run() if self.run is None else reopened(self.run, self._owned)
         values = self._metrics({f"eval_{key}": value for key, value in logs.items()})
         if values:
             run.log(values, step=self._batches)
@@ -136,12 +131,8 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
         A ``fit()`` that raises gets no callback event: recordkit's exit handling then marks the run
         ``failed`` with the exception that ends the process.
         """
-        if self.run is None:
-            return
-        if self._owned:
-            end_run(self.run, RunStatus(status))
-        elif self.run.end_time is None:
-            self.run.flush()
+        if self.run is not None:
+            end_run(self.run, self._owned, status)
 
 
 def model_config(model: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, start_run, update_config
+from recordkit.integrations._common import Metrics, end_run, reopened, start_run, update_config
 from recordkit.runs.run import Run, RunStatus
 
 
@@ -129,8 +129,8 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         """The run (started on first use; a run that ``fit()`` ended is resumed for a later ``test()``)."""
         if self._run is None:
             self._run, self._owned = start_run(None, project=self._project, **self._start)
-        elif self._owned and self._run.end_time is not None:
-            self._run = self._run.collection.resume_run(self._run.id, from_checkpoint=False)
+        else:
+            self._run = reopened(self._run, self._owned)
         return self._run
 
     @_on_rank_zero
@@ -176,15 +176,15 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         (a Ctrl-C reads ``interrupted``).
         """
         run = self._run
-        if run is None or run.end_time is not None:
+        if run is None:
             return
-        if status == "success" and self._owned:
-            end_run(run, RunStatus.FINISHED)
-        elif status == "failed" and self._owned:
+        if status == "success":
+            end_run(run, self._owned, RunStatus.FINISHED)
+        elif status == "failed":
             error = sys.exc_info()[1]
             interrupted = isinstance(error, KeyboardInterrupt)
-            end_run(run, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, error)
-        else:  # a run the user owns, or Slurm's requeue signal ("finished"): the run goes on
+            end_run(run, self._owned, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, error)
+        elif run.end_time is None:  # Slurm's requeue signal ("finished"): the run goes on
             run.flush()
 
 

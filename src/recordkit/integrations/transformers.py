@@ -19,7 +19,7 @@ from typing import Any
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, plain_config, start_run
+from recordkit.integrations._common import Metrics, end_run, needs_new_run, plain_config, reopened, start_run
 from recordkit.runs.run import Run, RunStatus
 
 _transformers = require("transformers", "the Transformers callback needs transformers")
@@ -68,8 +68,8 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
     ) -> None:
         self._project = project
         self._log_checkpoints = log_checkpoints
-        self._store = store
-        self._name, self._tags, self._config, self._capture = name, tags, config, capture
+        self._start: dict[str, Any] = {"store": store, "tags": tags, "capture": capture}
+        self._name, self._config = name, config
         #: The run recorded into (None until training starts, and on processes other than the main one).
         self.run: Run | None = run
         self._owned = run is None
@@ -79,16 +79,14 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
     def _new_run(self, args: Any, state: Any, model: Any) -> Run:
         config = {**plain_config(self._config), **training_config(args, model)}
         name = self._name or getattr(state, "trial_name", None)
-        self.run, self._owned = start_run(None, project=self._project, store=self._store, config=config, name=name,
-                                          tags=self._tags, capture=self._capture)
+        self.run, self._owned = start_run(None, project=self._project, config=config, name=name, **self._start)
         return self.run
 
     def _live(self, args: Any, state: Any, model: Any) -> Run:
         """The run to log into: started if there is none yet, resumed if a ``train()`` or ``evaluate()`` ended it."""
         if self.run is None:
             return self._new_run(args, state, model)
-        if self._owned and self.run.end_time is not None:
-            self.run = self.run.collection.resume_run(self.run.id, from_checkpoint=False)
+        self.run = reopened(self.run, self._owned)
         return self.run
 
     # --- the Trainer's events -------------------------------------------------------------------
@@ -96,7 +94,7 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         if not state.is_world_process_zero:
             return
         self._training = True
-        if self.run is None or (self._owned and self.run.end_time is not None):  # a new train(), or search trial
+        if needs_new_run(self.run, self._owned):
             self._new_run(args, state, model)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
@@ -140,12 +138,8 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         A training that raises leaves its run to recordkit's exit handling: it reads ``failed`` when
         the exception ends the process.
         """
-        if self.run is None:
-            return
-        if self._owned:
-            end_run(self.run, RunStatus(status))
-        elif self.run.end_time is None:
-            self.run.flush()
+        if self.run is not None:
+            end_run(self.run, self._owned, status)
 
 
 def training_config(args: Any, model: Any = None) -> dict[str, Any]:
