@@ -76,7 +76,9 @@ def test_see_filter_open_select_and_compare(tab: Any, page: Any, ui_store: UISto
     tab.select_option("#status", "")
     tab.fill("#filter", "phase=train/acc>0.9")  # a series is named by its scope: phase=train/acc
     tab.press("#filter", "Enter")
-    tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1")
+    # One row, and the filter's (not the status filter's one row drawn a moment before).
+    tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1"
+                          " && document.querySelector('#runs tbody tr').textContent.includes('baseline')")
     assert "baseline" in rows(tab).inner_text() and "filter=phase" in tab.url
     tab.fill("#filter", "")
     tab.locator("h1").click()
