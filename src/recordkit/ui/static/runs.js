@@ -55,7 +55,8 @@ export function renderRuns(root, params) {
     size: 10 });
   const filter = el("input", { id: "filter", type: "text", size: 28, value: state.filter,
     placeholder: "Filters: acc>0.9; config.lr<=0.01", "aria-label": "Filters (COLUMN OP VALUE, separated by ;)",
-    title: "COLUMN OP VALUE; operators >= <= != > < = ~ (contains); separate several with ;" });
+    title: "KEY OP VALUE, as recordkit ls --where: >= <= != > < on any column, ~ contains, = on run fields, " +
+      "tags and config; separate several with ;" });
   const top = el("input", { id: "top", type: "checkbox", checked: state.top });
   const columnsButton = el("button", { type: "button", id: "columns-button", "aria-expanded": "false",
     "aria-controls": "column-picker" }, "Columns");
