@@ -11,6 +11,7 @@ from tests.conftest import fast_run
 import recordkit as rk
 from recordkit.read.listing import Compare, parse_where
 from recordkit.read.summaries import Summary, parse_summary
+from recordkit.read.where import Contains
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 
@@ -56,6 +57,17 @@ def test_summary_columns_filter_sort_and_show(sweep: rk.Collection) -> None:
     assert sweep.run_table(summaries=["max(nothing)"])[0]["max(nothing)"] is None
     with pytest.raises(rk.QueryError, match="no summary column"):
         sweep.run_table(summaries=["median(acc)"])
+
+
+def test_contains_on_run_fields_tags_config_and_records(sweep: rk.Collection) -> None:
+    store = sweep.store
+    assert _names(sweep.runs(where=["name~LR=0.0"])) == ["lr=0.01", "lr=0.001"]  # any case
+    tagged = fast_run(sweep, name="tagged", tags=["resnet-50"], config={"opt": {"name": "AdamW"}})
+    tagged.finish()
+    assert _names(store.runs(where=["tags~resnet"])) == ["tagged"]  # any tag holding the text
+    assert _names(store.runs(where=["config.opt.name ~ adam"])) == ["tagged"]
+    assert [r["run_name"] for r in sweep.records.where("run_name~=0.001", "acc>0.2")] == ["lr=0.001"]
+    assert parse_where(["path=~/data", "a~b>1"]) == {"path": "~/data", "a": Contains("b>1")}  # the first operator
 
 
 def test_parse_where_and_parse_summary() -> None:

@@ -43,6 +43,7 @@ def test_a_key_in_two_scopes_is_two_series(collection: rk.Collection) -> None:
 def test_history_picks_a_series_by_its_scope_and_refuses_to_merge(collection: rk.Collection) -> None:
     run = _train_and_eval(collection)
     assert run.history("loss", phase="eval") == ([10, 20, 30], [2.0, 3.0, 4.0])
+    assert run.history("phase=eval/loss") == run.history("loss", phase="eval")  # by its label too
     steps, values = run.history("loss", phase=lambda p: p == "train")
     assert steps == list(range(30)) and values[0] == 1.0
     with pytest.raises(rk.QueryError) as ambiguous:

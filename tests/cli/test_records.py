@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cli.helpers import invoke, ok, strict_json
+from tests.cli.helpers import invoke, ok, python_m, strict_json
 
 import recordkit as rk
 
@@ -197,3 +197,26 @@ def test_plot_of_an_unknown_key_is_an_error(episodes_store: Path, tmp_path: Path
     pytest.importorskip("matplotlib", reason="matplotlib is not installed")
     result = invoke("plot", "study/1", "nope", "--out", str(tmp_path / "p.png"), "-s", str(episodes_store))
     assert result.exit_code == 1 and "nothing to plot" in result.stderr
+
+
+def test_plots_with_and_without_by_are_two_files(store_path: Path) -> None:
+    """Issue 14: they overwrote one file; each series of a key is its own line (a real process)."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    store = rk.open(store_path)
+    with store.collection("c").start_run(capture=False) as run:
+        train, evaluate = run.scope(phase="train"), run.scope(phase="eval")
+        for step in range(5):
+            train.log({"loss": 1.0 / (step + 1)}, step=step)
+            evaluate.log({"loss": 2.0 / (step + 1)}, step=step)
+    store.close()
+    plain = python_m("plot", "c/1", "loss", "--store", str(store_path))
+    by = python_m("plot", "c/1", "loss", "--by", "phase", "--store", str(store_path))
+    assert plain.returncode == 0 and by.returncode == 0, plain.stderr + by.stderr
+    plain_path, by_path = Path(plain.stdout.strip()), Path(by.stdout.strip())
+    assert plain_path.is_absolute() and by_path.is_absolute() and plain_path != by_path
+    assert plain_path.name == "loss.png" and by_path.name == "loss-by-phase.png"
+    from PIL import Image
+
+    with Image.open(plain_path) as image:
+        labels = [s["label"] for s in json.loads(image.text["recordkit.series"])]
+    assert labels == ["phase=train/loss", "phase=eval/loss"]

@@ -43,6 +43,8 @@ def test_ls_keeps_a_key_of_two_scopes_apart(tiny_store: Path) -> None:
     assert base.get("acc") is None and base.get("loss") is None  # no series of base is just "loss"
     sorted_by = python_m("ls", "--sort", "-phase=eval/acc", "-f", "json", "--store", str(tiny_store))
     assert sorted_by.returncode == 0 and strict_json(sorted_by.stdout)[0]["name"] == "base"
+    columns = python_m("ls", "--collection", "other", "--columns", "name,x", "-f", "csv", "--store", str(tiny_store))
+    assert columns.stdout.splitlines() == ["name,x", "solo,1"]
     ambiguous = python_m("ls", "--collection", "study", "--sort", "-acc", "--store", str(tiny_store))
     assert ambiguous.returncode == 1 and "Traceback" not in ambiguous.stderr
     assert "'acc' is 2 series" in ambiguous.stderr and "phase=eval/acc" in ambiguous.stderr
@@ -399,3 +401,17 @@ def test_show_keeps_the_failure_a_resume_cleared(store_path: Path) -> None:
     assert attempt["status"] == "failed" and attempt["error"] == "RuntimeError: out of memory at step 1"
     table = python_m("show", "study/1", "--store", str(store_path))
     assert "Earlier attempts" in table.stdout and "out of memory at step 1" in table.stdout
+
+
+def test_ls_columns_take_a_bare_key_for_its_only_series(store_path: Path) -> None:
+    store = rk.open(store_path)
+    with store.collection("c").start_run(name="one", capture=False) as run:
+        run.scope(phase="eval").log(acc=0.9)
+        run.scope(phase="train").log(loss=0.5)
+        run.scope(phase="eval").log(loss=0.7)
+    store.close()
+    done = python_m("ls", "--columns", "name,acc", "-f", "csv", "--store", str(store_path))
+    assert done.returncode == 0 and done.stdout.splitlines() == ["name,phase=eval/acc", "one,0.9"]
+    ambiguous = python_m("ls", "--columns", "name,loss", "--store", str(store_path))
+    assert ambiguous.returncode == 1 and "'loss' is 2 series" in ambiguous.stderr
+    assert "Traceback" not in ambiguous.stderr

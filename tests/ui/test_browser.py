@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli.helpers import python_m
 from tests.ui import browser
-from tests.ui.conftest import UIStore
+from tests.ui.conftest import UIStore, fetch
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +76,9 @@ def test_see_filter_open_select_and_compare(tab: Any, page: Any, ui_store: UISto
     tab.select_option("#status", "")
     tab.fill("#filter", "phase=train/acc>0.9")  # a series is named by its scope: phase=train/acc
     tab.press("#filter", "Enter")
-    tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1")
+    # One row, and the filter's (not the status filter's one row drawn a moment before).
+    tab.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 1"
+                          " && document.querySelector('#runs tbody tr').textContent.includes('baseline')")
     assert "baseline" in rows(tab).inner_text() and "filter=phase" in tab.url
     tab.fill("#filter", "")
     tab.locator("h1").click()
@@ -178,3 +182,39 @@ def test_a_running_run_updates_live(tab: Any, page: Any, ui_store: UIStore) -> N
     tab.goto(page.url)
     tab.wait_for_selector("tr.status-row-running")
     assert "live" in tab.locator("tr.status-row-running").inner_text()
+
+
+# Filter texts as typed in the page's filter box (";" between conditions); each is also given to
+# `recordkit ls --where`, one --where per condition.
+SAME_AS_LS = [
+    "phase=train/acc>0.9",
+    "config.lr<=0.1; phase=train/loss<1",
+    "config.opt.name~AD",
+    "status!=finished",
+    "acc>0.1",
+    "config.lr=0.1",
+    "tags~sweep",
+    "tags=resnet",  # a tag the run carries (the old page compared the whole list and found none)
+    "max(phase=train/acc)>=0.5; config.lr!=0.3",
+]
+
+
+def test_a_filter_typed_in_the_page_selects_what_ls_where_selects(tab: Any, page: Any, ui_store: UIStore) -> None:
+    tab.goto(page.url)
+    tab.wait_for_selector("#runs tbody tr >> nth=6")
+    for text in SAME_AS_LS:
+        where = [arg for part in text.split(";") for arg in ("--where", part.strip())]
+        listed = python_m("ls", str(ui_store.path), *where, "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        expected = sorted(row["name"] for row in json.loads(listed.stdout))
+        assert expected, f"{text!r} selects no run: pick a filter that tells the two apart"
+        tab.fill("#filter", text)
+        tab.press("#filter", "Enter")
+        tab.wait_for_function("() => location.hash.includes('filter=') && !document.querySelector('#runs[aria-busy]')")
+        shown = sorted(tab.locator("#runs tbody tr a.run-link").all_inner_texts())
+        assert shown == expected, text
+    # A typo is the same error in both: the page's request answers what `ls` prints.
+    listed = python_m("ls", str(ui_store.path), "--where", "acx>1")
+    assert listed.returncode != 0 and "'acx' is in no listed run" in listed.stderr
+    answer = fetch(page.url, "/api/runs?filter=acx%3E1")
+    assert answer.status == 400 and "'acx' is in no listed run" in answer.json()["error"]

@@ -85,8 +85,9 @@ def test_runs_table_sends_only_the_chosen_columns(page: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        pytest.param({"filter": ["acc"]}, "COLUMN OP VALUE", id="no-operator"),
-        pytest.param({"filter": [">3"]}, "names no column", id="no-column"),
+        pytest.param({"filter": ["acc"]}, "KEY=VALUE or KEY>VALUE", id="no-operator"),
+        pytest.param({"filter": [">3"]}, "KEY=VALUE or KEY>VALUE", id="no-column"),
+        pytest.param({"filter": ["acx=1"]}, "'acx' is no run field or config key", id="unknown-equality"),
         pytest.param({"filter": ["acx>1"]}, "'acx' is in no listed run", id="unknown-column"),
         pytest.param({"filter": ["acc>1", "acc<2"]}, "filtered twice", id="twice"),
         pytest.param({"limit": "0"}, "limit is 1 to 500", id="limit"),

@@ -47,7 +47,7 @@ from recordkit.cli.rows import (
     run_columns,
     run_identity,
 )
-from recordkit.read.listing import flatten, parse_where
+from recordkit.read.listing import flatten, parse_where, series_column
 from recordkit.read.summaries import summary_columns
 
 
@@ -104,7 +104,9 @@ def ls(
         chosen = run_columns(rows, options.parse_columns(config_keys) or (), collection=collection is None)
         chosen += [name for name in extra if name not in chosen]
     elif rows:
-        check_columns(chosen, {name for row in rows for name in row}, "runs")
+        known = {name for row in rows for name in row}
+        chosen = [c if c in known else series_column(c, known) or c for c in chosen]  # acc: its one series
+        check_columns(chosen, known, "runs")
     if fmt == "table":
         if not rows:
             click.echo(f"No runs in {opened.url}" + (f" collection {collection!r}" if collection else "") + ".")

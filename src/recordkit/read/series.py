@@ -10,12 +10,12 @@ or a bare key logged in one series only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from recordkit._exceptions import QueryError
 from recordkit.backends.base import merged_scope_fields
-from recordkit.backends.labels import labels_of, resolve
+from recordkit.backends.labels import key_of, labels_of, resolve
 
 if TYPE_CHECKING:
     from recordkit._store import Store
@@ -61,6 +61,19 @@ def matches(series: Series, filters: Mapping[str, Any]) -> bool:
     return True
 
 
+def pick_one(
+    series_of: Callable[[str], list[Series]], key: str, filters: Mapping[str, Any], where: str
+) -> Series | None:
+    """:func:`pick` among ``series_of(key)``; a label given as the key (``phase=eval/loss``) names its series."""
+    found = series_of(key)
+    bare = key_of(key)
+    if not found and bare != key:
+        labelled = [s for s in series_of(bare) if s.label == key]
+        if labelled:
+            return pick(labelled, key, filters, where)
+    return pick(found, key, filters, where)
+
+
 def pick(found: list[Series], key: str, filters: Mapping[str, Any], where: str) -> Series | None:
     """The one series of ``found`` matching ``filters``; None when the key was never logged.
 
@@ -95,4 +108,4 @@ def _telling(found: Iterable[Series]) -> dict[str, list[Any]]:
     return names
 
 
-__all__ = ["matches", "pick", "resolve", "run_series"]
+__all__ = ["matches", "pick", "pick_one", "resolve", "run_series"]

@@ -1,8 +1,10 @@
-"""The one parser of filter texts: ``KEY=VALUE`` and comparisons (``acc>0.9``), for ``--where``,
-``store.runs(where=[...])``, ``collection.run_table(where=[...])`` and ``records.where("loss<0.5")``.
+"""The one parser of filter texts: ``KEY=VALUE``, comparisons (``acc>0.9``) and ``KEY~TEXT`` (contains),
+for ``--where``, ``store.runs(where=[...])``, ``collection.run_table(where=[...])``,
+``records.where("loss<0.5")`` and the web page's filter box.
 
-A value is read as JSON when it parses, else as text; a comparison becomes a :class:`Compare`, a
-callable the readers apply to a column's value (see ``read/listing.py`` and ``read/records.py``).
+A value is read as JSON when it parses, else as text; a comparison becomes a :class:`Compare` and a
+``~`` a :class:`Contains`, callables the readers apply to a column's value (see ``read/listing.py``
+and ``read/records.py``). Nothing here builds SQL: a filter is data handed to the readers.
 """
 
 from __future__ import annotations
@@ -53,10 +55,38 @@ class Compare:
         return f"Compare({self.op!r}, {self.value!r})"
 
 
+class Contains:
+    """A ``KEY~TEXT`` filter: True when the value's text holds TEXT in any case (a list: any item's text).
+
+    A missing value (None) never matches.
+    """
+
+    __slots__ = ("needle", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.needle = text.lower()
+
+    def __call__(self, actual: Any) -> bool:
+        if actual is None:
+            return False
+        if isinstance(actual, (list, tuple)):
+            return any(self.needle in str(item).lower() for item in actual)
+        return self.needle in str(actual).lower()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Contains) and self.text == other.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Contains({self.text!r})"
+
+
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
 }
-_ALL_OPERATORS = (*_OPERATORS, "==", "=")
+_ALL_OPERATORS = (*_OPERATORS, "==", "=", "~")
 
 
 def split_expression(expression: str) -> tuple[str, str, str] | None:
@@ -83,8 +113,9 @@ def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
     """``["lr=0.1", "acc>0.9"]`` → ``{"lr": 0.1, "acc": Compare(">", 0.9)}``; QueryError if malformed.
 
     Each expression is ``KEY OP VALUE``, split at the first operator: ``=`` (or ``==``) is equality,
-    ``>``, ``>=``, ``<``, ``<=`` and ``!=`` give a :class:`Compare` (a callable, so it tests a
-    run-row column: metrics, summaries such as ``max(acc)``, config values). ``VALUE`` is read as
+    ``>``, ``>=``, ``<``, ``<=`` and ``!=`` give a :class:`Compare` and ``~`` a :class:`Contains`
+    (callables, so they test a run-row column: metrics, summaries such as ``max(acc)``, config
+    values, ``tags``; ``~`` takes its TEXT as written, spaces around it dropped). ``VALUE`` is read as
     JSON when it parses (``0.1``, ``3``, ``true``, ``null``, ``"3"``) and as text otherwise
     (``phase=eval``); to match the text ``3`` rather than the number, quote it as JSON
     (``name="3"``). A key given twice is an error (one condition per key).
@@ -93,8 +124,8 @@ def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
     --------
     >>> parse_where(["lr=0.1", "name=baseline", 'tag="3"'])
     {'lr': 0.1, 'name': 'baseline', 'tag': '3'}
-    >>> parse_where(["acc>0.9", "config.lr<=0.01"])
-    {'acc': Compare('>', 0.9), 'config.lr': Compare('<=', 0.01)}
+    >>> parse_where(["acc>0.9", "config.lr<=0.01", "name~base"])
+    {'acc': Compare('>', 0.9), 'config.lr': Compare('<=', 0.01), 'name': Contains('base')}
     """
     if isinstance(expressions, str):
         expressions = [expressions]
@@ -105,12 +136,15 @@ def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
         parts = split_expression(expression)
         if parts is None or not parts[0]:
             raise QueryError(
-                f"--where takes KEY=VALUE or KEY>VALUE (>=, <, <=, !=; e.g. status=finished, acc>0.9), "
-                f"not {expression!r}"
+                f"a filter (--where) is KEY=VALUE or KEY>VALUE (>=, <, <=, !=) or KEY~TEXT (contains), e.g. "
+                f"status=finished, acc>0.9, name~base; not {expression!r}"
             )
         key, op, raw = parts
         if key in out:
             raise QueryError(f"--where gives {key!r} twice; give one condition per key")
+        if op == "~":
+            out[key] = Contains(raw.strip())
+            continue
         value = parse_value(raw)
         out[key] = value if op in ("=", "==") else Compare(op, value)
     return out

@@ -470,16 +470,17 @@ class Run(Scope):
         """(steps, values) of one series of ``key`` in log order, ``([], [])`` if never logged.
 
         Keyword filters pick the series by its scope fields (``phase="eval"``; a value or a callable,
-        as ``where``); a call matching several series, or none of them, raises ``QueryError`` naming
+        as ``where``), or ``key`` is its label (``"phase=eval/loss"``); a call matching several series, or
+        none of them, raises ``QueryError`` naming
         them (:meth:`series` returns them all). Images, histograms and tables come back as
         ``rk.Image`` / ``rk.Histogram`` / ``rk.Table``.
 
         >>> steps, losses = run.history("loss", phase="eval")      # doctest: +SKIP
         """
-        from recordkit.read.series import pick
+        from recordkit.read.series import pick_one
 
         self._flush_if_live()
-        found = pick(self.series(key), key, filters, f"run {self.id!r}")
+        found = pick_one(self.series, key, filters, f"run {self.id!r}")
         steps, values = ([], []) if found is None else (list(found.steps), list(found.values))
         if any(type(v) in (dict, list) for v in values):
             from recordkit.media import from_stored

@@ -2,26 +2,26 @@
 
 Every answer is built from the public read API (``store.run_table``, ``run.series``, ``run.events``,
 ``run.files``…); this module only translates what a request asks for into those calls (a filter text
-``acc>0.9`` becomes ``where={"acc": test}``), pages and trims their results, and makes the values
-JSON-safe. Parameters are data, never code or SQL: a filter's value is parsed as JSON or kept as text.
+``acc>0.9`` is read by the library's one parser, ``read/where.py``, as ``recordkit ls --where`` reads
+it), pages and trims their results, and makes the values JSON-safe. Parameters are data, never code
+or SQL: a filter's value is parsed as JSON or kept as text, and the library binds every SQL value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import operator
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import recordkit as rk
+from recordkit.read.where import parse_where
 from recordkit.ui.downsample import m4
 
 #: Most rows one page of the runs table may ask for.
@@ -39,9 +39,6 @@ MAX_DIFF = 2_000_000
 
 IDENTITY = ("collection", "number", "error_number", "id", "name", "status", "start", "duration", "end", "tags",
             "parent_id")
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt, "=": operator.eq,
-}
 X_AXES = ("step", "time", "epoch")
 
 
@@ -72,57 +69,7 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def parse_value(text: str) -> Any:
-    """A filter value: JSON when it parses (``0.1``, ``true``, ``"3"``), else the text itself."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 # --- the runs table ---------------------------------------------------------------------------------
-
-
-def column_test(expression: str) -> tuple[str, Callable[[Any], bool]]:
-    """``"acc>0.9"`` → ``("acc", test)``; operators ``>= <= != > < =`` and ``~`` (contains, any case).
-
-    A run lacking the column never matches; neither does a value that cannot be compared (text with a
-    number).
-    """
-    from recordkit.backends.labels import scope_prefix
-
-    text = expression.strip()
-    start = len(scope_prefix(text))  # a series label's leading `phase=eval/` is part of the column…
-    found = [(text.find(op, start), op) for op in (*_OPERATORS, "~") if op in text[start:]]
-    if not found:  # …unless nothing follows it (name=a/b is the name "a/b")
-        found = [(text.find(op), op) for op in (*_OPERATORS, "~") if op in text]
-    if not found:
-        raise BadRequest(f"a filter is COLUMN OP VALUE with OP one of >= <= != > < = ~ (e.g. acc>0.9), not {text!r}")
-    position = min(p for p, _ in found)
-    op = max((o for p, o in found if p == position), key=len)  # ">=" before ">"
-    column, raw = text[:position].strip(), text[position + len(op):].strip()
-    if not column:
-        raise BadRequest(f"filter {text!r} names no column (write it as COLUMN{op}VALUE)")
-    if op == "~":
-        needle = raw.lower()
-
-        def contains(value: Any) -> bool:
-            if isinstance(value, (list, tuple)):
-                return any(needle in str(v).lower() for v in value)
-            return value is not None and needle in str(value).lower()
-
-        return column, contains
-    expected, compare = parse_value(raw), _OPERATORS[op]
-
-    def test(value: Any) -> bool:
-        if value is None or (isinstance(value, float) and value != value):
-            return False
-        try:
-            return bool(compare(value, expected))
-        except TypeError:
-            return False
-
-    return column, test
 
 
 def runs_where(
@@ -140,10 +87,15 @@ def runs_where(
         needle = search.lower()
         where["name"] = lambda name: name is not None and needle in name.lower()
     for expression in filters:
-        column, test = column_test(expression)
+        # The library's one grammar (read/where.py), as `recordkit ls --where` reads it: = is equality on
+        # run fields, tags and config; > >= < <= != ~ test any column, metrics included.
+        try:
+            ((column, condition),) = parse_where([expression.strip()]).items()
+        except rk.QueryError as exc:
+            raise BadRequest(str(exc)) from None
         if column in where:
             raise BadRequest(f"column {column!r} is filtered twice; keep one condition per column")
-        where[column] = test
+        where[column] = condition
     return where
 
 

@@ -55,7 +55,8 @@ export function renderRuns(root, params) {
     size: 10 });
   const filter = el("input", { id: "filter", type: "text", size: 28, value: state.filter,
     placeholder: "Filters: acc>0.9; config.lr<=0.01", "aria-label": "Filters (COLUMN OP VALUE, separated by ;)",
-    title: "COLUMN OP VALUE; operators >= <= != > < = ~ (contains); separate several with ;" });
+    title: "KEY OP VALUE, as recordkit ls --where: >= <= != > < on any column, ~ contains, = on run fields, " +
+      "tags and config; separate several with ;" });
   const top = el("input", { id: "top", type: "checkbox", checked: state.top });
   const columnsButton = el("button", { type: "button", id: "columns-button", "aria-expanded": "false",
     "aria-controls": "column-picker" }, "Columns");
@@ -121,11 +122,16 @@ export function renderRuns(root, params) {
     return p;
   }
 
+  // Requests may answer out of order (changing the status, then typing a filter, sends two): only the
+  // latest one is drawn, and the table stays busy until it has answered.
+  let latest = 0;
+
   async function load(fresh = false) {
+    const mine = ++latest;
     table.setAttribute("aria-busy", "true");
     try {
       const data = await getJSON("/api/runs", query(fresh ? { fresh: "1" } : {}));
-      if (stopped) return;
+      if (stopped || mine !== latest) return;
       error.hidden = true;
       available = data.columns;
       rows = data.rows;
@@ -134,11 +140,12 @@ export function renderRuns(root, params) {
       draw();
       schedule();
     } catch (e) {
+      if (mine !== latest) return;
       error.textContent = e.message;
       error.hidden = false;
       announce(e.message);
     } finally {
-      table.removeAttribute("aria-busy");
+      if (mine === latest) table.removeAttribute("aria-busy");
     }
   }
 
