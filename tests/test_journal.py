@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import marshal
 import mmap
+import time
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,22 @@ def test_logging_after_the_store_closed_says_so(store_path: Path) -> None:
 
     lifecycle.forget(run)  # left unfinished on purpose: neither the exit handler nor the heartbeat touch it
     run._handle.untrack()
+
+
+@pytest.mark.parametrize("fsync", ["finish", 0.05])
+def test_fsync_policies_force_the_journal_and_keep_every_record(store_path: Path, fsync: object) -> None:
+    store = rk.open(store_path, fsync=fsync)
+    run = store.collection("c").start_run(capture=False)
+    journal = store._channel.journal
+    assert journal is not None
+    synced: list[int] = []
+    real = journal.sync
+    journal.sync = lambda: (synced.append(journal.number), real())[1]  # type: ignore[method-assign]
+    for i in range(1_000):
+        run.log(x=float(i))
+        if fsync != "finish" and i % 100 == 0:
+            time.sleep(0.02)  # let the interval pass a few times while logging
+    run.finish()
+    assert synced, "the journal was never forced to disk"
+    assert [r["x"] for r in run.records] == [float(i) for i in range(1_000)]
+    store.close()
