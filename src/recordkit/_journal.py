@@ -176,6 +176,10 @@ class Journal:
         self.items = 0
         self.items_committed = 0
         self._decoded_items = 0
+        # What record() compares with (kept by release()): a record and a shape's id fit below both.
+        self.lap_end = capacity - SWITCH_SIZE
+        self.room_end = capacity - SWITCH_SIZE
+        self.items_end = limit
         self.read_off = 0
         self.read_number = 0
         self.closed = False
@@ -216,10 +220,10 @@ class Journal:
             # the shape's id too: no batch may end between a shape's id and its record.
             size = len(payload) + ENTRY_SIZE
             pos = self.pos
-            if pos + size + SWITCH_SIZE > self.capacity:
+            if pos + size > self.lap_end:
                 pos = self._new_lap(size + SWITCH_SIZE)
-            full = self.head + size + SWITCH_SIZE - self.tail > self.capacity
-            if (full or self.items - self.items_committed >= self.limit) and not self._make_room(size + SWITCH_SIZE):
+            if (self.head + size > self.room_end or self.items >= self.items_end) and not self._make_room(
+                    size + SWITCH_SIZE):
                 return
             if shape != self.kind:
                 self._switch(shape)
@@ -441,6 +445,8 @@ class Journal:
         self.committed = number
         self.items_committed += self._decoded_items
         self._decoded_items = 0
+        self.items_end = self.items_committed + self.limit
+        self.room_end = offset + self.capacity - SWITCH_SIZE
         with self.room:
             self.room.notify_all()
 

@@ -122,11 +122,16 @@ export function renderRuns(root, params) {
     return p;
   }
 
+  // Requests may answer out of order (changing the status, then typing a filter, sends two): only the
+  // latest one is drawn, and the table stays busy until it has answered.
+  let latest = 0;
+
   async function load(fresh = false) {
+    const mine = ++latest;
     table.setAttribute("aria-busy", "true");
     try {
       const data = await getJSON("/api/runs", query(fresh ? { fresh: "1" } : {}));
-      if (stopped) return;
+      if (stopped || mine !== latest) return;
       error.hidden = true;
       available = data.columns;
       rows = data.rows;
@@ -135,11 +140,12 @@ export function renderRuns(root, params) {
       draw();
       schedule();
     } catch (e) {
+      if (mine !== latest) return;
       error.textContent = e.message;
       error.hidden = false;
       announce(e.message);
     } finally {
-      table.removeAttribute("aria-busy");
+      if (mine === latest) table.removeAttribute("aria-busy");
     }
   }
 
