@@ -227,3 +227,17 @@ def test_records_of_several_shapes_decode_right_across_batches_and_laps(tmp_path
     assert journal.head > 3 * SMALL
     assert got == expected[: len(got)] and len(got) > 3_900
     assert replayed == got
+
+
+def test_logging_after_the_store_closed_says_so(store_path: Path) -> None:
+    store = rk.open(store_path)
+    run = store.collection("c").start_run(capture=False)
+    run.log(x=1.0)
+    run.flush()
+    store.close()
+    with pytest.raises(rk.RunStateError, match="store was closed"):
+        run.log(x=2.0)
+    from recordkit.runs import lifecycle
+
+    lifecycle.forget(run)  # left unfinished on purpose: neither the exit handler nor the heartbeat touch it
+    run._handle.untrack()

@@ -310,7 +310,7 @@ class Journal:
         batch may end after it (not after a shape's id: its records must follow in the same batch)."""
         size = len(payload) + ENTRY_SIZE
         pos = self.pos
-        if pos + size > self.capacity:
+        if pos + size > self.capacity or self.closed:
             pos = self._new_lap(size)
         number = self.number
         full = self.head + size - self.tail > self.capacity or (cut and self.items - self.items_committed >= self.limit)
@@ -357,6 +357,10 @@ class Journal:
 
     def _new_lap(self, size: int) -> int:
         """Start the next lap (the entry does not fit before the ring's end); return the new position."""
+        if self.closed:  # record() comes here once closed (lap_end is -1): one clear error, no hot-path cost
+            raise RunStateError(
+                "cannot log: this store was closed (store.close()); open it again with rk.open() and resume the run"
+            )
         if size > self.capacity:
             raise RunStateError(
                 f"a record of {size:,} bytes does not fit in the journal ({self.capacity:,} bytes); "
@@ -487,6 +491,7 @@ class Journal:
         if self.closed:
             return
         self.closed = True
+        self.lap_end = -1  # every later record() goes to _new_lap, which says the store is closed
         with self.room:
             self.room.notify_all()
         if committed and self.path is not None:
