@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tests.conftest import fast_run
 
@@ -227,6 +228,9 @@ def test_a_file_another_library_saved_becomes_a_checkpoint(collection: rk.Collec
             run.add_checkpoint(tmp_path / "missing.ckpt", "foreign")
         with pytest.raises(rk.InvalidNameError):
             run.add_checkpoint(__file__, "../outside")
+        with pytest.raises(ValueError, match="non-negative"):  # the same step rule as save_model and log
+            run.add_checkpoint(__file__, "foreign", -1)
+        assert run.add_checkpoint(__file__, "numpy-step", np.int64(40)).step == 40
 
 
 # --- a kill in the middle of a checkpoint write --------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import importlib
+import os
 import subprocess
 import sys
 import warnings
@@ -90,3 +92,16 @@ def test_a_missing_framework_names_the_extra(module: str, blocked: tuple[str, ..
             "except rk.MissingDependencyError as exc:\n    print('HINT', exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert f"pip install 'recordkit[{extra}]'" in out, out
+
+
+@pytest.mark.parametrize("module, name", [
+    ("recordkit.integrations.keras", "RecordkitCallback"),
+    ("recordkit.integrations.transformers", "RecordkitCallback"),
+    ("recordkit.integrations.lightning", "RecordkitLogger"),
+])
+def test_a_run_that_is_not_a_run_is_refused_at_construction(module: str, name: str) -> None:
+    """run="x" fails where it is written, not at the first log deep inside the framework."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # as tests/integrations/test_keras.py: before Keras is imported
+    integration = getattr(importlib.import_module(module), name)
+    with pytest.raises(TypeError, match="run= takes a live recordkit Run"):
+        integration(run="x")

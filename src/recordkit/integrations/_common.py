@@ -26,8 +26,14 @@ from recordkit.runs.run import Run, RunStatus
 _TEXT_LIMIT = 1000
 
 
+def given_run(run: Run | None) -> Run | None:
+    """The run a user passed to an integration's constructor, checked there rather than at the first log."""
+    if run is not None and not isinstance(run, Run):
+        raise TypeError(f"run= takes a live recordkit Run (from start_run or rk.init), not {run!r}")
+    return run
+
+
 def start_run(
-    run: Run | None,
     *,
     project: str,
     store: str | os.PathLike[str] | Store | None,
@@ -36,14 +42,7 @@ def start_run(
     tags: Sequence[str],
     capture: bool | Sequence[str],
 ) -> tuple[Run, bool]:
-    """The run to record into, and whether the integration owns it (and so finishes it).
-
-    A run the user passes stays theirs: the integration logs into it and never finishes it.
-    """
-    if run is not None:
-        if not isinstance(run, Run):
-            raise TypeError(f"run= takes a live recordkit Run (from start_run or rk.init), not {run!r}")
-        return run, False
+    """A new run the integration owns (and so finishes); a run the user passed never comes here."""
     opened = store if isinstance(store, Store) else open_store(store)
     return opened.collection(project).start_run(plain_config(config), name=name, tags=tags, capture=capture), True
 

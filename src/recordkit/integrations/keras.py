@@ -20,7 +20,7 @@ from typing import Any
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, needs_new_run, plain_config, reopened, start_run
+from recordkit.integrations._common import Metrics, end_run, given_run, needs_new_run, plain_config, reopened, start_run
 from recordkit.runs.run import Run, RunStatus
 
 _keras = require("keras", "the Keras callback needs keras")
@@ -74,7 +74,7 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
         self._start: dict[str, Any] = {"store": store, "name": name, "tags": tags, "capture": capture}
         self._config = config
         #: The run recorded into (None until ``fit()`` starts).
-        self.run: Run | None = run
+        self.run: Run | None = given_run(run)
         self._owned = run is None
         self._every = every
         self._metrics = Metrics(prefix)
@@ -90,7 +90,7 @@ class RecordkitCallback(_Callback):  # type: ignore[misc]
 
     def _new_run(self) -> Run:
         config = {**plain_config(self._config), **model_config(self.model, self.params)}
-        self.run, self._owned = start_run(None, project=self._project, config=config, **self._start)
+        self.run, self._owned = start_run(project=self._project, config=config, **self._start)
         self._batches, self._batch_scope = 0, None
         return self.run
 

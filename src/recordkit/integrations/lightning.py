@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, reopened, start_run, update_config
+from recordkit.integrations._common import Metrics, end_run, given_run, reopened, start_run, update_config
 from recordkit.runs.run import Run, RunStatus
 
 
@@ -89,7 +89,7 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
         super().__init__()
         self._project = project
         self._start: dict[str, Any] = {"store": store, "config": config, "name": name, "tags": tags, "capture": capture}
-        self._run: Run | None = run
+        self._run: Run | None = given_run(run)
         self._owned = run is None
         self._log_checkpoints = log_checkpoints
         self._checkpoint_name = checkpoint_name
@@ -128,7 +128,7 @@ class RecordkitLogger(_Logger):  # type: ignore[misc]
     def experiment(self) -> Run:
         """The run (started on first use; a run that ``fit()`` ended is resumed for a later ``test()``)."""
         if self._run is None:
-            self._run, self._owned = start_run(None, project=self._project, **self._start)
+            self._run, self._owned = start_run(project=self._project, **self._start)
         else:
             self._run = reopened(self._run, self._owned)
         return self._run

@@ -19,7 +19,7 @@ from typing import Any
 
 from recordkit._deps import require
 from recordkit._store import Store
-from recordkit.integrations._common import Metrics, end_run, needs_new_run, plain_config, reopened, start_run
+from recordkit.integrations._common import Metrics, end_run, given_run, needs_new_run, plain_config, reopened, start_run
 from recordkit.runs.run import Run, RunStatus
 
 _transformers = require("transformers", "the Transformers callback needs transformers")
@@ -71,7 +71,7 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
         self._start: dict[str, Any] = {"store": store, "tags": tags, "capture": capture}
         self._name, self._config = name, config
         #: The run recorded into (None until training starts, and on processes other than the main one).
-        self.run: Run | None = run
+        self.run: Run | None = given_run(run)
         self._owned = run is None
         self._metrics = Metrics(prefix)
         self._training = False
@@ -79,7 +79,7 @@ class RecordkitCallback(_TrainerCallback):  # type: ignore[misc]
     def _new_run(self, args: Any, state: Any, model: Any) -> Run:
         config = {**plain_config(self._config), **training_config(args, model)}
         name = self._name or getattr(state, "trial_name", None)
-        self.run, self._owned = start_run(None, project=self._project, config=config, name=name, **self._start)
+        self.run, self._owned = start_run(project=self._project, config=config, name=name, **self._start)
         return self.run
 
     def _live(self, args: Any, state: Any, model: Any) -> Run:

@@ -159,8 +159,8 @@ def add_checkpoint(
     (``mode="file"``).
     """
     name = check_name(name, "checkpoint name")
-    if step is not None and type(step) is not int:
-        raise TypeError(f"step must be an int, not {step!r}")
+    if step is not None:
+        step = V.check_step(step)  # the same rule as save_model and log
     source = Path(path)
     if not source.is_file():
         raise RunFileNotFoundError(f"checkpoint file {str(source)!r} does not exist; pass the path of a saved file")
