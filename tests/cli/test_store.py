@@ -23,6 +23,10 @@ def test_demo_records_runs_and_says_where(tmp_path: Path, monkeypatch: pytest.Mo
     assert str((tmp_path / "records").resolve()) in out
     assert "recordkit ls\n" in out  # the default store needs no --store
     assert ".records.to_pandas()" in out
+    # The table shows each run's held-out loss and accuracy (numbers, not empty cells).
+    table = [line.split() for line in out.splitlines() if line.lstrip().startswith(("1 ", "2 "))]
+    assert len(table) == 2 and all(len(cells) == 7 for cells in table), out
+    assert all(0 < float(cells[4]) < 1 and 0 < float(cells[5]) <= 1 for cells in table), out
     rows = strict_json(ok("ls", "-f", "json"))
     assert [(row["name"], row["status"]) for row in rows] == [("lr=0.3", "finished"), ("lr=1", "finished")]
     assert len(strict_json(ok("records", "--where", "phase=eval", "-f", "json"))) == 2 * 2

@@ -45,8 +45,9 @@ def demo(path: str | None, store: str | None, runs: int, epochs: int, seed: int)
     click.echo(f"  {where}")
     click.echo()
     rows = [run_row(run) for run in recorded]
-    columns = ["number", "name", "status", "config.lr", "loss", "acc", "duration"]
-    print_table(make_console(), make_table(columns, rows, title="Runs (loss and acc: last held-out evaluation)"))
+    # The held-out series by their labels: a bare "loss" names two series (train and eval) and shows nothing.
+    columns = ["number", "name", "status", "config.lr", "phase=eval/loss", "phase=eval/acc", "duration"]
+    print_table(make_console(), make_table(columns, rows, title="Runs (last held-out evaluation)"))
     flag = _shell_store(opened, given)
     first, last = recorded[0].number, recorded[-1].number
     click.echo()
