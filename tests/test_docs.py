@@ -117,7 +117,8 @@ def quoted_figures(page: Path) -> list[str]:
 @pytest.mark.parametrize("page", [pytest.param(p, id=_id(p)) for p in FIGURE_PAGES])
 def test_figures_in_prose_come_from_the_benchmark_table(page: Path) -> None:
     figures = benchmark_figures((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert {"1.70 µs", "230,785 rec/s", "47.1 B", "0.36×", "343 ms"} <= figures  # the table was read
+    # The tables were read (every unit the rule knows is in them), whatever the figures of the latest run.
+    assert len(figures) >= 50 and {"µs", "ms", "rec/s", "B", "×"} <= {f.split()[-1] if " " in f else "×" for f in figures}
     unknown = [figure for figure in quoted_figures(page) if figure not in figures]
     assert not unknown, f"{_id(page)} quotes figures the README's benchmark tables do not hold: {unknown}"
 
