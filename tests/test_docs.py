@@ -118,7 +118,8 @@ def quoted_figures(page: Path) -> list[str]:
 def test_figures_in_prose_come_from_the_benchmark_table(page: Path) -> None:
     figures = benchmark_figures((ROOT / "README.md").read_text(encoding="utf-8"))
     # The tables were read (every unit the rule knows is in them), whatever the figures of the latest run.
-    assert len(figures) >= 50 and {"µs", "ms", "rec/s", "B", "×"} <= {f.split()[-1] if " " in f else "×" for f in figures}
+    units = {figure.split()[-1] if " " in figure else "×" for figure in figures}
+    assert len(figures) >= 50 and {"µs", "ms", "rec/s", "B", "×"} <= units
     unknown = [figure for figure in quoted_figures(page) if figure not in figures]
     assert not unknown, f"{_id(page)} quotes figures the README's benchmark tables do not hold: {unknown}"
 
