@@ -1,7 +1,7 @@
 """Train a small PyTorch network on scikit-learn's digits and record the training with recordkit.
 
     python examples/digits.py                      # 10 epochs into ./records, a few seconds on a CPU
-    python examples/digits.py --epochs 3 --store /tmp/records --hidden 32
+    python examples/digits.py --epochs 3 --store ./digits-records --hidden 32
     python examples/digits.py --device cuda        # on a GPU: the logged loss stays a CUDA tensor
 
 The 1,797 8×8 images of handwritten digits ship with scikit-learn: nothing is downloaded. The run

@@ -102,3 +102,15 @@ def test_a_missing_store_opened_without_create_is_not_found(tmp_path: Path) -> N
     with pytest.raises(rk.StoreNotFoundError, match="holds no recordkit store"):
         rk.open(tmp_path / "empty", create=False)
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_an_engine_must_spell_what_the_core_cannot_default() -> None:
+    """Dialect's abstract methods (transactions, records tables, the extra column) have no SQLite default."""
+    from recordkit.backends.dialect import Dialect
+
+    class Half(Dialect):  # only a transaction: records tables and extra conditions are missing
+        def transaction(self, conn, *, commit=True):  # type: ignore[no-untyped-def]
+            raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="create_table"):
+        Half()  # type: ignore[abstract]

@@ -9,6 +9,7 @@ subpackage (``sqlite/dialect.py``, ``postgres/dialect.py``) fills these in.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,11 @@ NO_FIT: Any = object()
 INT = "int"
 
 
-class Dialect:
-    """The SQL spellings and engine hooks of one engine; the attributes below are SQLite's defaults."""
+class Dialect(ABC):
+    """The SQL spellings and engine hooks of one engine; the attributes below are SQLite's defaults.
+
+    The abstract methods are what every engine must spell itself (an engine lacking one cannot be made).
+    """
 
     #: The engine's name, for messages.
     engine = "SQL"
@@ -73,12 +77,13 @@ class Dialect:
 
         return json.dumps(list(values))
 
+    @abstractmethod
     def transaction(self, conn: Any, *, commit: bool = True) -> AbstractContextManager[Any]:
         """A write transaction on ``conn``; with ``commit`` False it is rolled back at the end (a dry run)."""
-        raise NotImplementedError
 
     def lock_schema(self, conn: Any) -> None:
         """Serialise changes to the records-table registry with other writers, inside the transaction."""
+        return  # SQLite: BEGIN IMMEDIATE already holds the one write lock
 
     def executemany(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement for many parameter rows, in one round trip where the driver allows it."""
@@ -99,32 +104,33 @@ class Dialect:
         """The SQL type of a records column of ``kind`` (empty: untyped)."""
         return ""
 
+    @abstractmethod
     def create_table(self, table: Table, spare: int = 0) -> str:
         """The CREATE TABLE statement of a new records table (columns ``scope_id, seq, step, time``,
         one per key, ``spare`` more named on from there, ``extra``; primary key ``(scope_id, seq)``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def add_columns(self, conn: Any, table: Table, keys: Sequence[str]) -> None:
         """Give the database table the columns of ``keys`` (already in ``table``), if it lacks them."""
-        raise NotImplementedError
 
     def retype(self, conn: Any, table: Table, key: str, kind: str) -> None:
         """Give an empty column made before its first value (kind unknown) the type of ``kind``."""
+        return  # SQLite: columns are untyped, any value fits
 
+    @abstractmethod
     def insert_rows(self, conn: Any, table: Table, rows: list[Any]) -> None:
         """Insert converted record rows (``scope_id, seq, step, time``, the columns, ``extra``)."""
-        raise NotImplementedError
 
     # --- the extra column (JSON text of the values no column holds) ------------------------------
+    @abstractmethod
     def extra_has(self, key: str) -> tuple[str, list[Any]]:
         """A condition: the record's ``extra`` holds ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def extra_equals(self, key: str, value: Any) -> tuple[str, list[Any]]:
         """A condition: the record's ``extra`` holds ``key`` with this value."""
-        raise NotImplementedError
 
+    @abstractmethod
     def aggregate(self, table: Table, key: str, where: str) -> tuple[str, list[Any]]:
         """A query of ``count, sum, min, max`` of the numbers of ``key`` (own values only, NaN skipped)
         in the rows of ``table`` matching ``where``, and the parameters that go before ``where``'s."""
-        raise NotImplementedError
