@@ -77,13 +77,13 @@ def test_items_round_trip_and_unplain_ones_are_pinned(tmp_path: Path) -> None:
     shape = journal.shape("run1", ("x", "y"))
     assert shape == 0 and journal.shape("run1", ("x", "y")) == 0
     journal.append_item(CreateScope(7, "run1", None, {"episode": 1}))
-    journal.record(shape, marshal.dumps((7, 0, 0, 1.5, 0.25, 2, None), 2))
-    journal.record(shape, marshal.dumps((7, 1, 1, 1.5, 0.5, 3, None), 2))
+    journal.record(shape, marshal.dumps((1.5, 0.25, 2, 7, 0, 0), 2))
+    journal.record(shape, marshal.dumps((1.5, 0.5, 3, 7, 1, 1), 2))
     journal.append_item(AddEvent("run1", "eval", 2.0, 1, None, {"when": when}))  # a datetime: pinned
     journal.append_item(("run1", 7, 2, 2, 2.5, {"z": [1, 2]}))
     items = journal.decode(drain(journal), 0)
     assert items[0] == CreateScope(7, "run1", None, {"episode": 1})
-    assert items[1] == RecordRows("run1", ("x", "y"), [(7, 0, 0, 1.5, 0.25, 2, None), (7, 1, 1, 1.5, 0.5, 3, None)])
+    assert items[1] == RecordRows("run1", ("x", "y"), [(1.5, 0.25, 2, 7, 0, 0), (1.5, 0.5, 3, 7, 1, 1)])
     assert items[2] == AddEvent("run1", "eval", 2.0, 1, None, {"when": when})
     assert items[3] == ("run1", 7, 2, 2, 2.5, {"z": [1, 2]})
     assert journal.pinned == {}
@@ -146,7 +146,7 @@ def test_a_dead_journal_is_replayed_into_the_store_once(store_path: Path) -> Non
     journal = make_journal(store_path / ".journal")  # stands for a process that died before committing
     shape = journal.shape(run.id, ("x",))
     for i in range(100):
-        journal.record(shape, marshal.dumps((run._row.root_scope, 1000 + i, i, 1.0, float(i), None), 2))
+        journal.record(shape, marshal.dumps((1.0, float(i), run._row.root_scope, 1000 + i, i), 2))
     assert journal.path is not None
     journal.close(committed=False)  # unlocked, as a dead owner's file is
     assert replay_file(store.backend, journal.path) == 100
@@ -206,10 +206,10 @@ def test_records_of_several_shapes_decode_right_across_batches_and_laps(tmp_path
         file = JournalFile(mm)
         for i in range(4_000):  # several laps; the shape changes every 1 to 5 records; an item now and then
             if (i // 3) % 2:
-                journal.record(b, marshal.dumps((1, i, i, 0.5, float(i), 1.0, None), 2))
+                journal.record(b, marshal.dumps((0.5, float(i), 1.0, 1, i, i), 2))
                 expected.append((("x", "y"), i))
             else:
-                journal.record(a, marshal.dumps((1, i, i, 0.5, float(i), None), 2))
+                journal.record(a, marshal.dumps((0.5, float(i), 1, i, i), 2))
                 expected.append((("x",), i))
             if i % 11 == 0:
                 journal.append_item(CreateScope(100 + i, "r", 1, {}))
@@ -220,10 +220,10 @@ def test_records_of_several_shapes_decode_right_across_batches_and_laps(tmp_path
                     again = [p for _, _, p in file.entries(journal.tail, journal.committed)][: len(payloads)]
                     for item in decode(again, file.shapes):
                         if isinstance(item, RecordRows):
-                            replayed += [(item.keys, row[1]) for row in item.rows]
+                            replayed += [(item.keys, row[-2]) for row in item.rows]
                     for item in journal.decode(payloads, first):
                         if isinstance(item, RecordRows):
-                            got += [(item.keys, row[1]) for row in item.rows]
+                            got += [(item.keys, row[-2]) for row in item.rows]
                     journal.release(offset, number)
     assert journal.head > 3 * SMALL
     assert got == expected[: len(got)] and len(got) > 3_900
@@ -245,14 +245,13 @@ def test_logging_after_the_store_closed_says_so(store_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fsync", ["finish", 0.05])
-def test_fsync_policies_force_the_journal_and_keep_every_record(store_path: Path, fsync: object) -> None:
+def test_fsync_policies_force_the_journal_and_keep_every_record(
+        store_path: Path, fsync: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = Journal.sync
+    monkeypatch.setattr(Journal, "sync", lambda self: (synced.append(self.number), real(self))[1])
     store = rk.open(store_path, fsync=fsync)
     run = store.collection("c").start_run(capture=False)
-    journal = store._channel.journal
-    assert journal is not None
-    synced: list[int] = []
-    real = journal.sync
-    journal.sync = lambda: (synced.append(journal.number), real())[1]  # type: ignore[method-assign]
     for i in range(1_000):
         run.log(x=float(i))
         if fsync != "finish" and i % 100 == 0:

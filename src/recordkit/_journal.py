@@ -66,7 +66,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 MAGIC = b"RKJ1"
-VERSION = 1
+VERSION = 2  # 2: records are (time, *values, scope_id, seq, step); 1 (read back only): (scope_id, seq, step,
+# time, *values, None)
 SUFFIX = ".rkj"
 HEADER_SIZE = 4096
 DICT_SIZE = 1 << 20
@@ -75,8 +76,8 @@ ENTRY = struct.Struct("<cII")  # a marshal float's 8 bytes, holding the payload'
 ENTRY_SIZE = ENTRY.size
 LIST = struct.Struct("<ci")  # a marshal list header: b"[", count
 
-# Payloads: a record is a tuple ``(scope_id, seq, step, time, *values, None)`` of the shape last
-# switched to by an int entry (the shape's id); any other item is a list ``[code, fields]``.
+# Payloads: a record is a tuple ``(time, *values, scope_id, seq, step)`` (RecordRows' order) of the
+# shape last switched to by an int entry (the shape's id); any other item is a list ``[code, fields]``.
 _ITEM_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (CreateScope, ("id", "run_id", "parent_id", "fields", "label")),
     (UpdateScope, ("id", "fields")),
@@ -95,6 +96,8 @@ NO_KIND = -2  # at the start of a batch: the next entry starts a segment
 SWITCH_SIZE = ENTRY_SIZE + 5  # a shape's id entry (a marshal int)
 
 _live: weakref.WeakSet[Journal] = weakref.WeakSet()
+_pack_entry = ENTRY.pack_into
+_crc32 = zlib.crc32
 
 
 def capacity_of(size: int) -> int:
@@ -113,6 +116,16 @@ class Journal:
     (``take``, ``release``) is called by the writer thread only and never takes it, so a caller
     waiting for room never blocks the writer that makes it.
     """
+
+    # Slots: the hot path reads a dozen of these per record, and an instance dict of this many keys
+    # is not key-shared (so not specialised) in CPython 3.11: slots halve record()'s attribute cost.
+    __slots__ = (
+        "id", "capacity", "limit", "batch", "on_full", "block_timeout", "_wake", "_warn", "path", "_fd", "mm",
+        "durable", "ring", "lock", "busy", "nested", "room", "number", "pos", "lap_base", "switches", "bounds",
+        "next_cut", "pinned", "segments", "kind", "read_kind", "shapes", "shape_rows", "_dict_pos", "tail",
+        "committed", "items_committed", "_decoded_items", "stop", "check_at", "read_off", "read_number",
+        "closed", "__weakref__",
+    )
 
     def __init__(
         self,
@@ -153,10 +166,12 @@ class Journal:
         self.busy = False
         self.nested: list[tuple[int, bytes]] = []
         self.room = threading.Condition(threading.Lock())
-        # The caller's side: the next entry's offset (only grows) and number, and where it sits.
-        self.head = 0
+        # The caller's side: the next entry's number, its position in the ring, and the offset (only
+        # grows) where the current lap starts: the entry's offset is ``lap_base + pos`` (``head``).
         self.number = 0
         self.pos = 0
+        self.lap_base = 0
+        self.switches = 0  # shapes' id entries written (``items`` is the rest)
         self.bounds: collections.deque[tuple[int, int, int]] = collections.deque()  # (offset, number, next)
         self.next_cut = batch
         self.pinned: dict[int, WriteItem] = {}  # id(item) → item
@@ -172,14 +187,14 @@ class Journal:
         # The writer's side: what is committed (frees bytes) and where reading goes on.
         self.tail = 0
         self.committed = 0
-        # Items (records and others, not shapes' ids) appended, and committed: ``limit`` caps the difference.
-        self.items = 0
-        self.items_committed = 0
+        self.items_committed = 0  # items (records and others, not shapes' ids): ``limit`` caps those waiting
         self._decoded_items = 0
-        # What record() compares with (kept by release()): a record and a shape's id fit below both.
-        self.lap_end = capacity - SWITCH_SIZE
-        self.room_end = capacity - SWITCH_SIZE
-        self.items_end = limit
+        # record()'s whole check is two compares: ``pos + size`` within ``stop`` (the lap's end and the
+        # room left, less a shape's id entry) and ``number`` below ``check_at`` (the next cut and the
+        # item limit). Both are recomputed by the caller on the slow path only; ``release()`` (the
+        # writer) just sets ``stop`` to -1, so a bound computed from older room is only ever too small.
+        self.stop = capacity - SWITCH_SIZE
+        self.check_at = min(batch, limit)
         self.read_off = 0
         self.read_number = 0
         self.closed = False
@@ -216,29 +231,20 @@ class Journal:
                 self.nested.append((shape, payload))
                 return
             self.busy = True
-            # _put, inlined: this is most of what a log() costs. The lap and the room come first, for
-            # the shape's id too: no batch may end between a shape's id and its record.
             size = len(payload) + ENTRY_SIZE
             pos = self.pos
-            if pos + size > self.lap_end:
-                pos = self._new_lap(size + SWITCH_SIZE)
-            if (self.head + size > self.room_end or self.items >= self.items_end) and not self._make_room(
-                    size + SWITCH_SIZE):
-                return
-            if shape != self.kind:
-                self._switch(shape)
-                pos = self.pos
             number = self.number
+            if pos + size > self.stop or number >= self.check_at or shape != self.kind:
+                pos = self._make_way(shape, size)  # a new lap, a cut, waiting for room, the shape's id
+                if pos < 0:
+                    return  # dropped (on_full)
+                number = self.number
             at = self.ring + pos
             mm = self.mm
             mm[at + ENTRY_SIZE : at + size] = payload  # the payload first, then the header that vouches for it
-            ENTRY.pack_into(mm, at, b"g", size - ENTRY_SIZE, zlib.crc32(payload, number & 0xFFFFFFFF))
-            self.number = number = number + 1
-            self.items += 1
-            self.head += size
+            _pack_entry(mm, at, b"g", size - ENTRY_SIZE, _crc32(payload, number & 0xFFFFFFFF))
+            self.number = number + 1
             self.pos = pos + size
-            if number >= self.next_cut:
-                self._cut_here()
             if self.nested:
                 self._put_nested()
         finally:
@@ -246,6 +252,40 @@ class Journal:
             lock.release()
         if _deferred:
             run_deferred()
+
+    def _make_way(self, shape: int, size: int) -> int:
+        """record()'s slow path (the lock held): start a lap, cut a batch, wait for room and write the
+        shape's id as needed; the position to write the record at, or -1 when it is dropped. The lap
+        and the room come first, for the shape's id too: no batch may end between a shape's id and its
+        record."""
+        if self.pos + size + SWITCH_SIZE > self.capacity or self.closed:
+            self._new_lap(size + SWITCH_SIZE)
+        if self.number >= self.next_cut:
+            self._cut_here()
+        if not self._fits(size + SWITCH_SIZE) and not self._make_room(size + SWITCH_SIZE):
+            return -1
+        if shape != self.kind:
+            self._switch(shape)
+        self._restop()
+        return self.pos
+
+    def _restop(self) -> None:
+        """Recompute record()'s bounds (the lock held)."""
+        if self.closed:
+            self.stop = self.check_at = -1
+            return
+        self.stop = min(self.capacity, self.tail + self.capacity - self.lap_base) - SWITCH_SIZE
+        self.check_at = min(self.next_cut, self.items_committed + self.limit + self.switches)
+
+    @property
+    def head(self) -> int:
+        """The next entry's offset (only grows; it sits at ``head % capacity``)."""
+        return self.lap_base + self.pos
+
+    @property
+    def items(self) -> int:
+        """Items appended (records and other items, not shapes' ids)."""
+        return self.number - self.switches
 
     def append_item(self, item: WriteItem) -> None:
         """Journal any write item: plain fields through marshal, anything else pinned in memory."""
@@ -290,8 +330,10 @@ class Journal:
         Every batch (see ``bounds``) starts a segment afresh, so a replay from any batch's end knows
         the shape of the records that follow."""
         number = self.number
-        if kind != ITEMS and not self._put(marshal.dumps(kind, 2), cut=False):
-            return False
+        if kind != ITEMS:
+            if not self._put(marshal.dumps(kind, 2), cut=False):
+                return False
+            self.switches += 1
         self.segments.append((number, kind))
         self.kind = kind
         return True
@@ -309,23 +351,19 @@ class Journal:
         """Write one entry with the lock held; False when it was dropped (``on_full``). ``cut``: a
         batch may end after it (not after a shape's id: its records must follow in the same batch)."""
         size = len(payload) + ENTRY_SIZE
-        pos = self.pos
-        if pos + size > self.capacity or self.closed:
-            pos = self._new_lap(size)
-        number = self.number
-        full = self.head + size - self.tail > self.capacity or (cut and self.items - self.items_committed >= self.limit)
-        if full and not self._make_room(size):
+        if self.pos + size > self.capacity or self.closed:
+            self._new_lap(size)
+        if (self.head + size - self.tail > self.capacity or (cut and not self._fits(0))) and not self._make_room(size):
             return False
-        at = self.ring + pos
+        number = self.number
+        at = self.ring + self.pos
         self.mm[at + ENTRY_SIZE : at + size] = payload
         ENTRY.pack_into(self.mm, at, b"g", size - ENTRY_SIZE, zlib.crc32(payload, number & 0xFFFFFFFF))
         self.number = number = number + 1
-        self.head += size
-        self.pos = pos + size
-        if cut:  # an item (a shape's id is none)
-            self.items += 1
-            if number >= self.next_cut:
-                self._cut_here()
+        self.pos += size
+        if cut and number >= self.next_cut:  # an item (a shape's id is none)
+            self._cut_here()
+        self._restop()
         return True
 
     def _cut_here(self) -> None:
@@ -357,7 +395,7 @@ class Journal:
 
     def _new_lap(self, size: int) -> int:
         """Start the next lap (the entry does not fit before the ring's end); return the new position."""
-        if self.closed:  # record() comes here once closed (lap_end is -1): one clear error, no hot-path cost
+        if self.closed:  # record() comes here once closed (its bounds are -1): one clear error, no hot-path cost
             raise RunStateError(
                 "cannot log: this store was closed (store.close()); open it again with rk.open() and resume the run"
             )
@@ -366,11 +404,10 @@ class Journal:
                 f"a record of {size:,} bytes does not fit in the journal ({self.capacity:,} bytes); "
                 "raise RECORDKIT_JOURNAL_SIZE or log smaller values"
             )
-        head = self.head
-        following = head - self.pos + self.capacity
-        self.bounds.append((head, self.number, following))
+        following = self.lap_base + self.capacity
+        self.bounds.append((self.head, self.number, following))
         self.kind = NO_KIND  # the next batch starts its own segment
-        self.head = following
+        self.lap_base = following
         self.pos = 0
         return 0
 
@@ -449,8 +486,7 @@ class Journal:
         self.committed = number
         self.items_committed += self._decoded_items
         self._decoded_items = 0
-        self.items_end = self.items_committed + self.limit
-        self.room_end = offset + self.capacity - SWITCH_SIZE
+        self.stop = -1  # record() recomputes its bounds with the new room
         with self.room:
             self.room.notify_all()
 
@@ -491,7 +527,7 @@ class Journal:
         if self.closed:
             return
         self.closed = True
-        self.lap_end = -1  # every later record() goes to _new_lap, which says the store is closed
+        self.stop = self.check_at = -1  # every later record() goes to _new_lap, which says the store is closed
         with self.room:
             self.room.notify_all()
         if committed and self.path is not None:
@@ -531,7 +567,8 @@ def decode_items(payloads: list[Any], pinned: dict[int, Any]) -> list[WriteItem]
     return items
 
 
-def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]]) -> list[WriteItem]:
+def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]], version: int = VERSION) -> list[
+        WriteItem]:
     """Write items from any run of payloads, read back by a replay (no segments known: by type)."""
     items: list[WriteItem] = []
     shape = -1
@@ -539,6 +576,8 @@ def decode(payloads: list[Any], shapes: list[tuple[str, tuple[str, ...]]]) -> li
         if type(p) is int:
             shape = p
         elif type(p) is tuple:
+            if version == 1:  # a journal left by recordkit before its records led with time and values
+                p = (p[3], *p[4:-1], p[0], p[1], p[2])
             last = items[-1] if items else None
             if type(last) is RecordRows and last.keys is shapes[shape][1] and last.run_id is shapes[shape][0]:
                 last.rows.append(p)
@@ -555,8 +594,9 @@ class JournalFile:
 
     def __init__(self, mm: mmap.mmap) -> None:
         magic, version, capacity, dict_size, raw_id = FILE_HEADER.unpack_from(mm, 0)
-        if magic != MAGIC or version != VERSION:
+        if magic != MAGIC or version not in (1, VERSION):
             raise ValueError("not a recordkit journal (or a newer version)")
+        self.version = version
         self.mm = mm
         self.id = raw_id.decode("ascii")
         self.capacity = capacity

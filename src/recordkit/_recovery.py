@@ -98,7 +98,7 @@ def _commit(backend: Backend, journal: JournalFile) -> int:
 
 def _write(backend: Backend, journal: JournalFile, payloads: list[object], number: int, offset: int) -> int:
     # Items only this process's memory held (tensors, datetimes) died with it: decode() skips them.
-    items: list[WriteItem] = decode(payloads, journal.shapes)
+    items: list[WriteItem] = decode(payloads, journal.shapes, journal.version)
     items.append(JournalMark(journal.id, number, offset))
     backend.write_batch(items)
     return sum(type(p) is not int for p in payloads)  # records and items, not the shapes' ids

@@ -274,8 +274,11 @@ class AddLink(_Plain):
 
 class RecordRows(_Plain):
     """Records of one run that share their keys, as the journal hands them over: each row is
-    ``(scope_id, seq, step, time, *values, None)``, the values in ``keys`` order (the last slot is
-    the row's ``extra``). No dict per record: the writer lays rows straight into a table."""
+    ``(time, *values, scope_id, seq, step)``, the values in ``keys`` order. No dict per record: the
+    writer binds rows straight into a table (see ``JOURNAL_ORDER`` in ``backends/writing.py``).
+
+    Time and the values come first so the hot path can tell a record of floats from its marshal
+    bytes alone: every value's type code then sits at a fixed offset (``runs/run.py``)."""
 
     __slots__ = ("keys", "rows", "run_id")
 

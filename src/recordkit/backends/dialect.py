@@ -118,8 +118,9 @@ class Dialect(ABC):
         return  # SQLite: columns are untyped, any value fits
 
     @abstractmethod
-    def insert_rows(self, conn: Any, table: Table, rows: list[Any]) -> None:
-        """Insert converted record rows (``scope_id, seq, step, time``, the columns, ``extra``)."""
+    def insert_rows(self, conn: Any, table: Table, rows: list[Any], *, journal_order: bool = False) -> None:
+        """Insert converted record rows: ``scope_id, seq, step, time``, the columns, ``extra``; or with
+        ``journal_order``, ``time``, the columns, ``scope_id, seq, step`` (no ``extra``: none is needed)."""
 
     # --- the extra column (JSON text of the values no column holds) ------------------------------
     @abstractmethod

@@ -7,6 +7,12 @@ converted before anything is written, and written in one order in every writer s
 another in a circle: the schema lock (only when a table or a column kind is new, while planning and
 converting), then scopes, records, events/files/links, the runs' counters and the summary rows.
 
+Rows come in two orders. A record item (a tuple with a dict of values) is laid out as
+``[scope_id, seq, step, time, *columns, extra]`` (``ROW_ORDER``). A journal's :class:`RecordRows`
+arrive as ``(time, *values, scope_id, seq, step)`` (``JOURNAL_ORDER``) and are bound as they are, with
+the column names in that order, as long as every column takes its values as they come; a batch
+that needs more (NaN, another kind, a widened table) lays those rows out as ``ROW_ORDER`` first.
+
 The summary is kept per series: a key logged in a scope labelled ``phase=eval`` folds into the row
 ``phase=eval/loss`` (``backends/labels.py``), so train and eval values never mix in ``last``/``min``.
 """
@@ -37,9 +43,12 @@ from recordkit.backends.tables import RecordTables, Table
 
 NONE_TYPE = type(None)
 _SCOPE = itemgetter(0)
+ROW_ORDER = False
+JOURNAL_ORDER = True
 NUM_TYPES = frozenset({float, int})
 INT_TYPES = {int}
 STR_TYPES = {str}
+BOOL_TYPES = {bool}
 _INT64 = (-(2**63), 2**63 - 1)
 _EXACT_IN_DOUBLE = 2**53  # ints at least this large lose digits as a double
 
@@ -62,7 +71,8 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     dialect = registry.dialect
     sql = dialect.sql
     registry.begin()
-    groups: dict[tuple[Table, str, str], list[Any]] = {}  # (table, run, label): tuples, or lists once converted
+    # (table, run, label, order): rows of ROW_ORDER (tuples, or lists once converted) or JOURNAL_ORDER
+    groups: dict[tuple[Table, str, str, bool], list[Any]] = {}
     scopes: list[CreateScope | UpdateScope] = []
     labels = registry.labels
     counters: dict[str, list[Any]] = {}
@@ -100,9 +110,9 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             label = labels.get(scope_id)
             if label is None:
                 label = label_of(conn, registry, scope_id)
-            group = groups.get((table, run_id, label))
+            group = groups.get((table, run_id, label, ROW_ORDER))
             if group is None:
-                group = groups[(table, run_id, label)] = []
+                group = groups[(table, run_id, label, ROW_ORDER)] = []
             group.append(row)
             last_keys, last_run, last_scope, last_group, last_full = keys, run_id, scope_id, group, plan[1]
         elif type(item) is RecordRows:
@@ -137,22 +147,18 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
         else:  # never dropped silently: the whole batch is refused and the caller sees why
             raise StoreError(f"the {dialect.engine} store cannot write a {type(item).__name__} item; upgrade recordkit")
     stats: dict[tuple[str, str, str], list[Any]] = {}
-    for (table, run_id, label), rows in groups.items():  # convert everything before writing anything
+    for (table, run_id, label, order), rows in list(groups.items()):  # convert everything before writing
         series = (run_id, label)
-        width = len(table.order) + 5
-        if len(rows[0]) != width or len(rows[-1]) != width:  # a shared table widened by a later key set
-            rows[:] = [row if len(row) == width else [*row[:-1], *([None] * (width - len(row))), row[-1]]
-                       for row in rows]
-        for position, key in enumerate(table.order):
-            convert_column(conn, registry, table, key, 4 + position, rows, series, stats)
-        if list in set(map(type, rows)):  # only lists may hold an extra value (checked at C speed)
-            for row in rows:
-                extra = row[-1]
-                if extra is not None:
-                    for key, value in extra.items():
-                        if key not in table.order_index:
-                            stat(stats, series, key, value, row[2], row[1])
-                    row[-1] = V.dumps(extra)
+        if order is JOURNAL_ORDER:
+            if journal_rows_fit(registry, table, rows, series, stats):
+                continue
+            # Some column needs more than the rows as they are: lay them out as ROW_ORDER and go on.
+            del groups[(table, run_id, label, order)]
+            rows = to_row_order(rows, len(rows[0]) - 4, len(table.order))
+            same = groups.setdefault((table, run_id, label, ROW_ORDER), [])
+            same += rows
+            rows = same
+        convert_rows(conn, registry, table, rows, series, stats)
     for scope in scopes:
         if isinstance(scope, CreateScope):
             conn.execute(
@@ -169,8 +175,8 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                     sql("UPDATE scopes SET fields = ? WHERE id = ?"),
                     (V.dumps({**V.loads(found[0]), **scope.fields}), scope.id),
                 )
-    for (table, _, _), rows in groups.items():
-        dialect.insert_rows(conn, table, rows)
+    for (table, _, _, order), rows in groups.items():
+        dialect.insert_rows(conn, table, rows, journal_order=order)
     start = 0
     while start < len(others):  # consecutive items of one kind in one round trip, the order kept
         end = start + 1
@@ -180,9 +186,9 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
         start = end
     # A run's records are proof of life too: its heartbeat is at least its latest record's time, so a
     # killed run (ended at its last heartbeat) never ends before its last record.
-    for (_, run_id, _), rows in groups.items():
+    for (_, run_id, _, order), rows in groups.items():
         known = counters.setdefault(run_id, [None, None, None, None])
-        latest = rows[-1][3]  # rows are in log order
+        latest = rows[-1][0 if order is JOURNAL_ORDER else 3]  # rows are in log order
         known[3] = latest if known[3] is None or latest > known[3] else known[3]
     beat = dialect.greatest.format("coalesce(?, heartbeat)", "coalesce(?, heartbeat)")
     for run_id, (step, epoch, heartbeat, latest) in sorted(counters.items()):
@@ -205,29 +211,31 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
         dialect.executemany(conn, upsert, summary)
 
 
-def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, str], list[Any]],
+def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, str, bool], list[Any]],
              item: RecordRows) -> None:
-    """Lay a journal's rows (values in ``item.keys`` order) into their (table, run, label) groups."""
+    """Lay a journal's rows (``JOURNAL_ORDER``, values in ``item.keys`` order) into their groups."""
     keys, rows, run_id = item.keys, item.rows, item.run_id
-    plan = registry.plans.get(keys) or registry.plan(conn, dict(zip(keys, rows[0][4:], strict=False)))
+    n = len(keys)
+    plan = registry.plans.get(keys) or registry.plan(conn, dict(zip(keys, rows[0][1:], strict=False)))
     table = plan[0]
     labels = registry.labels
-    for scope_id, same_scope in groupby(rows, _SCOPE):  # usually one run of rows: one scope's records
+    order = JOURNAL_ORDER if plan[1] else ROW_ORDER  # the keys are the table's columns, in order
+    for scope_id, same_scope in groupby(rows, itemgetter(n + 1)):  # usually one run of rows: one scope's
         label = labels.get(scope_id)
         if label is None:
             label = label_of(conn, registry, scope_id)
-        group = groups.get((table, run_id, label))
+        group = groups.get((table, run_id, label, order))
         if group is None:
-            group = groups[(table, run_id, label)] = []
-        if plan[1]:  # the keys are the table's columns, in order: the rows go in as they are
+            group = groups[(table, run_id, label, order)] = []
+        if order is JOURNAL_ORDER:  # the rows go in as they are
             group.extend(same_scope)
             continue
         index = table.order_index
         width = len(table.order)
         for values in same_scope:
-            row: list[Any] = [*values[:4], *([None] * width), None]
+            row: list[Any] = [scope_id, values[n + 2], values[n + 3], values[0], *([None] * width), None]
             overflow = None
-            for key, value in zip(keys, values[4:], strict=False):
+            for key, value in zip(keys, values[1 : n + 1], strict=True):
                 if key in index:
                     row[4 + index[key]] = value
                 else:  # beyond MAX_COLUMNS
@@ -235,6 +243,72 @@ def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, s
                     overflow[key] = value
             row[-1] = overflow
             group.append(row)
+
+
+def to_row_order(rows: list[Any], n: int, width: int) -> list[list[Any]]:
+    """JOURNAL_ORDER rows of ``n`` values as ROW_ORDER lists of ``width`` columns (the table may have
+    grown since the rows were planned: the new columns are None)."""
+    pad = [None] * (width - n)
+    return [[r[n + 1], r[n + 2], r[n + 3], r[0], *r[1 : n + 1], *pad, None] for r in rows]
+
+
+def journal_rows_fit(registry: RecordTables, table: Table, rows: list[Any], series: tuple[str, str],
+                     stats: dict[tuple[str, str, str], list[Any]]) -> bool:
+    """Whether JOURNAL_ORDER rows go in as they are: each column holds numbers (no NaN), bools or text
+    of the column's own kind, as the engine binds them, and the table is no wider than when the rows
+    were planned. If so, fold their summary into ``stats`` and say True; else change nothing."""
+    n = len(table.order)
+    if len(rows[0]) != n + 4 or len(rows[-1]) != n + 4:
+        return False
+    ints_stay_ints = registry.dialect.ints_stay_ints
+    found = []
+    last = len(rows) - 1
+    for position, key in enumerate(table.order, 1):
+        column = [row[position] for row in rows]
+        types = set(map(type, column))
+        has_none = NONE_TYPE in types
+        if has_none:
+            types.discard(NONE_TYPE)
+            if not types:
+                continue
+        kind = table.kinds[key]
+        if kind == V.STR and types == STR_TYPES:
+            low = high = None
+            count = len(column) - column.count(None)
+        else:
+            if not ((kind == V.NUM and types <= NUM_TYPES and (ints_stay_ints or int not in types))
+                    or (kind == INT and types == INT_TYPES) or (kind == V.BOOL and types == BOOL_TYPES)):
+                return False  # another kind, or ints a double column must convert: ROW_ORDER's careful path
+            present = [v for v in column if v is not None] if has_none else column
+            if kind == V.NUM and (total := sum(present)) != total:
+                return False  # NaN (or inf - inf): kept exactly in the extra column
+            low, high, count = float(min(present)), float(max(present)), len(present)
+        at = last
+        while column[at] is None:
+            at -= 1
+        found.append((key, [column[at], rows[at][n + 3], low, high, count, rows[at][n + 2]]))
+    for key, new in found:
+        merge_stat(stats, series, key, new)
+    return True
+
+
+def convert_rows(conn: Any, registry: RecordTables, table: Table, rows: list[Any], series: tuple[str, str],
+                 stats: dict[tuple[str, str, str], list[Any]]) -> None:
+    """Check and convert ROW_ORDER rows of ``table`` in place, column by column (see convert_column)."""
+    width = len(table.order) + 5
+    if len(rows[0]) != width or len(rows[-1]) != width:  # a shared table widened by a later key set
+        rows[:] = [row if len(row) == width else [*row[:-1], *([None] * (width - len(row))), row[-1]]
+                   for row in rows]
+    for position, key in enumerate(table.order):
+        convert_column(conn, registry, table, key, 4 + position, rows, series, stats)
+    if list in set(map(type, rows)):  # only lists may hold an extra value (checked at C speed)
+        for row in rows:
+            extra = row[-1]
+            if extra is not None:
+                for key, value in extra.items():
+                    if key not in table.order_index:
+                        stat(stats, series, key, value, row[2], row[1])
+                row[-1] = V.dumps(extra)
 
 
 def convert_column(

@@ -23,11 +23,25 @@ if TYPE_CHECKING:
 PLAIN = frozenset({float, int, str, bool, type(None)})
 #: Values the hot path journals on their type alone: nothing about them needs checking.
 HOT = frozenset({float, bool, type(None)})
+#: Where marshal (version 2) puts a tuple's first element: after ``(`` and a 4-byte count.
+_FIRST = 5
+_FLOAT_SIZE = 9  # a marshal float: ``g`` and 8 bytes
+
+
+def hot_shape(shape: int, n: int) -> tuple[int, slice, bytes]:
+    """What ``Scope.log``'s hot path keeps for a key set of ``n`` keys journalled as ``shape``.
+
+    A record is marshalled as ``(time, *values, scope_id, seq, step)``. When time and every value
+    are floats, their type codes sit every 9 bytes from the start, so one slice of the bytes and
+    one compare tell a record of floats (nothing to check) from any other: the first code that is not
+    ``g`` is a value of another type, and every code before it anchors the next one exactly."""
+    return shape, slice(_FIRST, _FIRST + _FLOAT_SIZE * (n + 1), _FLOAT_SIZE), b"g" * (n + 1)
 
 
 def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None, commit: bool | None = None,
-                flatten: bool = True) -> None:
-    """``scope.log(values, step=step, commit=commit, flatten=flatten)`` for a record not on the hot path."""
+                flatten: bool = True, seq: int | None = None) -> None:
+    """``scope.log(values, step=step, commit=commit, flatten=flatten)`` for a record not on the hot path
+    (``seq``: the number the hot path already took for it)."""
     handle = scope._handle
     if commit is not None:
         if commit is False:
@@ -52,13 +66,14 @@ def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None, commi
     journal = handle.journal
     if journal is not None and type(record) is dict and PLAIN.issuperset(map(type, record.values())):
         keys = tuple(record)
-        shape = handle.shapes.get(keys)
-        if shape is None:
+        hot = handle.shapes.get(keys)
+        if hot is None:
             shape = journal.shape(handle.run_id, keys)
             if shape is not None:
-                handle.shapes[keys] = shape  # the keys are checked: later records take the hot path
-        if shape is not None:
-            payload = (scope.scope_id, next(handle.seq), step, time.time(), *record.values(), None)
-            journal.record(shape, marshal.dumps(payload, 2))
+                hot = handle.shapes[keys] = hot_shape(shape, len(keys))  # checked: later records take the hot path
+        if hot is not None:
+            payload = (time.time(), *record.values(), scope.scope_id, next(handle.seq) if seq is None else seq, step)
+            journal.record(hot[0], marshal.dumps(payload, 2))
             return
-    handle.channel.put((handle.run_id, scope.scope_id, next(handle.seq), step, time.time(), record))
+    handle.channel.put((handle.run_id, scope.scope_id, next(handle.seq) if seq is None else seq, step, time.time(),
+                        record))

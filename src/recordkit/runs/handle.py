@@ -62,8 +62,9 @@ class RunHandle:
         self.channel: Any = channel  # a rank that does not log swaps in a silent one (runs.distributed)
         #: The store's journal in this process (records go straight into it); None for a run only read.
         self.journal: Journal | None = channel.open_journal() if live else None
-        #: Key sets of this run already checked and journalled → their shape id in ``journal``.
-        self.shapes: dict[tuple[str, ...], int] = {}
+        #: Key sets of this run already checked and journalled → (shape id in ``journal``, where a
+        #: record's type codes sit, what they read for floats): see ``runs.checked.hot_shape``.
+        self.shapes: dict[tuple[str, ...], tuple[int, slice, bytes]] = {}
         self.settings = settings
         self.root = root
         self.url = backend.url

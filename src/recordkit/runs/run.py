@@ -120,11 +120,12 @@ class Scope:
             values = kw
         elif kw or (type(values) is not dict and not isinstance(values, Mapping)):
             raise TypeError(mixed_values(values, kw))
-        # The hot path: keys already checked and journalled for this run, every value a float, bool or
-        # None (ints and text have range checks: check_record), nothing pending. The record goes
-        # straight into the journal as (shape, scope, seq, step, time, *values).
-        shape = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
-        if shape is None or self.pending or not _HOT.issuperset(map(type, vals := values.values())):
+        # The hot path: keys already checked and journalled for this run, nothing pending. The record is
+        # marshalled as (time, *values, scope, seq, step); if its type codes say time and every value are
+        # floats (one slice: see runs.checked.hot_shape), or the values are bools and None, nothing needs
+        # checking and the bytes go straight into the journal. Anything else takes log_checked.
+        hot = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
+        if hot is None or self.pending:
             log_checked(self, values, step, commit, flatten)
             return
         if step is None:
@@ -134,12 +135,19 @@ class Scope:
                 step = check_step(step)  # raises for anything but a numpy int
             if step > handle.step:
                 handle.step = step
+        seq = next(handle.seq)
+        try:
+            payload = _dumps((_now(), *values.values(), self.scope_id, seq, step), 2)
+        except ValueError:  # a value marshal cannot hold (a tensor, a numpy number...)
+            payload = b""
+        if payload[hot[1]] != hot[2] and not _HOT.issuperset(map(type, values.values())):
+            log_checked(self, values, step, commit, flatten, seq)
+            return
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
             self._last_step = step
-        handle.journal.record(  # type: ignore[union-attr]  # a shape is known only where a journal is
-            shape, _dumps((self.scope_id, next(handle.seq), step, _now(), *vals, None), 2))
+        handle.journal.record(hot[0], payload)  # type: ignore[union-attr]  # a shape is known only with a journal
 
     def commit(self, *, step: int | None = None) -> None:
         """Log the ``pending`` record and start a new empty one."""

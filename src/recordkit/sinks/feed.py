@@ -85,12 +85,12 @@ class MirrorFeed:
                 )
             elif type(item) is RecordRows:
                 run = self._run(item.run_id)
-                keys, width = item.keys, len(item.keys)
-                for row in item.rows:
+                keys, n = item.keys, len(item.keys)
+                for row in item.rows:  # (time, *values, scope_id, seq, step)
                     records.append(
                         MirrorRecord(
-                            item.run_id, run.collection, self._folder(run), self._label(item.run_id, row[0]),
-                            row[2], row[3], dict(zip(keys, row[4 : 4 + width], strict=True)),
+                            item.run_id, run.collection, self._folder(run), self._label(item.run_id, row[n + 1]),
+                            row[n + 3], row[0], dict(zip(keys, row[1 : n + 1], strict=True)),
                         )
                     )
             elif isinstance(item, CreateScope):

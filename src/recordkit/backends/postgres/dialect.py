@@ -112,11 +112,15 @@ class PostgresDialect(Dialect):
         if pg_type is not None:  # text stays text
             conn.execute(f"ALTER TABLE {table.name} ALTER COLUMN {table.cols[key]} TYPE {pg_type} USING NULL")
 
-    def insert_rows(self, conn: Any, table: Table, rows: list[Any]) -> None:
-        types = ["bigint", "bigint", "bigint", "double precision"]
-        types += [self.column_type(table.kinds[k]) for k in table.order]
-        types.append("text")
-        names = ", ".join(["scope_id", "seq", "step", "time", *(table.cols[k] for k in table.order), "extra"])
+    def insert_rows(self, conn: Any, table: Table, rows: list[Any], *, journal_order: bool = False) -> None:
+        columns = [table.cols[k] for k in table.order]
+        column_types = [self.column_type(table.kinds[k]) for k in table.order]
+        if journal_order:  # (time, *values, scope_id, seq, step), as the journal holds them
+            types = ["double precision", *column_types, "bigint", "bigint", "bigint"]
+            names = ", ".join(["time", *columns, "scope_id", "seq", "step"])
+        else:
+            types = ["bigint", "bigint", "bigint", "double precision", *column_types, "text"]
+            names = ", ".join(["scope_id", "seq", "step", "time", *columns, "extra"])
         with conn.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             write_row = copy.write_row
