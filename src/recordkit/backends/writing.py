@@ -43,8 +43,9 @@ from recordkit.backends.tables import RecordTables, Table
 
 NONE_TYPE = type(None)
 _SCOPE = itemgetter(0)
-ROW_ORDER = False
-JOURNAL_ORDER = True
+ROW_ORDER = 0
+JOURNAL_ORDER = 1
+LAID_OUT = 2  # journal rows a column could not take as they were: ROW_ORDER now, converted apart
 NUM_TYPES = frozenset({float, int})
 INT_TYPES = {int}
 STR_TYPES = {str}
@@ -72,7 +73,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     sql = dialect.sql
     registry.begin()
     # (table, run, label, order): rows of ROW_ORDER (tuples, or lists once converted) or JOURNAL_ORDER
-    groups: dict[tuple[Table, str, str, bool], list[Any]] = {}
+    groups: dict[tuple[Table, str, str, int], list[Any]] = {}
     scopes: list[CreateScope | UpdateScope] = []
     labels = registry.labels
     counters: dict[str, list[Any]] = {}
@@ -149,15 +150,13 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     stats: dict[tuple[str, str, str], list[Any]] = {}
     for (table, run_id, label, order), rows in list(groups.items()):  # convert everything before writing
         series = (run_id, label)
-        if order is JOURNAL_ORDER:
+        if order == JOURNAL_ORDER:
             if journal_rows_fit(registry, table, rows, series, stats):
                 continue
-            # Some column needs more than the rows as they are: lay them out as ROW_ORDER and go on.
+            # Some column needs more than the rows as they are: lay them out as ROW_ORDER (a group of
+            # their own: a ROW_ORDER group may be converted already) and convert them.
             del groups[(table, run_id, label, order)]
-            rows = to_row_order(rows, len(rows[0]) - 4, len(table.order))
-            same = groups.setdefault((table, run_id, label, ROW_ORDER), [])
-            same += rows
-            rows = same
+            rows = groups[(table, run_id, label, LAID_OUT)] = to_row_order(rows, len(rows[0]) - 4, len(table.order))
         convert_rows(conn, registry, table, rows, series, stats)
     for scope in scopes:
         if isinstance(scope, CreateScope):
@@ -176,7 +175,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
                     (V.dumps({**V.loads(found[0]), **scope.fields}), scope.id),
                 )
     for (table, _, _, order), rows in groups.items():
-        dialect.insert_rows(conn, table, rows, journal_order=order)
+        dialect.insert_rows(conn, table, rows, journal_order=order == JOURNAL_ORDER)
     start = 0
     while start < len(others):  # consecutive items of one kind in one round trip, the order kept
         end = start + 1
@@ -188,7 +187,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
     # killed run (ended at its last heartbeat) never ends before its last record.
     for (_, run_id, _, order), rows in groups.items():
         known = counters.setdefault(run_id, [None, None, None, None])
-        latest = rows[-1][0 if order is JOURNAL_ORDER else 3]  # rows are in log order
+        latest = rows[-1][0 if order == JOURNAL_ORDER else 3]  # rows are in log order
         known[3] = latest if known[3] is None or latest > known[3] else known[3]
     beat = dialect.greatest.format("coalesce(?, heartbeat)", "coalesce(?, heartbeat)")
     for run_id, (step, epoch, heartbeat, latest) in sorted(counters.items()):
@@ -211,7 +210,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
         dialect.executemany(conn, upsert, summary)
 
 
-def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, str, bool], list[Any]],
+def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, str, int], list[Any]],
              item: RecordRows) -> None:
     """Lay a journal's rows (``JOURNAL_ORDER``, values in ``item.keys`` order) into their groups."""
     keys, rows, run_id = item.keys, item.rows, item.run_id
@@ -227,7 +226,7 @@ def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, s
         group = groups.get((table, run_id, label, order))
         if group is None:
             group = groups[(table, run_id, label, order)] = []
-        if order is JOURNAL_ORDER:  # the rows go in as they are
+        if order == JOURNAL_ORDER:  # the rows go in as they are
             group.extend(same_scope)
             continue
         index = table.order_index

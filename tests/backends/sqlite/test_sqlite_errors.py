@@ -24,7 +24,12 @@ def _locked(tmp_path: Path) -> Callable[[], object]:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")  # a rollback-journal database: readers wait, then give up
-    return lambda: sqlite3.connect(path, timeout=0).execute("SELECT * FROM t").fetchall()
+
+    def read() -> object:
+        assert holder.in_transaction  # the closure keeps the holder (and its lock) alive until the read
+        return sqlite3.connect(path, timeout=0).execute("SELECT * FROM t").fetchall()
+
+    return read
 
 
 def _full(tmp_path: Path) -> Callable[[], object]:
