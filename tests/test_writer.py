@@ -40,22 +40,38 @@ def test_records_become_durable_within_the_flush_interval(collection: rk.Collect
     run.finish()
 
 
-def test_tensors_are_converted_in_the_writer_thread(collection: rk.Collection) -> None:
-    seen: list[str] = []
-
+def watched_tensor(seen: list[str], device: str) -> type:
     class WatchedTensor(torch.Tensor):
-        """A real tensor that notes which thread converts it (a CUDA tensor would sync there)."""
+        """A real CPU tensor that notes which thread reads its values, and claims to be on ``device``."""
 
         @classmethod
         def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            if getattr(func, "__name__", "") in ("item", "tolist", "cpu"):
+            if func == torch.Tensor.device.__get__:  # a new method-wrapper each time: equal, not the same
+                return torch.device(device)
+            if getattr(func, "__name__", "") in ("item", "tolist", "cpu", "numpy"):
                 seen.append(threading.current_thread().name)
             return super().__torch_function__(func, types, args, kwargs or {})
 
+    return WatchedTensor
+
+
+def test_gpu_tensors_are_converted_in_the_writer_thread(collection: rk.Collection) -> None:
+    seen: list[str] = []
+    gpu = watched_tensor(seen, "cuda")  # reading a CUDA tensor would wait for the device
     with fast_run(collection) as run:
-        run.log(loss=torch.tensor(0.5).as_subclass(WatchedTensor), vec=torch.arange(3).as_subclass(WatchedTensor))
-        assert seen == []  # nothing converted in the caller's thread
+        run.log(loss=torch.tensor(0.5).as_subclass(gpu), vec=torch.arange(3).as_subclass(gpu))
+        assert seen == []  # nothing read in the caller's thread
     assert seen and set(seen) == {"recordkit-writer"}
+    (record,) = list(collection.records)
+    assert record["loss"] == 0.5 and record["vec"] == [0, 1, 2]
+
+
+def test_cpu_tensors_are_copied_into_the_journal_by_the_caller(collection: rk.Collection) -> None:
+    seen: list[str] = []
+    cpu = watched_tensor(seen, "cpu")  # reading one costs no device wait: durable before log() returns
+    with fast_run(collection) as run:
+        run.log(loss=torch.tensor(0.5).as_subclass(cpu), vec=torch.arange(3).as_subclass(cpu))
+        assert set(seen) == {threading.current_thread().name}
     (record,) = list(collection.records)
     assert record["loss"] == 0.5 and record["vec"] == [0, 1, 2]
 
@@ -101,8 +117,12 @@ def test_storage_failure_warns_once_raises_at_flush_and_loses_nothing(store_path
 
 def test_a_value_that_fails_conversion_is_dropped_alone(collection: rk.Collection) -> None:
     class Exploding(torch.Tensor):
+        """On a GPU that fails when the writer copies the value to the host."""
+
         @classmethod
         def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if func == torch.Tensor.device.__get__:
+                return torch.device("cuda")
             if getattr(func, "__name__", "") == "cpu":
                 raise RuntimeError("device lost")
             return super().__torch_function__(func, types, args, kwargs or {})

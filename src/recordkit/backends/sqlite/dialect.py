@@ -68,6 +68,15 @@ class SQLiteDialect(Dialect):
                 rows = list(map(_WITHOUT_EXTRA, rows))
         insert_many(conn, table.name, names, rows)
 
+    def executemany(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        # Events, files, links and summary rows: multi-row INSERTs too (see many_rows), so a batch with
+        # many of them does not wait for the GIL once a row beside a busy training loop.
+        parts = split_values(statement) if len(rows) > 1 else None
+        if parts is None:
+            conn.executemany(statement, rows)
+        else:
+            many_rows(conn, *parts, rows)
+
     # JSON is parsed only for rows that have an overflow value at all (extra IS NOT NULL).
     def extra_has(self, key: str) -> tuple[str, list[Any]]:
         return "(extra IS NOT NULL AND json_extract(extra, ?) IS NOT NULL)", [_json_path(key)]
@@ -96,7 +105,13 @@ _MOST_ROWS = 4096
 
 
 def insert_many(conn: Any, table: str, names: list[str], rows: list[Any]) -> None:
-    """Insert ``rows`` (sequences of ``names``' values) with multi-row ``INSERT … VALUES`` statements.
+    """Insert ``rows`` (sequences of ``names``' values) with multi-row ``INSERT … VALUES`` statements."""
+    head = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+    many_rows(conn, head, "(" + ",".join("?" * len(names)) + ")", "", rows)
+
+
+def many_rows(conn: Any, head: str, row: str, tail: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``head`` + ``row`` repeated for as many of ``rows`` as one statement may take + ``tail``.
 
     Not ``executemany``: it releases the GIL around every row's step and must win it back before the
     next row, which a busy training thread holds for up to the switch interval (5 ms), so a writer
@@ -105,7 +120,7 @@ def insert_many(conn: Any, table: str, names: list[str], rows: list[Any]) -> Non
     binds faster alone (0.74 against 1.30 us a row, measured). Chunks are powers of two, so the
     sqlite3 module's statement cache holds a dozen statements per table at most.
     """
-    width = len(names)
+    width = row.count("?")
     most = _MOST_ROWS
     while most > 1 and most * width > _variable_limit(conn):
         most //= 2
@@ -113,14 +128,24 @@ def insert_many(conn: Any, table: str, names: list[str], rows: list[Any]) -> Non
     while start < total:
         left = total - start
         size = most if left >= most else 1 << (left.bit_length() - 1)
-        conn.execute(_insert_statement(table, tuple(names), size), list(chain.from_iterable(rows[start : start + size])))
+        conn.execute(_statement(head, row, tail, size), list(chain.from_iterable(rows[start : start + size])))
         start += size
 
 
 @functools.lru_cache(maxsize=64)  # the same str object each time: its hash is kept, the statement cache hits
-def _insert_statement(table: str, names: tuple[str, ...], size: int) -> str:
-    row = "(" + ",".join("?" * len(names)) + ")"
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES " + ",".join([row] * size)
+def _statement(head: str, row: str, tail: str, size: int) -> str:
+    return head + ",".join([row] * size) + tail
+
+
+def split_values(statement: str) -> tuple[str, str, str] | None:
+    """``INSERT … VALUES (?, …) [ON CONFLICT …]`` as (head, row, tail); None for any other statement."""
+    head, found, rest = statement.partition(" VALUES (")
+    if not found or not head.lstrip().upper().startswith("INSERT") or ")" not in rest:
+        return None
+    inside, _, tail = rest.partition(")")
+    if set(inside) - set("?, "):
+        return None
+    return head + " VALUES ", "(" + inside + ")", (" " + tail.lstrip()) if tail.strip() else ""
 
 
 def _variable_limit(conn: Any) -> int:
