@@ -181,3 +181,31 @@ def test_batches_of_any_size_are_stored_whole_and_in_order(tmp_path: Path) -> No
     run.finish()
     assert [r["v"] for r in run.records] == [float(i) for i in range(total)]
     store.close()
+
+
+def test_a_refused_record_moves_neither_the_step_nor_the_records(tmp_path: Path) -> None:
+    store = rk.open(tmp_path / "records")
+    run = store.collection("c").start_run(capture=False)
+    run.log({"a": 1.0}, step=1)
+    run.log({"a": 2.0}, step=2)  # the key set takes the hot path from here
+    for bad in (2**70, "nul\x00", "\ud800"):
+        with pytest.raises(ValueError):
+            run.log({"a": bad}, step=100)
+    assert run.step == 2
+    run.log({"a": 3.0})
+    run.finish()
+    assert [(r["step"], r["a"]) for r in run.records] == [(1, 1.0), (2, 2.0), (2, 3.0)]
+    store.close()
+
+
+def test_an_array_too_big_for_the_journal_is_kept_in_memory_and_stored(tmp_path: Path) -> None:
+    store = rk.open(tmp_path / "records", journal_size=1 << 21)  # a 2 MiB ring
+    run = store.collection("c").start_run(capture=False)
+    big = np.arange(1_000_000, dtype=np.float32)  # 4 MB: more than the whole ring
+    run.log({"w": big, "x": 1.0})
+    run.log({"w": big[:10], "x": 2.0})  # small: in the journal
+    run.finish()
+    first, second = run.records
+    assert len(first["w"]) == 1_000_000 and first["w"][-1] == 999_999.0
+    assert second["w"] == [float(i) for i in range(10)]
+    store.close()

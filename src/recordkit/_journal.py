@@ -98,6 +98,7 @@ NO_KIND = -2  # at the start of a batch: the next entry starts a segment
 SWITCH_SIZE = ENTRY_SIZE + 5  # a shape's id entry (a marshal int)
 
 _live: weakref.WeakSet[Journal] = weakref.WeakSet()
+CLOSED = "cannot log: this store was closed (store.close()); open it again with rk.open() and resume the run"
 _crc32 = zlib.crc32
 # record() writes an entry's header and payload with one ``pack_into`` of a struct made per entry size
 # (a slice assignment and a second call cost about 700 instructions more). The order of the bytes
@@ -252,7 +253,12 @@ class Journal:
                     return  # dropped (on_full)
                 number = self.number
             write = _writers.get(size) or _writer_of(size)  # header and payload in one call: the crc
-            write(self.mm, self.ring + pos, b"g", size - ENTRY_SIZE, _crc32(payload, number & 0xFFFFFFFF), payload)
+            try:
+                write(self.mm, self.ring + pos, b"g", size - ENTRY_SIZE, _crc32(payload, number & 0xFFFFFFFF), payload)
+            except ValueError:  # unmapped under us: store.close() in another thread
+                if self.closed:
+                    raise RunStateError(CLOSED) from None
+                raise
             self.number = number + 1
             self.pos = pos + size
             if self.nested:
@@ -311,6 +317,8 @@ class Journal:
                     payload = marshal.dumps([RECORD, (*item[:5], encode_values(item[5]))], 2)
             else:
                 raise ValueError("not a plain item")
+            if len(payload) > self.capacity // 8:  # a big array or list would crowd the ring out (or not fit)
+                raise ValueError("kept in memory")
         except ValueError:  # a GPU tensor, media...: durable once committed, like before the journal
             pinned = id(item)  # unique while the item is held here
             payload = marshal.dumps([PINNED, pinned], 2)
@@ -355,8 +363,11 @@ class Journal:
         nested, self.nested = self.nested, []
         for kind, payload in nested:
             size = len(payload) + ENTRY_SIZE + SWITCH_SIZE
-            if kind != ITEMS and self.pos + size > self.capacity:
-                self._new_lap(size)  # as in record(): no bound between a switch and its record
+            if kind != ITEMS:  # as in record(): lap and room for both first, no bound between a switch and its record
+                if self.pos + size > self.capacity:
+                    self._new_lap(size)
+                if not self._fits(size) and not self._make_room(size):
+                    continue  # dropped (on_full)
             if kind == self.kind or self._switch(kind):
                 self._put(payload)
 
@@ -409,9 +420,7 @@ class Journal:
     def _new_lap(self, size: int) -> int:
         """Start the next lap (the entry does not fit before the ring's end); return the new position."""
         if self.closed:  # record() comes here once closed (its bounds are -1): one clear error, no hot-path cost
-            raise RunStateError(
-                "cannot log: this store was closed (store.close()); open it again with rk.open() and resume the run"
-            )
+            raise RunStateError(CLOSED)
         if size > self.capacity:
             raise RunStateError(
                 f"a record of {size:,} bytes does not fit in the journal ({self.capacity:,} bytes); "

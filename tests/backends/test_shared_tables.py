@@ -58,6 +58,27 @@ def test_a_shared_table_widened_in_the_middle_of_a_batch(
     assert got == expected
 
 
+def test_a_shared_table_widened_in_table_order_keeps_both_key_sets(
+    collection: rk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Journal rows planned before and after the widening sit in one group (both key sets are the
+    table's columns in order when planned): each is laid out by its own count of values."""
+    monkeypatch.setattr(tables, "MAX_TABLES", 2)
+    run = fast_run(collection)
+    run.log(a=1.0)
+    run.log(b=1.0)
+    run.flush()
+    for i in range(3):  # one batch: (x) makes the shared table, (x, y) widens it in the same order
+        run.log({"x": float(i)}, step=i)
+    for i in range(3):
+        run.log({"x": 10.0 + i, "y": 20.0 + i}, step=10 + i)
+    run.finish()
+    got = [(r["step"], r.get("x"), r.get("y")) for r in list(run.records)[2:]]
+    assert got == [(0, 0.0, None), (1, 1.0, None), (2, 2.0, None), (10, 10.0, 20.0), (11, 11.0, 21.0),
+                   (12, 12.0, 22.0)]
+    assert run.summary()["x"]["last_step"] == 12 and run.summary()["y"]["count"] == 3
+
+
 def test_a_full_shared_table_makes_another(collection: rk.Collection, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tables, "MAX_TABLES", 1)
     monkeypatch.setattr(tables, "MAX_COLUMNS", 4)

@@ -156,7 +156,7 @@ def apply_batch(conn: Any, items: Sequence[WriteItem], registry: RecordTables) -
             # Some column needs more than the rows as they are: lay them out as ROW_ORDER (a group of
             # their own: a ROW_ORDER group may be converted already) and convert them.
             del groups[(table, run_id, label, order)]
-            rows = groups[(table, run_id, label, LAID_OUT)] = to_row_order(rows, len(rows[0]) - 4, len(table.order))
+            rows = groups[(table, run_id, label, LAID_OUT)] = to_row_order(rows, len(table.order))
         convert_rows(conn, registry, table, rows, series, stats)
     for scope in scopes:
         if isinstance(scope, CreateScope):
@@ -244,11 +244,14 @@ def add_rows(conn: Any, registry: RecordTables, groups: dict[tuple[Table, str, s
             group.append(row)
 
 
-def to_row_order(rows: list[Any], n: int, width: int) -> list[list[Any]]:
-    """JOURNAL_ORDER rows of ``n`` values as ROW_ORDER lists of ``width`` columns (the table may have
-    grown since the rows were planned: the new columns are None)."""
-    pad = [None] * (width - n)
-    return [[r[n + 1], r[n + 2], r[n + 3], r[0], *r[1 : n + 1], *pad, None] for r in rows]
+def to_row_order(rows: list[Any], width: int) -> list[list[Any]]:
+    """JOURNAL_ORDER rows as ROW_ORDER lists of ``width`` columns. Each row keeps its own count of
+    values: a shared table widened in the batch holds rows planned before (fewer values) and after."""
+    out = []
+    for r in rows:
+        n = len(r) - 4
+        out.append([r[n + 1], r[n + 2], r[n + 3], r[0], *r[1 : n + 1], *([None] * (width - n)), None])
+    return out
 
 
 def journal_rows_fit(registry: RecordTables, table: Table, rows: list[Any], series: tuple[str, str],
@@ -257,7 +260,7 @@ def journal_rows_fit(registry: RecordTables, table: Table, rows: list[Any], seri
     of the column's own kind, as the engine binds them, and the table is no wider than when the rows
     were planned. If so, fold their summary into ``stats`` and say True; else change nothing."""
     n = len(table.order)
-    if len(rows[0]) != n + 4 or len(rows[-1]) != n + 4:
+    if set(map(len, rows)) != {n + 4}:  # the table was widened after some of the rows were planned
         return False
     ints_stay_ints = registry.dialect.ints_stay_ints
     found = []

@@ -130,19 +130,18 @@ class Scope:
             return
         if step is None:
             step = handle.step
-        else:
-            if type(step) is not int or not 0 <= step <= INT64_MAX:
-                step = check_step(step)  # raises for anything but a numpy int
-            if step > handle.step:
-                handle.step = step
-        seq = next(handle.seq)
+        elif type(step) is not int or not 0 <= step <= INT64_MAX:
+            step = check_step(step)  # raises for anything but a numpy int
+        seq = next(handle.seq)  # (a record check_record then refuses leaves a gap: seqs only need to grow)
         try:
             payload = _dumps((_now(), *values.values(), self.scope_id, seq, step), 2)
         except ValueError:  # a value marshal cannot hold (a tensor, a numpy number...)
             payload = b""
         if payload[hot[1]] != hot[2] and not _HOT.issuperset(map(type, values.values())):
-            log_checked(self, values, step, commit, flatten, seq)
+            log_checked(self, values, step, commit, flatten, seq)  # moves run.step only if it stores the record
             return
+        if step > handle.step:
+            handle.step = step
         if step < self._last_step:
             self._out_of_order(step)  # raises, or warns and logs the record anyway
         else:
