@@ -120,10 +120,9 @@ class Scope:
             values = kw
         elif kw or (type(values) is not dict and not isinstance(values, Mapping)):
             raise TypeError(mixed_values(values, kw))
-        # The hot path: keys already checked and journalled for this run, nothing pending. The record is
-        # marshalled as (time, *values, scope, seq, step); if its type codes say time and every value are
-        # floats (one slice: see runs.checked.hot_shape), or the values are bools and None, nothing needs
-        # checking and the bytes go straight into the journal. Anything else takes log_checked.
+        # The hot path (keys already journalled, nothing pending): the record is marshalled; if its type
+        # codes say every value is a float (runs.checked.hot_shape), or the values are bools and None,
+        # the bytes go straight into the journal. Anything else takes log_checked.
         hot = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
         if hot is None or self.pending:
             log_checked(self, values, step, commit, flatten)
