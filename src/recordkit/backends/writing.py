@@ -266,13 +266,9 @@ def journal_rows_fit(registry: RecordTables, table: Table, rows: list[Any], seri
     found = []
     last = len(rows) - 1
     for position, key in enumerate(table.order, 1):
-        column = [row[position] for row in rows]
-        types = set(map(type, column))
-        has_none = NONE_TYPE in types
-        if has_none:
-            types.discard(NONE_TYPE)
-            if not types:
-                continue
+        column, types, has_none = column_of(rows, position)
+        if not types:
+            continue
         kind = table.kinds[key]
         if kind == V.STR and types == STR_TYPES:
             low = high = None
@@ -313,6 +309,15 @@ def convert_rows(conn: Any, registry: RecordTables, table: Table, rows: list[Any
                 row[-1] = V.dumps(extra)
 
 
+def column_of(rows: list[Any], j: int) -> tuple[list[Any], set[type], bool]:
+    """Column ``j`` of ``rows``, the types of its values other than None, and whether it holds a None."""
+    column = [row[j] for row in rows]
+    types = set(map(type, column))
+    has_none = NONE_TYPE in types
+    types.discard(NONE_TYPE)
+    return column, types, has_none
+
+
 def convert_column(
     conn: Any,
     registry: RecordTables,
@@ -325,13 +330,9 @@ def convert_column(
 ) -> None:
     """Check and convert column ``j`` of ``rows`` in place; fold its values into ``stats`` of ``series``
     (run id, scope label)."""
-    column = [row[j] for row in rows]
-    types = set(map(type, column))
-    has_none = NONE_TYPE in types
-    if has_none:
-        types.discard(NONE_TYPE)
-        if not types:
-            return
+    column, types, has_none = column_of(rows, j)
+    if not types:
+        return
     kind = table.kinds[key]
     dialect = registry.dialect
     if (kind == V.NUM and types <= NUM_TYPES) or (kind == INT and types == INT_TYPES):
