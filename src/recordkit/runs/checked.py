@@ -38,6 +38,13 @@ def hot_shape(shape: int, n: int) -> tuple[int, slice, bytes]:
     return shape, slice(_FIRST, _FIRST + _FLOAT_SIZE * (n + 1), _FLOAT_SIZE), b"g" * (n + 1)
 
 
+def mixed_shape(shape: int) -> tuple[int, slice, bytes]:
+    """What the hot path keeps for a key set once a record of it held something else than floats, bools
+    and None (an int, text...): the types are then checked before anything is marshalled, as a record
+    that needs check_record would otherwise be marshalled twice; the bytes' slice is empty."""
+    return shape, slice(0, 0), b""
+
+
 def log_checked(scope: Scope, values: Mapping[str, Any], step: int | None, commit: bool | None = None,
                 flatten: bool = True, seq: int | None = None) -> None:
     """``scope.log(values, step=step, commit=commit, flatten=flatten)`` for a record not on the hot path

@@ -21,7 +21,7 @@ from recordkit._values import INT64_MAX, check_record, check_step, mixed_values
 from recordkit.backends.base import ERROR_STATUSES, CreateScope, RunRow, UpdateRun, UpdateScope
 from recordkit.runs import lifecycle
 from recordkit.runs.checked import HOT as _HOT
-from recordkit.runs.checked import log_checked
+from recordkit.runs.checked import log_checked, mixed_shape
 from recordkit.runs.edit import NOT_GIVEN
 from recordkit.runs.meta import code_hash, freeze, is_error_exit, merge_new_keys, write_meta
 
@@ -120,12 +120,10 @@ class Scope:
             values = kw
         elif kw or (type(values) is not dict and not isinstance(values, Mapping)):
             raise TypeError(mixed_values(values, kw))
-        # The hot path (keys already journalled, nothing pending): the record is marshalled; if its type
-        # codes say every value is a float (runs.checked.hot_shape), or the values are bools and None,
-        # the bytes go straight into the journal. Anything else takes log_checked.
+        # The hot path (keys journalled, nothing pending): see runs.checked.hot_shape and mixed_shape.
         hot = handle.shapes.get(tuple(values)) if type(values) is dict and commit is None else None
-        if hot is None or self.pending:
-            log_checked(self, values, step, commit, flatten)
+        if hot is None or self.pending or (not hot[2] and not _HOT.issuperset(map(type, values.values()))):
+            log_checked(self, values, step, commit, flatten)  # (a key set that held ints: types checked first)
             return
         if step is None:
             step = handle.step
@@ -137,6 +135,7 @@ class Scope:
         except ValueError:  # a value marshal cannot hold (a tensor, a numpy number...)
             payload = b""
         if payload[hot[1]] != hot[2] and not _HOT.issuperset(map(type, values.values())):
+            handle.shapes[tuple(values)] = mixed_shape(hot[0])  # next time, no marshal before the check
             log_checked(self, values, step, commit, flatten, seq)  # moves run.step only if it stores the record
             return
         if step > handle.step:
