@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,32 @@ def test_an_unknown_write_item_is_an_error_not_dropped(fresh_store: rk.Store) ->
         backend.write_batch([(run.id, run.scope_id, 5, 0, 1.0, {"x": 1.0}), object()])  # type: ignore[list-item]
     assert len(run.records) == 0  # the whole batch was refused, not half of it
     run.finish()
+
+
+OPENER = """\
+import sys, time
+import recordkit as rk
+go = float(sys.argv[2])
+while time.time() < go:
+    pass
+store = rk.open(sys.argv[1])
+run = store.collection("c").start_run(capture=False)
+run.log(x=1.0)
+run.finish()
+"""
+
+
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL can answer "locked" without waiting; every opener retries it."""
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for trial in range(10):  # before the retry, about 3 openers in 100 failed
+        store = tmp_path / f"store{trial}"
+        go = time.time() + 1.5  # every interpreter is up by then: they open the store together
+        openers = [subprocess.Popen([sys.executable, str(script), str(store), str(go)], stderr=subprocess.PIPE,
+                                    text=True, env=env) for _ in range(4)]
+        for opener in openers:
+            _, err = opener.communicate(timeout=120)
+            assert opener.returncode == 0, err
+        assert len(rk.open(store).collection("c").runs()) == 4
