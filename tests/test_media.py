@@ -333,3 +333,13 @@ def test_rk_log_takes_media_values(tmp_path: Path) -> None:
     steps, images = run.history("sample")
     assert steps == [5] and np.array_equal(images[0].to_numpy(), RGB)
     assert run.history("acts")[1][0].counts == [1, 1]
+
+
+def test_a_media_kind_must_say_how_it_is_encoded() -> None:
+    from recordkit.media.values import Media
+
+    class Unencoded(Media):
+        kind = "sound"
+
+    with pytest.raises(TypeError, match="encode"):
+        Unencoded()

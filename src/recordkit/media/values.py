@@ -9,6 +9,7 @@ a *reference*: a small dict with ``"_media"`` naming the kind (``Records`` reads
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import io
 import itertools
@@ -53,14 +54,15 @@ def _is_pil(value: Any) -> bool:
     return any(c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in type(value).__mro__)
 
 
-class Media:
+class Media(abc.ABC):
     """Base of the media values (``_values.check_record`` accepts instances of its subclasses)."""
 
     _recordkit_media = True
     kind = "media"
 
-    def encode(self) -> Encoded:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode(self) -> Encoded:
+        """The value as the writer stores it: a blob and its reference."""
 
 
 class Image(Media):
