@@ -94,7 +94,7 @@ def test_encode_and_revive_round_trip_each_kind() -> None:
     array = np.arange(6, dtype=np.int16).reshape(2, 3)
     values = {"t": when, "d": dt.date(2026, 3, 4), "a": array, "x": 1.5, "s": "text", "j": [1, {"k": 2}],
               "cpu": torch.tensor([1.0, 2.0]), "one": torch.tensor(True)}
-    encoded = encode(values)
+    encoded = encode(values, 1 << 20)
     assert marshal.loads(marshal.dumps(encoded, 2)) == encoded  # marshal holds every value now
     back = revive(marshal.loads(marshal.dumps(encoded, 2)))
     assert isinstance(back, dict) and back["t"] == when and back["d"] == dt.date(2026, 3, 4)
@@ -104,7 +104,9 @@ def test_encode_and_revive_round_trip_each_kind() -> None:
     plain = {"x": 1.0}
     assert revive(plain) is plain  # nothing tagged: the same dict, no copy
     with pytest.raises(ValueError):
-        encode({"b": torch.tensor(1.0, dtype=torch.bfloat16)})  # numpy has no bfloat16: kept in memory
+        encode({"b": torch.tensor(1.0, dtype=torch.bfloat16)}, 1 << 20)  # numpy has no bfloat16: kept in memory
+    with pytest.raises(ValueError):
+        encode({"big": np.zeros(1000)}, 4000)  # 8,000 bytes over a cap of 4,000: not copied, kept in memory
 
 
 def test_the_hot_path_refuses_what_it_must_once_the_keys_are_known(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ another process, turns back into the value:
 
 What stays in memory until the writer stores it (``encode`` raises ValueError, the caller pins the
 item): tensors on a GPU (reading one would wait for the device in the training thread), dtypes numpy
-lacks (bfloat16, float8), and media (images, histograms, tables: encoded by the writer).
+lacks (bfloat16, float8), arrays too big for the journal, and media (images, histograms, tables:
+encoded by the writer).
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from recordkit._values import LazyValues, _is_numpy, _is_tensor
 _PLAIN = frozenset({float, int, str, bool, type(None), list, dict})
 
 
-def encode(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with every value marshal cannot hold tagged; ValueError if one must stay in memory."""
-    return {key: value if type(value) in _PLAIN else _tagged(value) for key, value in values.items()}
+def encode(values: dict[str, Any], most: int) -> dict[str, Any]:
+    """``values`` with every value marshal cannot hold tagged; ValueError if one must stay in memory
+    (an array of more than ``most`` bytes too: it is not copied only to be refused)."""
+    return {key: value if type(value) in _PLAIN else _tagged(value, most) for key, value in values.items()}
 
 
-def _tagged(value: Any) -> tuple[Any, ...]:
+def _tagged(value: Any, most: int) -> tuple[Any, ...]:
     cls = type(value)
     if cls is _dt.datetime:
         return ("datetime", value.isoformat())
     if cls is _dt.date:
         return ("date", value.isoformat())
+    if getattr(value, "nbytes", 0) > most:
+        raise ValueError("too big for the journal: kept in memory until the writer stores it")
     if _is_tensor(value):
         if value.device.type != "cpu":
             raise ValueError("a tensor on a device: read by the writer, not the training thread")

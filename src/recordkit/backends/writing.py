@@ -42,7 +42,6 @@ from recordkit.backends.labels import labelled, scope_label
 from recordkit.backends.tables import RecordTables, Table
 
 NONE_TYPE = type(None)
-_SCOPE = itemgetter(0)
 ROW_ORDER = 0
 JOURNAL_ORDER = 1
 LAID_OUT = 2  # journal rows a column could not take as they were: ROW_ORDER now, converted apart
